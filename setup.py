@@ -16,6 +16,7 @@ data_files = [
     ("share/" + package_name + "/launch", tree("launch/*.launch.py")),
     ("share/" + package_name + "/config", tree("config/*.yaml")),
     ("share/" + package_name + "/config/hands", tree("config/hands/*.yaml")),
+    ("share/" + package_name + "/config/objects", tree("config/objects/*.yaml")),
 ]
 for d in sorted({p.rsplit("/", 1)[0] for p in tree("models/**/*.*")}):
     data_files.append(("share/" + package_name + "/" + d, tree(d + "/*.*")))

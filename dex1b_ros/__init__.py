@@ -6,3 +6,10 @@ rclpy or message packages.
 """
 
 __version__ = "0.1.0"
+
+import os as _os
+
+# MuJoCo picks its OpenGL backend at import time. Headless machines (robots, CI) have no
+# X display: use EGL there unless the user chose otherwise.
+if not _os.environ.get("DISPLAY"):
+    _os.environ.setdefault("MUJOCO_GL", "egl")

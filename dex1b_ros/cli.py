@@ -1,7 +1,99 @@
-"""The ``dex1b`` command line (placeholder until hands are wired in)."""
+"""``dex1b``: the project's command line. One entry point, one subcommand per job.
+
+Examples::
+
+    dex1b hands                           # summary of every configured hand
+    dex1b hands --hand leap --render out/leap.png
+    dex1b bench fk --batch 1000 --threads 1
+    dex1b bench sdf                       # SDF grid accuracy and speed on YCB objects
+
+Hand model files are looked up in --hands-dir, $DEX1B_HANDS_DIR, then
+../shared/assets/hands next to the repository.
+"""
+from __future__ import annotations
+
+import argparse
+import json
 import sys
+from pathlib import Path
+
+
+def _cmd_hands(a) -> int:
+    import numpy as np
+    import torch
+
+    from .hands import available_hands, load_hand
+    from .hands.render import hand_sheet, save_png
+
+    torch.set_num_threads(a.threads)
+    names = a.hand or available_hands()
+    sheets = []
+    for name in names:
+        hand = load_hand(name, hands_dir=a.hands_dir)
+        info = hand.summary()
+        if a.json:
+            print(json.dumps(info))
+        else:
+            print(f"== {name}: {info['joints']} joints, {info['links']} links  ({info['mjcf']})")
+            print(f"   collision spheres: {info['spheres']} (min per-link surface coverage "
+                  f"{info['min_sphere_coverage']:.2f}); self-collision: {info['self_collision_spheres']} spheres, "
+                  f"{info['self_collision_pairs']} pairs")
+            print(f"   contact candidates: {info['contact_candidates']} on {', '.join(hand.cfg.contacts.links)}")
+            print(f"   palm centre {info['palm_center_m']} m, approach {info['approach']} (palm frame)")
+            lim = "  ".join(f"{k}[{lo:+.2f},{hi:+.2f}]" for k, (lo, hi) in info["joint_limits_rad"].items())
+            print(f"   joint limits (rad): {lim}")
+        if a.render:
+            sheets.append(hand_sheet(hand))
+    if a.render:
+        w = max(s.shape[1] for s in sheets)
+        sheets = [np.pad(s, ((0, 0), (0, w - s.shape[1]), (0, 0))) for s in sheets]
+        out = save_png(np.concatenate(sheets, 0), a.render)
+        print(f"wrote {out} (rows: {', '.join(names)}; green: collision spheres, red: contact candidates, "
+              f"blue: palm centre + approach)")
+    return 0
+
+
+def _cmd_bench(a) -> int:
+    if a.what == "fk":
+        from .hands.bench import main
+    elif a.what == "sdf":
+        from .geometry.bench_sdf import main
+    else:  # argparse restricts choices
+        raise AssertionError(a.what)
+    return main(a.rest) or 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="dex1b", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    h = sub.add_parser("hands", help="summarise the hand models and render them",
+                       description="Load each hand (LEAP, Allegro, or any YAML in config/hands), print its joints, "
+                                   "limits, collision spheres, contact candidates and palm frame, and optionally "
+                                   "render a picture.")
+    h.add_argument("--hand", action="append", help="hand name or YAML path (repeatable; default: all configured)")
+    h.add_argument("--hands-dir", type=Path, default=None, help="directory holding hand model folders")
+    h.add_argument("--render", type=Path, default=None, help="write a PNG of the hands here")
+    h.add_argument("--json", action="store_true", help="print one JSON object per hand")
+    h.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    h.set_defaults(func=_cmd_hands)
+
+    b = sub.add_parser("bench", help="benchmarks (fk, sdf); pass --help after the name for options",
+                       description="Benchmarks print figures for docs/. `dex1b bench fk --help` lists options.")
+    b.add_argument("what", choices=["fk", "sdf"], help="which benchmark")
+    b.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark")
+    b.set_defaults(func=_cmd_bench)
+    return ap
 
 
 def main(argv=None) -> int:
-    print("dex1b: not wired yet", file=sys.stderr)
-    return 1
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError) as e:  # ConfigError is a ValueError
+        print(f"dex1b {args.cmd}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
