@@ -1,0 +1,64 @@
+"""Planner-facing data types shared by the core pipeline and the ROS adapter (no ROS here).
+
+Frames and units: everything is in the *planning frame* (the frame the cloud was
+transformed into), metres and radians. Joint vectors are in the hand driver's order
+(``HandConfig.joint_names``), simulation convention (driver offsets are applied only by
+the ROS output adapters). Quaternions are (w, x, y, z).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import numpy as np
+
+#: progress(stage, fraction_of_whole_plan, detail): stage in preprocess|sample|refine|validate|publish
+ProgressFn = Callable[[str, float, str], None]
+#: cancel() -> True when the caller wants the plan to stop as soon as possible
+CancelFn = Callable[[], bool]
+
+
+@dataclass
+class PlannedGrasp:
+    wrist_pos: np.ndarray           # (3,) m, palm-frame origin in the planning frame
+    wrist_quat: np.ndarray          # (4,) (w, x, y, z), palm-frame orientation in the planning frame
+    pregrasp: np.ndarray            # (J,) rad, open approach posture
+    grasp: np.ndarray               # (J,) rad, fingers on the surface
+    squeeze: np.ndarray             # (J,) rad, pressed slightly into the object
+    score: float = 0.0              # ranking score, higher is better
+    energy: float = float("nan")    # optimizer energy (lower is better)
+    contact_distance_mm: float = float("nan")
+    penetration_mm: float = float("nan")
+    self_penetration_mm: float = float("nan")
+    num_contacts: int = -1          # hand-object contacts in simulation; -1 = not simulated
+    validated: bool = False         # checked in MuJoCo
+    sim_success: bool = False       # MuJoCo verdict (meaningful when validated)
+    grasp_type: str = ""
+    source: str = ""                # "generator+refinement", "optimizer", ...
+
+
+@dataclass
+class PlanResult:
+    success: bool
+    message: str                    # why it failed, or a one-line summary
+    hand: str = ""
+    joint_names: list[str] = field(default_factory=list)
+    grasps: list[PlannedGrasp] = field(default_factory=list)   # ranked, best first
+    timings: dict[str, float] = field(default_factory=dict)    # seconds per stage
+    info: str = ""                  # human-readable details (stages run, model used)
+
+    @staticmethod
+    def failure(message: str, **kw) -> "PlanResult":
+        return PlanResult(success=False, message=message, **kw)
+
+
+class Planner(Protocol):
+    """What the ROS node needs from the core: plan grasps for one object cloud."""
+
+    hand_name: str
+    joint_names: list[str]
+
+    def plan(self, points: np.ndarray, normals: np.ndarray | None = None, num_grasps: int = 0,
+             progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> PlanResult:
+        """points: (N, 3) float m in the planning frame (already cropped to the object)."""
+        ...
