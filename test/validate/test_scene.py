@@ -1,0 +1,49 @@
+"""Scene construction: options, object physics, actuator overrides, hull size, cache."""
+import mujoco
+import numpy as np
+import trimesh
+
+from dex1b_ros.hands import load_hand_config
+from dex1b_ros.validate import ValidatorConfig, build_scene, get_scene
+
+
+def test_scene_options_and_object():
+    cfg = ValidatorConfig(maxhullvert=16)
+    mesh = trimesh.creation.icosphere(subdivisions=3, radius=0.04)  # 642 vertices
+    sc = build_scene(load_hand_config("leap"), mesh, cfg)
+    m = sc.model
+    assert m.opt.timestep == 0.004 and m.opt.integrator == mujoco.mjtIntegrator.mjINT_IMPLICITFAST
+    assert m.opt.cone == mujoco.mjtCone.mjCONE_ELLIPTIC and np.all(m.opt.gravity == 0)
+    assert abs(m.body_mass[sc.obj_body] - 0.1) < 1e-9
+    g = sc.obj_geoms[0]
+    np.testing.assert_allclose(m.geom_friction[g], [0.6, 0.02, 0.0])
+    assert m.geom_priority[g] > 0 and m.geom_condim[g] == 4
+    assert m.mesh_graph[m.mesh_graphadr[m.geom_dataid[g]]] <= 16  # hull vertices (maxhullvert)
+    # actuator overrides
+    np.testing.assert_allclose(m.actuator_gainprm[sc.hand_act, 0], 10.0)
+    np.testing.assert_allclose(m.actuator_biasprm[sc.hand_act, 1], -10.0)
+    np.testing.assert_allclose(m.actuator_forcerange[sc.hand_act], [[-2.0, 2.0]] * 16)
+    assert len(sc.hand_qpos) == 16 and sc.table_geom == -1 and sc.obj_qpos >= 0
+    assert sc.is_hand_geom.sum() > 10 and sc.is_obj_geom.sum() == 1
+
+
+def test_hull_vertex_limit():
+    mesh = trimesh.creation.icosphere(subdivisions=3, radius=0.04)
+    for n in (8, 32):
+        m = build_scene(load_hand_config("allegro"), mesh, ValidatorConfig(maxhullvert=n)).model
+        g = m.geom("object_geom0").id
+        # MuJoCo keeps the hull as a graph: its vertex count is the first int of mesh_graph
+        nvert = m.mesh_graph[m.mesh_graphadr[m.geom_dataid[g]]]
+        assert nvert <= n
+
+
+def test_tabletop_scene_and_cache():
+    cfg = ValidatorConfig()
+    box = trimesh.creation.box(extents=[0.05, 0.05, 0.1])
+    hand = load_hand_config("allegro")
+    sc = get_scene(hand, box, cfg, tabletop=True)
+    assert sc.table_geom >= 0 and sc.lift_act >= 0
+    assert abs(sc.model.geom_pos[sc.table_geom][2] - (-0.05)) < 1e-9
+    assert get_scene(hand, box, cfg, tabletop=True) is sc
+    assert get_scene(hand, box.copy(), cfg, tabletop=True) is sc  # same vertices -> same model
+    assert get_scene(hand, box, ValidatorConfig(friction=0.3), tabletop=True) is not sc
