@@ -122,6 +122,7 @@ class HandModel:
         self.device, self.dtype = torch.device("cpu"), torch.float64
         self._layouts: dict = {}
         self._build(dtype)
+        self._build_fingers_and_surface()
         self.to(device, dtype)
 
     # ------------------------------------------------------------------ construction
@@ -183,6 +184,53 @@ class HandModel:
         self._build_self_pairs(T_open)
         if cache is not None:
             self._save_derived(cache)
+
+    def _build_fingers_and_surface(self, per_link: int = 96):
+        """contact_finger (C,): index into ``tip_names`` of the finger each contact candidate
+        belongs to (its link is the fingertip body or an ancestor of it), and surface_point /
+        surface_link: samples of every link's collision surface (link frame), used for exact
+        penetration checks against a mesh."""
+        m = self.mj_model
+        self.tip_names = list(self.cfg.fingertips)
+        chains = []
+        for finger in self.tip_names:
+            b, anc = m.body(self.cfg.fingertips[finger]).id, set()
+            while b > 0:
+                anc.add(self.link_names[self._body_ids.index(b)] if b in self._body_ids else None)
+                b = m.body_parentid[b]
+            chains.append(anc - {self.cfg.root_body})
+        cf = []
+        for li in self.contact_link.tolist():
+            owners = [f for f, anc in enumerate(chains) if self.link_names[li] in anc]
+            if not owners:
+                raise ConfigError(f"contacts.links: {self.link_names[li]!r} is on no finger listed in fingertips")
+            cf.append(owners[0])
+        self.contact_finger = torch.as_tensor(cf, dtype=torch.long)
+        rng = np.random.default_rng(5)
+        pts, lnk = [], []
+        for li, name in enumerate(self.link_names):
+            if name in self.geoms:
+                p, _ = sample_union_surface(self.geoms[name], per_link * 2, rng)
+                p = p[_farthest_points(p, per_link)]
+                pts.append(p)
+                lnk += [li] * len(p)
+        self.surface_point = torch.as_tensor(np.concatenate(pts))
+        self.surface_link = torch.as_tensor(lnk, dtype=torch.long)
+        # a sparser subset (the first FPS samples of each link) for the optimizer's energy
+        first = np.concatenate([np.nonzero(np.asarray(lnk) == li)[0][:32] for li in sorted(set(lnk))])
+        self.energy_surface_point = self.surface_point[first].clone()
+        self.energy_surface_link = self.surface_link[first].clone()
+
+    def surface_points(self, pose: HandPose, link_poses_palm: torch.Tensor | None = None,
+                       sparse: bool = False) -> torch.Tensor:
+        """(B, N, 3) m: samples of the hand's collision surface in the object frame
+        (96 per link; ``sparse``: the 32 per link the optimizer uses)."""
+        T = self.link_poses_palm(pose.q) if link_poses_palm is None else link_poses_palm
+        if sparse:
+            p = self._apply(T, self.energy_surface_link, self.energy_surface_point, cache="surface_sparse")
+        else:
+            p = self._apply(T, self.surface_link, self.surface_point, cache="surface")
+        return self.to_object(pose, p)
 
     _DERIVED = ("sphere_center", "sphere_radius", "sphere_link", "self_sphere_center", "self_sphere_radius",
                 "self_sphere_link", "contact_point", "contact_normal", "contact_link",

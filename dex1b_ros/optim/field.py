@@ -1,0 +1,85 @@
+"""The object as the optimizer sees it: a differentiable signed-distance field.
+
+``ObjectField`` wraps an :class:`~dex1b_ros.geometry.sdf.SDFGrid` (negative inside,
+positive outside, metres, object frame) together with surface samples (points + outward
+normals) used to initialise hands and to measure the object. Two ways to build one:
+
+* from a mesh (:meth:`ObjectField.from_mesh`): exact distances at the grid nodes;
+* from a bare point cloud, e.g. one camera view (:meth:`ObjectField.from_cloud`): at each
+  node the distance to the nearest cloud point, signed by that point's normal. Behind a
+  partial view the sign follows the nearest seen surface, which is what a planner can know.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.spatial import cKDTree
+
+from ..geometry.pointcloud import sample_surface
+from ..geometry.sdf import SDFGrid
+
+
+@dataclass
+class ObjectField:
+    grid: SDFGrid
+    points: torch.Tensor    # (P, 3) m surface samples, object frame
+    normals: torch.Tensor   # (P, 3) outward unit normals
+    name: str = "object"
+
+    @property
+    def device(self) -> torch.device:
+        return self.points.device
+
+    @property
+    def center(self) -> torch.Tensor:
+        """(3,) m centroid of the surface samples."""
+        return self.points.mean(0)
+
+    @property
+    def radius(self) -> float:
+        """Mean distance (m) of the surface samples from the centre: the object's size."""
+        return float((self.points - self.center).norm(dim=-1).mean())
+
+    def sdf(self, p: torch.Tensor) -> torch.Tensor:
+        """Signed distance (...,) m at points p (..., 3), differentiable w.r.t. p."""
+        return self.grid.query(p, with_grad=False)[0]
+
+    def sdf_and_normal(self, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Signed distance (...,) and the outward unit normal (..., 3) (not differentiable)."""
+        d, g = self.grid.query(p, with_grad=True)
+        return d, g / g.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+
+    def to(self, device) -> "ObjectField":
+        return ObjectField(self.grid.to(device), self.points.to(device), self.normals.to(device), self.name)
+
+    @classmethod
+    def from_mesh(cls, mesh, resolution: int = 64, n_points: int = 2048, seed: int = 0, device="cpu",
+                  name: str = "object") -> "ObjectField":
+        grid = SDFGrid.from_mesh(mesh, resolution=resolution, padding=0.04)
+        p, n = sample_surface(mesh, n_points, seed=seed, fps=True)
+        return cls(grid.to(device), torch.as_tensor(p, device=device), torch.as_tensor(n, device=device), name)
+
+    @classmethod
+    def from_cloud(cls, points: np.ndarray, normals: np.ndarray, resolution: int = 48, padding: float = 0.04,
+                   device="cpu", name: str = "cloud") -> "ObjectField":
+        """points (P, 3) m and outward normals (P, 3) (e.g. oriented toward the camera)."""
+        points = np.asarray(points, dtype=np.float64)
+        normals = np.asarray(normals, dtype=np.float64)
+        if points.ndim != 2 or points.shape[1] != 3 or len(points) < 16:
+            raise ValueError(f"ObjectField.from_cloud: need (P>=16, 3) points, got {points.shape}")
+        lo = points.min(0) - padding
+        ext = points.max(0) - points.min(0) + 2 * padding
+        h = float(ext.max()) / (resolution - 1)
+        n = np.maximum(np.ceil(ext / h - 1e-9).astype(int) + 1, 2)
+        axes = [lo[i] + h * np.arange(n[i]) for i in range(3)]
+        zz, yy, xx = np.meshgrid(axes[2], axes[1], axes[0], indexing="ij")
+        nodes = np.stack([xx, yy, zz], -1).reshape(-1, 3)
+        dist, idx = cKDTree(points).query(nodes, workers=-1)
+        sign = np.sign(np.einsum("ij,ij->i", nodes - points[idx], normals[idx]))
+        sign[sign == 0] = 1
+        vals = torch.as_tensor((dist * sign).reshape(n[2], n[1], n[0]), dtype=torch.float32)[None, None]
+        grid = SDFGrid(vals, torch.as_tensor(lo, dtype=torch.float32), h)
+        return cls(grid.to(device), torch.as_tensor(points, dtype=torch.float32, device=device),
+                   torch.as_tensor(normals, dtype=torch.float32, device=device), name)

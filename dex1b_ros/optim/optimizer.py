@@ -1,0 +1,247 @@
+"""One optimizer, two modes (no ROS):
+
+* **synthesis** (seed data, DexGraspNet-style): hands initialised around the object, palm
+  facing it, then many steps of the full energy *with* force closure, then filtering;
+* **refinement** (Dex1B post-optimisation): given poses, ~100 small steps *without* force
+  closure and with a proximity term that keeps each grasp near where it started.
+
+Both optimise x = [wrist translation (3), 6D rotation (6), joints (J)] with Adam, joints
+projected onto their limits after every step, everything batched in torch (CPU or CUDA).
+The result is a :class:`GraspSet`: wrist pose, pregrasp / grasp / squeeze joint vectors and
+the energies, as numpy arrays.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..config_utils import fail
+from ..hands import HandModel, HandPose
+from ..rotation import look_at_rotation, matrix_to_quat, matrix_to_rot6d, quat_to_matrix
+from .energy import EnergyWeights, finger_groups, grasp_energy
+from .field import ObjectField
+
+
+@dataclass
+class OptimizerConfig:
+    """Settings of one optimisation run. Lengths m, angles rad unless named otherwise."""
+
+    steps: int = 300                 # gradient steps
+    lr_trans: float = 0.004          # Adam step scale of the wrist translation (m)
+    lr_rot: float = 0.03             # ... of the 6D rotation entries
+    lr_joints: float = 0.06          # ... of the joints (rad)
+    lr_final: float = 0.1            # cosine decay of the step scales to this fraction
+    weights: EnergyWeights = field(default_factory=EnergyWeights)
+    proximity: float = 0.0           # weight of |x - x_start|^2 (refinement keeps grasps close)
+    # synthesis initialisation
+    standoff: tuple[float, float] = (0.02, 0.05)  # palm centre distance from the surface (m)
+    jitter_deg: float = 25.0         # approach direction jitter around the inward normal
+    close_init: tuple[float, float] = (0.0, 0.35)  # initial closing, fraction of (upper - open)
+    extra_finger_prob: float = 0.5   # chance that each finger beyond thumb/index/middle is active
+    # refinement: fingers whose closest candidate starts within this distance are active
+    active_radius: float = 0.02
+    # acceptance filter (checked on the optimised field)
+    max_contact_dist: float = 0.005  # every active finger within this of the surface (m)
+    max_penetration: float = 0.001   # deepest sphere or surface-sample penetration (m)
+    max_self_penetration: float = 0.002  # summed self-penetration (m)
+    max_fc: float = 0.5              # force-closure residual (synthesis only)
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.steps < 0:
+            fail("steps", f"must be >= 0, got {self.steps}")
+        for k in ("lr_trans", "lr_rot", "lr_joints"):
+            if getattr(self, k) <= 0:
+                fail(k, f"must be > 0, got {getattr(self, k)}")
+        if not 0 < self.lr_final <= 1:
+            fail("lr_final", f"must be in (0, 1], got {self.lr_final}")
+        if self.standoff[0] > self.standoff[1] or self.standoff[0] < 0:
+            fail("standoff", f"need 0 <= min <= max, got {self.standoff}")
+
+
+def synthesis_config(**kw) -> OptimizerConfig:
+    return OptimizerConfig(**kw)
+
+
+def refinement_config(**kw) -> OptimizerConfig:
+    """Dex1B post-optimisation defaults: 100 small steps, no force closure, stay close."""
+    base = dict(steps=100, lr_trans=0.001, lr_rot=0.005, lr_joints=0.02, proximity=50.0,
+                weights=EnergyWeights(fc=0.0))
+    base.update(kw)
+    return OptimizerConfig(**base)
+
+
+@dataclass
+class GraspSet:
+    """B grasps of one hand on one object (object frame, m, rad; joints in driver order)."""
+
+    hand: str
+    trans: np.ndarray          # (B, 3) wrist (palm frame origin)
+    quat: np.ndarray           # (B, 4) wrist rotation (w, x, y, z)
+    pregrasp: np.ndarray       # (B, J)
+    grasp: np.ndarray          # (B, J)
+    squeeze: np.ndarray        # (B, J)
+    energy: dict[str, np.ndarray]   # each (B,): total, dis, pen, spen, joints, fc, align
+    contact_distance: np.ndarray    # (B,) m, max over active fingers of |sdf| of the contact
+    penetration: np.ndarray         # (B,) m, deepest sphere penetration (>= 0)
+    active: np.ndarray              # (B, F) bool, fingers meant to touch
+    accepted: np.ndarray            # (B,) bool, passed the filter
+    seconds: float = 0.0            # wall time of the run that made them
+
+    def __len__(self) -> int:
+        return len(self.trans)
+
+    def select(self, mask) -> "GraspSet":
+        m = np.asarray(mask)
+        return GraspSet(self.hand, self.trans[m], self.quat[m], self.pregrasp[m], self.grasp[m], self.squeeze[m],
+                        {k: v[m] for k, v in self.energy.items()}, self.contact_distance[m], self.penetration[m],
+                        self.active[m], self.accepted[m], self.seconds)
+
+    def pose(self, hand: HandModel, which: str = "grasp") -> HandPose:
+        dev, dt = hand.device, hand.dtype
+        R = quat_to_matrix(torch.as_tensor(self.quat, dtype=dt, device=dev))
+        return HandPose(torch.as_tensor(self.trans, dtype=dt, device=dev), matrix_to_rot6d(R),
+                        torch.as_tensor(getattr(self, which), dtype=dt, device=dev))
+
+
+class GraspOptimizer:
+    """Batched grasp optimisation of one hand against one object field."""
+
+    def __init__(self, hand: HandModel, field_: ObjectField):
+        self.hand = hand
+        self.field = field_.to(hand.device)
+        self.groups = finger_groups(hand)
+
+    # ------------------------------------------------------------------ initialisation
+    def initial_poses(self, n: int, cfg: OptimizerConfig) -> tuple[HandPose, torch.Tensor]:
+        """n hands around the object: palm centre ``standoff`` off a random surface point,
+        approach along the inward normal (jittered), random roll; joints slightly closed.
+        Returns the poses and the active-finger mask (B, F)."""
+        h, f = self.hand, self.field
+        dev, dt = h.device, h.dtype
+        g = torch.Generator(device="cpu").manual_seed(cfg.seed)
+        rnd = lambda *s: torch.rand(*s, generator=g, dtype=dt).to(dev)
+        i = torch.randint(len(f.points), (n,), generator=g).to(dev)
+        p, nrm = f.points[i].to(dt), f.normals[i].to(dt)
+        # approach = -normal jittered within a cone
+        jit = torch.randn(n, 3, generator=g, dtype=dt).to(dev)
+        jit = jit - (jit * nrm).sum(-1, keepdim=True) * nrm
+        jit = jit / jit.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+        ang = torch.deg2rad(torch.as_tensor(cfg.jitter_deg, dtype=dt)) * rnd(n, 1)
+        approach = -(torch.cos(ang) * nrm + torch.sin(ang) * jit)
+        # rotation: hand approach axis -> approach, random roll about it
+        R_target = look_at_rotation(approach)                       # z axis = approach
+        R_hand = look_at_rotation(h.approach[None].to(dt))[0]      # hand frame whose z = hand approach
+        roll = 2 * math.pi * rnd(n)
+        c, s = torch.cos(roll), torch.sin(roll)
+        Rz = torch.zeros(n, 3, 3, dtype=dt, device=dev)
+        Rz[:, 0, 0], Rz[:, 0, 1], Rz[:, 1, 0], Rz[:, 1, 1], Rz[:, 2, 2] = c, -s, s, c, 1
+        R = R_target @ Rz @ R_hand.T
+        standoff = cfg.standoff[0] + (cfg.standoff[1] - cfg.standoff[0]) * rnd(n, 1)
+        palm_target = p + nrm * standoff
+        trans = palm_target - (R @ h.palm_center.to(dt))
+        frac = cfg.close_init[0] + (cfg.close_init[1] - cfg.close_init[0]) * rnd(n, 1)
+        q = h.open_pose + frac * (h.upper - h.open_pose) * 0.5
+        q = h.clamp_joints(q)
+        F = len(h.tip_names)
+        active = torch.zeros(n, F, dtype=torch.bool, device=dev)
+        names = h.tip_names
+        for k, name in enumerate(names):
+            if name in ("thumb", "index", "middle"):
+                active[:, k] = True
+            else:
+                active[:, k] = rnd(n) < cfg.extra_finger_prob
+        return HandPose(trans, matrix_to_rot6d(R), q), active
+
+    def active_from_start(self, pose: HandPose, cfg: OptimizerConfig) -> torch.Tensor:
+        """Refinement: the thumb plus every finger already within ``active_radius``."""
+        with torch.no_grad():
+            e = grasp_energy(self.hand, self.field, pose, torch.ones(pose.batch, len(self.hand.tip_names),
+                             dtype=torch.bool, device=pose.q.device), EnergyWeights(fc=0, spen=0, align=0), self.groups)
+        act = e["contact_sdf"].abs() < cfg.active_radius
+        if "thumb" in self.hand.tip_names:
+            act[:, self.hand.tip_names.index("thumb")] = True
+        return act
+
+    # ------------------------------------------------------------------ the loop
+    def optimize(self, pose: HandPose, active: torch.Tensor, cfg: OptimizerConfig, progress=None) -> GraspSet:
+        h = self.hand
+        t0 = time.perf_counter()
+        x0 = pose.pack().detach()
+        x = x0.clone().requires_grad_(True)
+        J = h.n_joints
+        scale = torch.cat([torch.full((3,), cfg.lr_trans), torch.full((6,), cfg.lr_rot),
+                           torch.full((J,), cfg.lr_joints)]).to(x)
+        # Adam on x / scale: every coordinate moves about its own step scale per step
+        y = (x0 / scale).clone().requires_grad_(True)
+        opt = torch.optim.Adam([y], lr=1.0)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(cfg.steps, 1), eta_min=cfg.lr_final)
+        lo, hi = h.lower / scale[9:], h.upper / scale[9:]
+        for step in range(cfg.steps):
+            opt.zero_grad(set_to_none=True)
+            x = y * scale
+            e = grasp_energy(h, self.field, HandPose.unpack(x), active, cfg.weights, self.groups)
+            loss = e["total"]
+            if cfg.proximity > 0:
+                loss = loss + cfg.proximity * ((x - x0) ** 2).sum(-1)
+            loss.sum().backward()
+            opt.step()
+            sched.step()
+            with torch.no_grad():
+                y[:, 9:] = torch.maximum(torch.minimum(y[:, 9:], hi), lo)
+            if progress is not None and (step % 10 == 0 or step == cfg.steps - 1):
+                progress(step + 1, cfg.steps)
+        with torch.no_grad():
+            final = HandPose.unpack(y * scale)
+        return self._finish(final, active, cfg, time.perf_counter() - t0)
+
+    def _finish(self, pose: HandPose, active: torch.Tensor, cfg: OptimizerConfig, seconds: float) -> GraspSet:
+        h = self.hand
+        with torch.no_grad():
+            e = grasp_energy(h, self.field, pose, active, cfg.weights, self.groups)
+            # the filter checks the dense collision-surface samples (the energy used a subset)
+            dense = self.field.sdf(h.surface_points(pose)).min(-1).values
+        cd = (e["contact_sdf"].abs() * active).max(-1).values
+        pen = torch.relu(-torch.minimum(e["sphere_sdf_min"], dense))
+        ok = (cd < cfg.max_contact_dist) & (pen < cfg.max_penetration) & (e["spen"] < cfg.max_self_penetration)
+        if cfg.weights.fc > 0:
+            ok &= e["fc"] < cfg.max_fc
+        squeeze = self.squeeze(pose, active, h.cfg.squeeze_delta)
+        grasp = pose.q
+        pregrasp = grasp + h.cfg.pregrasp_open * (h.open_pose - grasp)
+        np_ = lambda t: t.detach().cpu().numpy()
+        R = pose.rotation
+        return GraspSet(
+            hand=h.name, trans=np_(pose.trans), quat=np_(matrix_to_quat(R)), pregrasp=np_(pregrasp), grasp=np_(grasp),
+            squeeze=np_(squeeze), energy={k: np_(e[k]) for k in ("total", "dis", "pen", "spen", "joints", "fc", "align")},
+            contact_distance=np_(cd), penetration=np_(pen), active=np_(active), accepted=np_(ok), seconds=seconds)
+
+    def squeeze(self, pose: HandPose, active: torch.Tensor, delta: float) -> torch.Tensor:
+        """(B, J) joints pushed ``delta`` rad further into the object: each joint moves in
+        the direction that drives the active contacts' signed distance down (joints that do
+        not move any active contact stay put)."""
+        q = pose.q.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            p, _ = self.hand.contact_candidates(HandPose(pose.trans.detach(), pose.rot6d.detach(), q))
+            sd = self.field.sdf(p)                                            # (B, C)
+            with torch.no_grad():
+                d = sd.abs()[:, self.groups.clamp_min(0)].masked_fill(self.groups < 0, float("inf"))
+                idx = self.groups.clamp_min(0)[torch.arange(len(self.groups)), d.argmin(-1)]
+            (torch.gather(sd, 1, idx) * active).sum().backward()
+        g = q.grad
+        moving = g.abs() > 1e-3 * g.abs().amax(-1, keepdim=True).clamp_min(1e-12)
+        return self.hand.clamp_joints(q.detach() - delta * torch.sign(g) * moving)
+
+    # ------------------------------------------------------------------ the two modes
+    def synthesize(self, n: int, cfg: OptimizerConfig | None = None, progress=None) -> GraspSet:
+        cfg = cfg or synthesis_config()
+        pose, active = self.initial_poses(n, cfg)
+        return self.optimize(pose, active, cfg, progress)
+
+    def refine(self, pose: HandPose, cfg: OptimizerConfig | None = None, progress=None) -> GraspSet:
+        cfg = cfg or refinement_config()
+        return self.optimize(pose, self.active_from_start(pose, cfg), cfg, progress)

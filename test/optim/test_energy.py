@@ -1,0 +1,79 @@
+"""Energy terms: zero/low where they should be, large where they should be, gradients sane."""
+import numpy as np
+import pytest
+import torch
+
+from dex1b_ros.hands import HandPose
+from dex1b_ros.objects import make_object
+from dex1b_ros.optim import EnergyWeights, GraspOptimizer, ObjectField, grasp_energy
+from dex1b_ros.rotation import look_at_rotation, matrix_to_rot6d
+
+
+@pytest.fixture(scope="module")
+def box_field():
+    return ObjectField.from_mesh(make_object("box", 0, size=0.08).mesh, resolution=48)
+
+
+def _facing(hand, field, distance, n=1):
+    """Hands whose palm centre is ``distance`` m above the top of the box, palm facing down."""
+    dt = hand.dtype
+    top = float(field.points[:, 2].max())
+    R_hand = look_at_rotation(hand.approach[None].to(dt))[0]
+    R = look_at_rotation(torch.tensor([[0.0, 0.0, -1.0]], dtype=dt)) @ R_hand.T
+    palm = torch.tensor([0.0, 0.0, top + distance], dtype=dt)
+    trans = palm - R[0] @ hand.palm_center
+    return HandPose(trans.expand(n, 3).clone(), matrix_to_rot6d(R).expand(n, 6).clone(), hand.open_pose.expand(n, -1).clone())
+
+
+def _all(hand, n=1):
+    return torch.ones(n, len(hand.tip_names), dtype=torch.bool)
+
+
+def test_far_hand_has_no_penetration_and_large_contact_distance(hand, box_field):
+    e = grasp_energy(hand, box_field, _facing(hand, box_field, 0.15), _all(hand), EnergyWeights())
+    assert float(e["pen"][0]) == 0.0 and float(e["spen"][0]) == 0.0 and float(e["joints"][0]) == 0.0
+    assert float(e["dis"][0]) > 4 * 0.08  # every finger is centimetres away
+
+
+def test_hand_pushed_into_the_box_penetrates(hand, box_field):
+    near = grasp_energy(hand, box_field, _facing(hand, box_field, 0.01), _all(hand), EnergyWeights())
+    deep = grasp_energy(hand, box_field, _facing(hand, box_field, -0.03), _all(hand), EnergyWeights())
+    assert float(deep["pen"][0]) > 0.1  # many spheres, centimetres deep
+    assert float(deep["pen"][0]) > 10 * float(near["pen"][0])
+
+
+def test_joint_limit_term_positive_outside_limits(hand, box_field):
+    pose = _facing(hand, box_field, 0.1)
+    pose.q = pose.q.clone()
+    pose.q[0, 0] = hand.upper[0] + 0.3
+    e = grasp_energy(hand, box_field, pose, _all(hand), EnergyWeights())
+    assert float(e["joints"][0]) == pytest.approx(0.3, abs=1e-4)
+
+
+def test_gradients_are_finite_and_point_the_right_way(hand, box_field):
+    """Penetration pushes the hand up (out of the box); contact distance pulls it down."""
+    x = _facing(hand, box_field, -0.01).pack().requires_grad_(True)
+    e = grasp_energy(hand, box_field, HandPose.unpack(x), _all(hand), EnergyWeights())
+    e["pen"].sum().backward()
+    assert torch.isfinite(x.grad).all()
+    assert float(x.grad[0, 2]) < 0  # increasing z reduces penetration
+    y = _facing(hand, box_field, 0.05).pack().requires_grad_(True)
+    e = grasp_energy(hand, box_field, HandPose.unpack(y), _all(hand), EnergyWeights())
+    e["dis"].sum().backward()
+    assert torch.isfinite(y.grad).all()
+    assert float(y.grad[0, 2]) > 0  # decreasing z brings the fingers to the surface
+
+
+def test_force_closure_balances_thumb_against_two_fingers():
+    """Thumb opposing two parallel fingers can balance (the thumb presses twice as hard);
+    three contacts pushing the same way cannot."""
+    from dex1b_ros.optim.energy import force_closure
+    c = torch.zeros(3)
+    x = torch.tensor([[[0.04, 0.01, 0], [0.04, -0.01, 0], [-0.04, 0.0, 0]]])
+    n_opp = torch.tensor([[[-1.0, 0, 0], [-1.0, 0, 0], [1.0, 0, 0]]])
+    n_same = torch.tensor([[[-1.0, 0, 0], [-1.0, 0, 0], [-1.0, 0, 0]]])
+    act = torch.ones(1, 3)
+    assert float(force_closure(x, n_opp, act, c, 0.04)) < 1e-3
+    assert float(force_closure(x, n_same, act, c, 0.04)) > 2.5
+    # an inactive finger does not count
+    assert float(force_closure(x[:, :2], n_opp[:, :2], torch.ones(1, 2), c, 0.04)) > 1.0
