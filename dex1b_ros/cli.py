@@ -6,6 +6,8 @@ Examples::
     dex1b hands --hand leap --render out/leap.png
     dex1b bench fk --batch 1000 --threads 1
     dex1b bench sdf                       # SDF grid accuracy and speed on YCB objects
+    dex1b bench optim --render out/grasps.png   # refinement/synthesis speed and quality
+    dex1b bench validate                  # MuJoCo validator tests/s and agreement
 
 Hand model files are looked up in --hands-dir, $DEX1B_HANDS_DIR, then
 ../shared/assets/hands next to the repository.
@@ -58,6 +60,10 @@ def _cmd_bench(a) -> int:
         from .hands.bench import main
     elif a.what == "sdf":
         from .geometry.bench_sdf import main
+    elif a.what == "optim":
+        from .optim.bench import main
+    elif a.what == "validate":
+        from .validate.bench import main
     else:  # argparse restricts choices
         raise AssertionError(a.what)
     return main(a.rest) or 0
@@ -78,9 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     h.set_defaults(func=_cmd_hands)
 
-    b = sub.add_parser("bench", help="benchmarks (fk, sdf); pass --help after the name for options",
+    b = sub.add_parser("bench", help="benchmarks (fk, sdf, optim, validate); `dex1b bench NAME --help` for options",
                        description="Benchmarks print figures for docs/. `dex1b bench fk --help` lists options.")
-    b.add_argument("what", choices=["fk", "sdf"], help="which benchmark")
+    b.add_argument("what", choices=["fk", "sdf", "optim", "validate"], help="which benchmark")
     b.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark")
     b.set_defaults(func=_cmd_bench)
     return ap

@@ -460,19 +460,21 @@ class HandModel:
                cache: str | None = None) -> torch.Tensor:
         """Transform link-frame points p (K, 3) on links ``link`` (K,) with T (B, L, 4, 4) -> (B, K, 3).
 
-        Points are laid out per link in a padded (L, Kmax, 3) block so the transform is one
-        batched matmul (cheap backward) followed by an index_select with unique indices;
-        gathering a (B, K, 4, 4) transform per point would cost ~10x more in backward."""
+        Points are packed in chunks of at most 16 per link, (V, 16, 3), so the transform is one
+        broadcast matmul (V, 16, 3) @ (B, V, 3, 3)^T with cheap backward, then an
+        index_select with unique indices. (Gathering a (B, K, 4, 4) transform per point costs
+        ~10x more in backward; padding every link to the largest link wastes ~4x.)
+        ``cache`` names a fixed point set so its packing is computed once."""
         lay = self._layouts.get(cache) if cache else None
         if lay is None or lay[0].device != p.device or lay[0].dtype != p.dtype:
-            lay = _padded_layout(link, p, T.shape[1])
+            lay = _chunked_layout(link, p)
             if cache:
                 self._layouts[cache] = lay
-        padded, flat_index = lay
-        R = T[..., :3, :3]
-        out = torch.matmul(R, padded.transpose(-1, -2)).transpose(-1, -2)  # (B, L, Kmax, 3)
+        packed, chunk_link, flat_index = lay
+        Tv = T.index_select(1, chunk_link)                               # (B, V, 4, 4)
+        out = torch.matmul(packed, Tv[..., :3, :3].transpose(-1, -2))   # (B, V, 16, 3)
         if not vec:
-            out = out + T[..., None, :3, 3]
+            out = out + Tv[..., None, :3, 3]
         return out.reshape(T.shape[0], -1, 3).index_select(1, flat_index)
 
     @staticmethod
@@ -573,20 +575,23 @@ def _cache_path(cfg: HandConfig, mjcf: Path) -> Path | None:
     return Path(root) / "hands" / f"{cfg.name}-{h.hexdigest()[:20]}.npz"
 
 
-def _padded_layout(link: torch.Tensor, p: torch.Tensor, n_links: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(L, Kmax, 3) zero-padded per-link copy of points p (K, 3) and the (K,) index of each
-    point in the flattened (L * Kmax) layout."""
-    counts = torch.bincount(link.cpu(), minlength=n_links)
-    kmax = max(int(counts.max()), 1)
-    slot = torch.zeros_like(link.cpu())
-    seen = torch.zeros(n_links, dtype=torch.long)
-    for i, l in enumerate(link.cpu().tolist()):
-        slot[i] = seen[l]
-        seen[l] += 1
-    flat = (link.cpu() * kmax + slot).to(p.device)
-    padded = torch.zeros(n_links * kmax, 3, dtype=p.dtype, device=p.device)
-    padded[flat] = p
-    return padded.view(n_links, kmax, 3), flat
+def _chunked_layout(link: torch.Tensor, p: torch.Tensor, chunk: int = 16):
+    """Pack points p (K, 3) of links ``link`` (K,) into (V, chunk, 3) zero-padded chunks of one
+    link each. Returns (packed, chunk_link (V,), flat_index (K,) into the V * chunk layout)."""
+    lk = link.cpu().tolist()
+    chunk_link, slots = [], []
+    open_chunk: dict[int, tuple[int, int]] = {}
+    for l in lk:
+        v, used = open_chunk.get(l, (-1, chunk))
+        if used == chunk:
+            v, used = len(chunk_link), 0
+            chunk_link.append(l)
+        slots.append(v * chunk + used)
+        open_chunk[l] = (v, used + 1)
+    flat = torch.as_tensor(slots, dtype=torch.long, device=p.device)
+    packed = torch.zeros(len(chunk_link) * chunk, 3, dtype=p.dtype, device=p.device)
+    packed[flat] = p
+    return packed.view(len(chunk_link), chunk, 3), torch.as_tensor(chunk_link, device=p.device), flat
 
 
 def _is_descendant(m: mujoco.MjModel, body: int, root: int) -> bool:

@@ -10,7 +10,8 @@ term               unit   meaning
 ``dis``            m      contact distance: for each *active* finger, |sdf| of its
                           contact candidate closest to the surface, summed
 ``pen``            m      penetration: sum over hand spheres of max(0, r - sdf(centre))
-                          plus sum over hand collision-surface samples of max(0, -sdf)
+``surface``        m      penetration of the hand's collision-surface samples (32 per
+                          link): sum of max(0, -sdf); catches what the spheres miss
 ``spen``           m      self-penetration of the coarse self-collision spheres
 ``joints``         rad    joint-limit hinge: sum max(0, q - upper) + max(0, lower - q)
 ``fc``             1      force closure: norm of the net wrench of forces along the
@@ -42,7 +43,8 @@ class EnergyWeights:
 
     fc: float = 1.0        # force closure (synthesis only; 0 disables)
     dis: float = 100.0     # contact distance, per m
-    pen: float = 100.0     # hand-into-object penetration, per m
+    pen: float = 100.0     # hand-sphere-into-object penetration, per m
+    surface: float = 100.0  # hand-surface-sample penetration, per m (0 skips the term)
     spen: float = 10.0     # self-penetration, per m
     joints: float = 1.0    # joint-limit hinge, per rad
     align: float = 0.5     # pad normal against the surface normal
@@ -99,9 +101,12 @@ def grasp_energy(hand: HandModel, field: ObjectField, pose: HandPose, active: to
     T = hand.link_poses_palm(pose.q)
     centers, radii = hand.spheres(pose, T)
     sd_s = field.sdf(centers)                                    # (B, S)
-    surf = hand.surface_points(pose, T, sparse=True)             # (B, N, 3)
-    sd_p = field.sdf(surf)
-    pen = torch.relu(radii - sd_s).sum(-1) + torch.relu(-sd_p).sum(-1)
+    pen = torch.relu(radii - sd_s).sum(-1)
+    if weights.surface > 0:
+        sd_p = field.sdf(hand.surface_points(pose, T, sparse=True))  # (B, N)
+        surface = torch.relu(-sd_p).sum(-1)
+    else:
+        sd_p, surface = sd_s[:, :1] * 0 + float("inf"), torch.zeros_like(pen)
     p, n = hand.contact_candidates(pose, T)                      # (B, C, 3)
     sd_c = field.sdf(p)                                          # (B, C)
     # per finger: the candidate closest to the surface (index chosen without gradient)
@@ -116,7 +121,7 @@ def grasp_energy(hand: HandModel, field: ObjectField, pose: HandPose, active: to
     dis = (sd_chosen.abs() * act).sum(-1)
     x = torch.gather(p, 1, idx[..., None].expand(-1, -1, 3))       # (B, F, 3)
     nf = torch.gather(n, 1, idx[..., None].expand(-1, -1, 3))
-    terms = {"dis": dis, "pen": pen}
+    terms = {"dis": dis, "pen": pen, "surface": surface}
     terms["spen"] = hand.self_penetration(pose.q, T) if weights.spen > 0 else torch.zeros_like(dis)
     terms["joints"] = hand.joint_limit_violation(pose.q)
     if weights.align > 0:
