@@ -108,6 +108,10 @@ class GraspSet:
                         torch.as_tensor(getattr(self, which), dtype=dt, device=dev))
 
 
+class Cancelled(RuntimeError):
+    """Raised inside an optimisation when its ``should_stop`` callback returned True."""
+
+
 class GraspOptimizer:
     """Batched grasp optimisation of one hand against one object field."""
 
@@ -168,7 +172,11 @@ class GraspOptimizer:
         return act
 
     # ------------------------------------------------------------------ the loop
-    def optimize(self, pose: HandPose, active: torch.Tensor, cfg: OptimizerConfig, progress=None) -> GraspSet:
+    def optimize(self, pose: HandPose, active: torch.Tensor, cfg: OptimizerConfig, progress=None,
+                 should_stop=None) -> GraspSet:
+        """Run ``cfg.steps`` Adam steps from ``pose`` (B grasps) with fingers ``active`` (B, F).
+        ``progress(step, steps)`` is called every 10 steps; ``should_stop()`` every step
+        (raise :class:`Cancelled` when it returns True)."""
         h = self.hand
         t0 = time.perf_counter()
         x0 = pose.pack().detach()
@@ -182,6 +190,8 @@ class GraspOptimizer:
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(cfg.steps, 1), eta_min=cfg.lr_final)
         lo, hi = h.lower / scale[9:], h.upper / scale[9:]
         for step in range(cfg.steps):
+            if should_stop is not None and should_stop():
+                raise Cancelled(f"optimisation cancelled at step {step}/{cfg.steps}")
             opt.zero_grad(set_to_none=True)
             x = y * scale
             e = grasp_energy(h, self.field, HandPose.unpack(x), active, cfg.weights, self.groups)
@@ -237,11 +247,11 @@ class GraspOptimizer:
         return self.hand.clamp_joints(q.detach() - delta * torch.sign(g) * moving)
 
     # ------------------------------------------------------------------ the two modes
-    def synthesize(self, n: int, cfg: OptimizerConfig | None = None, progress=None) -> GraspSet:
+    def synthesize(self, n: int, cfg: OptimizerConfig | None = None, progress=None, should_stop=None) -> GraspSet:
         cfg = cfg or synthesis_config()
         pose, active = self.initial_poses(n, cfg)
-        return self.optimize(pose, active, cfg, progress)
+        return self.optimize(pose, active, cfg, progress, should_stop)
 
-    def refine(self, pose: HandPose, cfg: OptimizerConfig | None = None, progress=None) -> GraspSet:
+    def refine(self, pose: HandPose, cfg: OptimizerConfig | None = None, progress=None, should_stop=None) -> GraspSet:
         cfg = cfg or refinement_config()
-        return self.optimize(pose, self.active_from_start(pose, cfg), cfg, progress)
+        return self.optimize(pose, self.active_from_start(pose, cfg), cfg, progress, should_stop)

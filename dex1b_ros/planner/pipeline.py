@@ -1,0 +1,184 @@
+"""``GraspPipeline``: the grasp planner behind the ROS node (no ROS here).
+
+cloud (planning frame) -> object field (SDF grid from the cloud) -> candidates from the
+DexSimple generator, refined by the short post-optimisation (or, when no generator model is
+available, synthesised by the optimizer alone: slower, and said so in every result) ->
+ranked by energy -> the best ``num_validate`` checked in MuJoCo against the cloud's convex
+hull -> the top ``top_k``, validated successes first.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config_utils import fail
+from ..hands import load_hand
+from ..optim import Cancelled, GraspOptimizer, ObjectField, refinement_config, synthesis_config
+from .types import CancelFn, PlannedGrasp, PlanResult, ProgressFn
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class PipelineConfig:
+    num_samples: int = 256        # candidates per plan
+    refine_steps: int = 100       # post-optimisation steps (generator mode)
+    synth_steps: int = 150        # optimisation steps in optimizer-only mode
+    num_validate: int = 16        # best candidates simulated in MuJoCo (0: none)
+    top_k: int = 5                # grasps returned
+    require_validated: bool = True  # fail the plan when validation is on and nothing passes
+    cloud_points: int = 1024      # cloud points used (random subset when larger)
+    field_resolution: int = 40    # SDF grid samples along the longest side
+    seed: int = 0
+
+    def __post_init__(self):
+        for k, lo in (("num_samples", 1), ("refine_steps", 0), ("synth_steps", 0), ("num_validate", 0),
+                      ("top_k", 1), ("cloud_points", 64), ("field_resolution", 8)):
+            if getattr(self, k) < lo:
+                fail(k, f"must be >= {lo}, got {getattr(self, k)}")
+
+
+def shipped_model(hand: str) -> Path:
+    return REPO_ROOT / "models" / hand / "dexsimple.safetensors"
+
+
+def _estimate_normals(points: np.ndarray) -> np.ndarray:
+    """Outward normals of a cloud: open3d PCA normals, flipped to point away from the centroid."""
+    import open3d as o3d
+    pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
+    pc.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(16))
+    n = np.asarray(pc.normals)
+    flip = np.einsum("ij,ij->i", n, points - points.mean(0)) < 0
+    n[flip] *= -1
+    return n
+
+
+class GraspPipeline:
+    """Implements the :class:`~dex1b_ros.planner.types.Planner` protocol."""
+
+    def __init__(self, hand: str, hands_dir=None, device: str = "cpu", num_samples: int = 256,
+                 refine_steps: int = 100, num_validate: int = 16, top_k: int = 5, model_path=None,
+                 config: PipelineConfig | None = None):
+        self.cfg = config or PipelineConfig(num_samples=num_samples, refine_steps=refine_steps,
+                                            num_validate=num_validate, top_k=top_k)
+        hands_dir = hands_dir or None  # "" (a ROS parameter left empty) = the default search path
+        self.hand = load_hand(hand, hands_dir=hands_dir, device=device)
+        self.hand_name = self.hand.name
+        self.joint_names = list(self.hand.joint_names)
+        self.hands_dir = hands_dir
+        path = Path(model_path) if model_path else shipped_model(self.hand_name)
+        self.generator = None
+        if path.is_file():
+            from ..generator.train import load_generator
+            self.generator = load_generator(path, self.hand_name, device=device)
+            self.mode = f"generator+refinement ({path.name})"
+        elif model_path:
+            raise FileNotFoundError(f"model_path: generator weights not found at {path}")
+        else:
+            self.mode = f"optimizer-only (no generator model at {path})"
+
+    def plan(self, points: np.ndarray, normals: np.ndarray | None = None, num_grasps: int = 0,
+             progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> PlanResult:
+        cfg, hand = self.cfg, self.hand
+        say = progress or (lambda *a: None)
+        t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        base = dict(hand=self.hand_name, joint_names=self.joint_names, info=self.mode)
+        pts = np.asarray(points, dtype=np.float64)
+        if pts.ndim != 2 or pts.shape[1] != 3:
+            return PlanResult.failure(f"points must be (N, 3), got {pts.shape}", **base)
+        keep = np.isfinite(pts).all(1)
+        if normals is not None:
+            normals = np.asarray(normals, dtype=np.float64)
+            keep &= np.isfinite(normals).all(1) & (np.linalg.norm(normals, axis=1) > 1e-6)
+        pts = pts[keep]
+        if len(pts) < 32:
+            return PlanResult.failure(f"too few valid points: {len(pts)} (need >= 32)", **base)
+        rng = np.random.default_rng(cfg.seed)
+        if len(pts) > cfg.cloud_points:
+            sel = rng.choice(len(pts), cfg.cloud_points, replace=False)
+            pts = pts[sel]
+            normals = None if normals is None else normals[keep][sel]
+        elif normals is not None:
+            normals = normals[keep]
+        if normals is None:
+            normals = _estimate_normals(pts)
+        normals = normals / np.linalg.norm(normals, axis=1, keepdims=True)
+        say("preprocess", 0.05, f"{len(pts)} points")
+        t = time.perf_counter()
+        field_ = ObjectField.from_cloud(pts, normals, resolution=cfg.field_resolution, device=hand.device)
+        opt = GraspOptimizer(hand, field_)
+        timings["field"] = time.perf_counter() - t
+        stop = cancel or (lambda: False)
+        try:
+            t = time.perf_counter()
+            if self.generator is not None:
+                say("sample", 0.1, f"{cfg.num_samples} samples from the generator")
+                pose = self.generator.sample(pts, normals, cfg.num_samples, seed=cfg.seed)
+                timings["sample"] = time.perf_counter() - t
+                if stop():
+                    return PlanResult.failure("cancelled", timings=timings, **base)
+                say("refine", 0.2, f"{cfg.refine_steps} refinement steps")
+                t = time.perf_counter()
+                gs = opt.refine(pose, refinement_config(steps=cfg.refine_steps), should_stop=stop,
+                                progress=lambda i, n: say("refine", 0.2 + 0.5 * i / max(n, 1), f"step {i}/{n}"))
+                source = "generator+refinement"
+            else:
+                say("sample", 0.1, f"optimizer-only: {cfg.num_samples} hands x {cfg.synth_steps} steps")
+                gs = opt.synthesize(cfg.num_samples, synthesis_config(steps=cfg.synth_steps, seed=cfg.seed),
+                                    should_stop=stop,
+                                    progress=lambda i, n: say("refine", 0.1 + 0.6 * i / max(n, 1), f"step {i}/{n}"))
+                source = "optimizer"
+            timings["refine"] = time.perf_counter() - t
+        except Cancelled as e:
+            return PlanResult.failure(f"cancelled ({e})", timings=timings, **base)
+        order = np.lexsort((gs.energy["total"], ~gs.accepted))  # accepted first, then lowest energy
+        cand = order[:max(cfg.num_validate, num_grasps or cfg.top_k)]
+        success = np.zeros(len(gs), bool)
+        validated = np.zeros(len(gs), bool)
+        n_contacts = np.full(len(gs), -1)
+        pen_mm = gs.penetration * 1e3
+        spen_mm = np.full(len(gs), np.nan)
+        if cfg.num_validate > 0:
+            if stop():
+                return PlanResult.failure("cancelled", timings=timings, **base)
+            say("validate", 0.75, f"MuJoCo check of {min(cfg.num_validate, len(cand))} grasps")
+            t = time.perf_counter()
+            from ..perception.preprocess import estimate_object_mesh
+            from ..validate import GraspValidator
+            vi = cand[:cfg.num_validate]
+            sub = gs.select(vi)
+            with GraspValidator(hand.cfg, estimate_object_mesh(pts), hands_dir=self.hands_dir) as v:
+                r = v.validate(sub.trans, sub.quat, sub.pregrasp, sub.grasp, sub.squeeze)
+            validated[vi] = True
+            success[vi] = r.success
+            n_contacts[vi] = r.n_contacts
+            pen_mm[vi] = r.penetration_mm
+            spen_mm[vi] = r.self_penetration_mm
+            timings["validate"] = time.perf_counter() - t
+        k = num_grasps if num_grasps > 0 else cfg.top_k
+        final = sorted(cand, key=lambda i: (not success[i], not gs.accepted[i], gs.energy["total"][i]))[:k]
+        e = gs.energy["total"]
+        grasps = [PlannedGrasp(
+            wrist_pos=gs.trans[i].astype(np.float64), wrist_quat=gs.quat[i].astype(np.float64),
+            pregrasp=gs.pregrasp[i].astype(np.float64), grasp=gs.grasp[i].astype(np.float64),
+            squeeze=gs.squeeze[i].astype(np.float64),
+            score=float(2.0 * success[i] + 1.0 * gs.accepted[i] + 1.0 / (1.0 + e[i])), energy=float(e[i]),
+            contact_distance_mm=float(gs.contact_distance[i] * 1e3), penetration_mm=float(pen_mm[i]),
+            self_penetration_mm=float(spen_mm[i]), num_contacts=int(n_contacts[i]), validated=bool(validated[i]),
+            sim_success=bool(success[i]), grasp_type="+".join(n for n, a in zip(hand.tip_names, gs.active[i]) if a),
+            source=source) for i in final]
+        timings["total"] = time.perf_counter() - t0
+        n_ok = int(success.sum())
+        summary = (f"{self.mode}: {len(gs)} candidates, {int(gs.accepted.sum())} passed the energy filter, "
+                   + (f"{n_ok}/{int(validated.sum())} passed MuJoCo" if cfg.num_validate else "no MuJoCo check")
+                   + f"; {timings['total']:.2f} s")
+        say("publish", 1.0, summary)
+        if cfg.num_validate and cfg.require_validated and n_ok == 0:
+            return PlanResult(False, "no grasp passed the MuJoCo check: " + summary, grasps=grasps, timings=timings,
+                              **base)
+        return PlanResult(True, summary, grasps=grasps, timings=timings, **base)
