@@ -33,6 +33,8 @@ class PipelineConfig:
     require_validated: bool = True  # fail the plan when validation is on and nothing passes
     cloud_points: int = 1024      # cloud points used (random subset when larger)
     field_resolution: int = 40    # SDF grid samples along the longest side
+    complete_partial: bool = True  # mirror a single-view cloud behind itself (see complete_by_symmetry)
+    partial_threshold: float = 0.3  # |mean normal| above this marks a cloud as one-sided (partial)
     seed: int = 0
 
     def __post_init__(self):
@@ -55,6 +57,27 @@ def _estimate_normals(points: np.ndarray) -> np.ndarray:
     flip = np.einsum("ij,ij->i", n, points - points.mean(0)) < 0
     n[flip] *= -1
     return n
+
+
+def complete_by_symmetry(points: np.ndarray, normals: np.ndarray, view_dir: np.ndarray | None = None,
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Complete a single-view cloud by mirroring it behind itself.
+
+    A camera sees only the front of an object; everything behind it would look like solid
+    "inside" to the optimizer and the validator. Assuming the object is roughly symmetric
+    about a plane through its centroid facing the camera (true for boxes, cylinders, bottles
+    seen from the side), the seen points are reflected through that plane. ``view_dir`` (3,)
+    is the direction from the camera into the scene; default: minus the mean normal (normals of
+    a single view face the camera). Returns points (2N, 3) and normals (2N, 3)."""
+    v = -normals.mean(0) if view_dir is None else np.asarray(view_dir, dtype=np.float64)
+    v = v / np.linalg.norm(v)
+    # plane through the deepest seen points' centroid depth, so a box face seen head-on keeps its depth
+    depth = (points - points.mean(0)) @ v
+    c = points.mean(0) + v * max(float(depth.max()), 0.0)
+    d = (points - c) @ v
+    mp = points - 2 * d[:, None] * v
+    mn = normals - 2 * (normals @ v)[:, None] * v
+    return np.concatenate([points, mp]), np.concatenate([normals, mn])
 
 
 class GraspPipeline:
@@ -108,7 +131,11 @@ class GraspPipeline:
         if normals is None:
             normals = _estimate_normals(pts)
         normals = normals / np.linalg.norm(normals, axis=1, keepdims=True)
-        say("preprocess", 0.05, f"{len(pts)} points")
+        completed = ""
+        if cfg.complete_partial and np.linalg.norm(normals.mean(0)) > cfg.partial_threshold:
+            pts, normals = complete_by_symmetry(pts, normals)
+            completed = " (single view: mirrored behind itself)"
+        say("preprocess", 0.05, f"{len(pts)} points{completed}")
         t = time.perf_counter()
         field_ = ObjectField.from_cloud(pts, normals, resolution=cfg.field_resolution, device=hand.device)
         opt = GraspOptimizer(hand, field_)
@@ -174,7 +201,7 @@ class GraspPipeline:
             source=source) for i in final]
         timings["total"] = time.perf_counter() - t0
         n_ok = int(success.sum())
-        summary = (f"{self.mode}: {len(gs)} candidates, {int(gs.accepted.sum())} passed the energy filter, "
+        summary = (f"{self.mode}{completed}: {len(gs)} candidates, {int(gs.accepted.sum())} passed the energy filter, "
                    + (f"{n_ok}/{int(validated.sum())} passed MuJoCo" if cfg.num_validate else "no MuJoCo check")
                    + f"; {timings['total']:.2f} s")
         say("publish", 1.0, summary)
