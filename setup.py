@@ -36,6 +36,9 @@ setup(
     entry_points={
         "console_scripts": [
             "dex1b = dex1b_ros.cli:main",
+            "grasp_planner = dex1b_ros.ros.grasp_planner_node:main",
+            "sim_camera = dex1b_ros.ros.sim_camera_node:main",
+            "sim_hand = dex1b_ros.ros.sim_hand_node:main",
         ],
     },
 )

@@ -1,0 +1,295 @@
+"""Cleaning of a real (or simulated) depth cloud before grasp planning (no ROS).
+
+Pipeline of :func:`preprocess_cloud`, each step optional through :class:`PreprocessConfig`:
+
+1. checks: empty cloud; more than ``max_input_points`` -> rejected (hard cap); non-finite
+   coordinates dropped (fail if fewer than ``min_points`` remain);
+2. random subsample to ``downsample_above`` points when larger (seeded);
+3. transform to the planning frame with a 4x4 ``T_planning_cloud`` (p_plan = R p_cloud + t);
+4. crop to an axis-aligned box of the planning frame;
+5. remove the support plane (open3d RANSAC ``segment_plane``) and everything below it, but only
+   when the plane looks like a support: near-horizontal (normal within ``plane_max_tilt_deg``
+   of planning +z), holding at least ``plane_min_inlier_fraction`` of the points, and with most
+   of the other points above it (so the top face of a box is not mistaken for a table);
+6. voxel downsample (open3d, normals averaged and renormalised); the cell doubles until at
+   most ``max_cluster_points`` remain, which bounds the cost of the next two steps;
+7. statistical outlier removal (open3d);
+8. keep the largest DBSCAN cluster (open3d) = the object;
+9. checks: at least ``min_points`` left; bounding-box size within
+   [``min_extent``, ``max_extent``] (object too small / too large for the hand); at most
+   ``max_output_points`` points (seeded random subsample).
+
+Frames/units: metres; the planning frame is z-up (the support plane is horizontal in it).
+Errors are :class:`CloudError` (a ``ValueError``) with a message saying what was wrong.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import trimesh
+
+from ..config_utils import fail
+
+
+class CloudError(ValueError):
+    """The cloud cannot be planned on (empty, too few valid points, object of the wrong size...)."""
+
+
+@dataclass
+class PreprocessConfig:
+    """Settings of :func:`preprocess_cloud`. Lengths in metres of the planning frame."""
+
+    crop_min: list[float] | None = None       # m, (3,) lower corner of the crop box; None = no crop
+    crop_max: list[float] | None = None       # m, (3,) upper corner of the crop box; None = no crop
+    max_input_points: int = 3_000_000         # -, hard cap: larger clouds are rejected
+    downsample_above: int = 100_000           # -, larger clouds are randomly subsampled to this first
+    remove_plane: bool = True                 # remove the support plane (table) and what lies below it
+    plane_distance: float = 0.006             # m, RANSAC inlier distance of the support plane
+    plane_iterations: int = 200               # -, RANSAC iterations
+    plane_min_inlier_fraction: float = 0.1    # -, a plane with fewer inliers is not removed
+    plane_max_tilt_deg: float = 30.0          # deg, max angle between the plane normal and planning +z
+    voxel_size: float = 0.003                 # m, voxel downsampling cell; 0 = off
+    max_cluster_points: int = 20_000          # -, the voxel cell is doubled until at most this many points remain
+                                              #    (bounds the cost of the outlier and DBSCAN steps)
+    outlier_neighbors: int = 20               # -, neighbours of the statistical outlier test; 0 = off
+    outlier_std_ratio: float = 2.5            # -, points beyond mean + ratio * std of neighbour distance are outliers
+    cluster_eps: float = 0.015                # m, DBSCAN neighbourhood radius; 0 = keep every cluster
+    cluster_min_points: int = 10              # -, DBSCAN core-point neighbour count
+    min_points: int = 50                      # -, fewer points left at any check -> error
+    max_output_points: int = 8192             # -, the cleaned cloud is randomly subsampled to at most this
+    min_extent: float = 0.015                 # m, largest bounding-box side must be >= this (else too small to grasp)
+    max_extent: float = 0.35                  # m, largest bounding-box side must be <= this (else too large for the hand)
+    seed: int = 0                             # -, seed of every random step (subsampling, RANSAC)
+
+    def __post_init__(self):
+        for name in ("crop_min", "crop_max"):
+            v = getattr(self, name)
+            if v is not None and (len(v) != 3 or not np.all(np.isfinite(v))):
+                fail(name, f"expected 3 finite numbers (m) or null, got {v!r}")
+        if (self.crop_min is None) != (self.crop_max is None):
+            fail("crop_min", "crop_min and crop_max must be given together (or both null)")
+        if self.crop_min is not None and np.any(np.asarray(self.crop_min) >= np.asarray(self.crop_max)):
+            fail("crop_max", f"must be > crop_min on every axis, got min {self.crop_min} max {self.crop_max}")
+        for name in ("max_input_points", "downsample_above", "min_points", "max_output_points", "plane_iterations",
+                     "max_cluster_points"):
+            if getattr(self, name) < 1:
+                fail(name, f"must be >= 1, got {getattr(self, name)}")
+        if self.downsample_above > self.max_input_points:
+            fail("downsample_above", f"must be <= max_input_points ({self.max_input_points}), got {self.downsample_above}")
+        for name in ("plane_distance", "voxel_size", "cluster_eps"):
+            v = getattr(self, name)
+            if not 0 <= v < 1.0:
+                fail(name, f"must be in [0, 1) m, got {v}")
+        if not self.outlier_std_ratio > 0:
+            fail("outlier_std_ratio", f"must be > 0, got {self.outlier_std_ratio}")
+        if self.remove_plane and self.plane_distance <= 0:
+            fail("plane_distance", "must be > 0 when remove_plane is true")
+        if not 0 < self.plane_min_inlier_fraction <= 1:
+            fail("plane_min_inlier_fraction", f"must be in (0, 1], got {self.plane_min_inlier_fraction}")
+        if not 0 <= self.plane_max_tilt_deg <= 90:
+            fail("plane_max_tilt_deg", f"must be in [0, 90], got {self.plane_max_tilt_deg}")
+        if self.outlier_neighbors < 0 or self.cluster_min_points < 1:
+            fail("outlier_neighbors", "outlier_neighbors must be >= 0 and cluster_min_points >= 1")
+        if not 0 < self.min_extent < self.max_extent:
+            fail("max_extent", f"need 0 < min_extent < max_extent, got {self.min_extent}, {self.max_extent}")
+
+
+@dataclass
+class PreprocessResult:
+    """The cleaned object cloud, in the planning frame.
+
+    Attributes:
+        points: (M, 3) float64 m.
+        normals: (M, 3) float64 unit vectors, or None when the input had none.
+        extent: (3,) m, axis-aligned bounding-box size.
+        center: (3,) m, bounding-box centre.
+        steps: one line per step, e.g. ``"voxel 0.003 m: 41234 -> 5120"``.
+    """
+
+    points: np.ndarray
+    normals: np.ndarray | None
+    extent: np.ndarray
+    center: np.ndarray
+    steps: list[str] = field(default_factory=list)
+
+
+def _o3d():
+    import open3d as o3d  # heavy import (~0.5 s): only when a cloud is processed
+    return o3d
+
+
+def transform_points(points: np.ndarray, T: np.ndarray, normals: np.ndarray | None = None):
+    """Apply a rigid (4, 4) transform: points (N, 3) -> R p + t; normals (N, 3) -> R n."""
+    T = np.asarray(T, dtype=np.float64)
+    if T.shape != (4, 4) or not np.all(np.isfinite(T)):
+        raise ValueError(f"transform must be a finite (4, 4) matrix, got shape {T.shape}")
+    R, t = T[:3, :3], T[:3, 3]
+    p = points @ R.T + t
+    return p, (None if normals is None else normals @ R.T)
+
+
+def preprocess_cloud(points: np.ndarray, normals: np.ndarray | None = None, T_planning_cloud: np.ndarray | None = None,
+                     config: PreprocessConfig | None = None) -> PreprocessResult:
+    """Clean a cloud into the object's points in the planning frame (see the module doc).
+
+    Args:
+        points: (N, 3) m in the cloud's frame; may contain NaN/inf (dropped).
+        normals: (N, 3) or None.
+        T_planning_cloud: (4, 4) pose of the cloud's frame in the planning frame; None = identity.
+    Raises CloudError with a clear message when the cloud cannot be used.
+    """
+    cfg = config or PreprocessConfig()
+    steps: list[str] = []
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 3:
+        raise CloudError(f"points must be (N, 3), got shape {pts.shape}")
+    nrm = None if normals is None else np.asarray(normals, dtype=np.float64)
+    if nrm is not None and nrm.shape != pts.shape:
+        raise CloudError(f"normals must be (N, 3) like points {pts.shape}, got {nrm.shape}")
+    n0 = len(pts)
+    if n0 == 0:
+        raise CloudError("empty cloud: 0 points")
+    if n0 > cfg.max_input_points:
+        raise CloudError(f"cloud has {n0} points, more than the hard cap max_input_points={cfg.max_input_points}; "
+                         "crop or downsample it before sending")
+    ok = np.isfinite(pts).all(axis=1)
+    if nrm is not None:
+        nrm = np.where(np.isfinite(nrm), nrm, 0.0)
+    if not ok.all():
+        n_ok = int(ok.sum())
+        if n_ok < cfg.min_points:
+            raise CloudError(f"cloud has only {n_ok} finite points of {n0} ({n0 - n_ok} NaN/inf); need >= {cfg.min_points}")
+        pts = pts[ok]
+        nrm = None if nrm is None else nrm[ok]
+        steps.append(f"drop non-finite: {n0} -> {n_ok}")
+    rng = np.random.default_rng(cfg.seed)
+    if len(pts) > cfg.downsample_above:
+        sel = np.sort(rng.choice(len(pts), cfg.downsample_above, replace=False))
+        steps.append(f"random subsample: {len(pts)} -> {cfg.downsample_above}")
+        pts, nrm = pts[sel], (None if nrm is None else nrm[sel])
+    if T_planning_cloud is not None:
+        pts, nrm = transform_points(pts, T_planning_cloud, nrm)
+    if cfg.crop_min is not None:
+        lo, hi = np.asarray(cfg.crop_min), np.asarray(cfg.crop_max)
+        keep = np.all((pts >= lo) & (pts <= hi), axis=1)
+        steps.append(f"crop box {lo.tolist()}..{hi.tolist()}: {len(pts)} -> {int(keep.sum())}")
+        if keep.sum() < cfg.min_points:
+            raise CloudError(f"only {int(keep.sum())} of {len(pts)} points inside the crop box "
+                             f"{lo.tolist()}..{hi.tolist()} m (planning frame); need >= {cfg.min_points}. "
+                             "Is the object in view and the cloud's frame right?")
+        pts, nrm = pts[keep], (None if nrm is None else nrm[keep])
+
+    o3d = _o3d()
+    o3d.utility.random.seed(int(cfg.seed))
+    pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts))
+    if nrm is not None:
+        pc.normals = o3d.utility.Vector3dVector(nrm)
+
+    if cfg.remove_plane and len(pts) >= 3:
+        plane, inl = pc.segment_plane(distance_threshold=cfg.plane_distance, ransac_n=3,
+                                      num_iterations=cfg.plane_iterations)
+        a, b, c, d = (float(v) for v in np.asarray(plane).reshape(4))
+        nz = np.array([a, b, c]) / (np.linalg.norm([a, b, c]) or 1.0)
+        d = d / (np.linalg.norm([a, b, c]) or 1.0)
+        if nz[2] < 0:
+            nz, d = -nz, -d
+        tilt = float(np.degrees(np.arccos(np.clip(nz[2], -1, 1))))
+        frac = len(inl) / len(pts)
+        sd = pts @ nz + d                       # signed height above the plane
+        others = np.ones(len(pts), bool)
+        others[np.asarray(inl, dtype=np.int64)] = False
+        above = float(np.mean(sd[others] > cfg.plane_distance)) if others.any() else 0.0
+        if tilt <= cfg.plane_max_tilt_deg and frac >= cfg.plane_min_inlier_fraction and (above >= 0.5 or not others.any()):
+            keep = sd > cfg.plane_distance
+            steps.append(f"support plane (tilt {tilt:.1f} deg, {frac:.0%} inliers): {len(pts)} -> {int(keep.sum())}")
+            pc = pc.select_by_index(np.flatnonzero(keep).tolist())
+        else:
+            steps.append(f"support plane not removed (tilt {tilt:.1f} deg, {frac:.0%} inliers, {above:.0%} above)")
+        if len(pc.points) < cfg.min_points:
+            raise CloudError(f"only {len(pc.points)} points left after removing the support plane; need >= "
+                             f"{cfg.min_points} (is there an object on the table? objects lower than "
+                             f"plane_distance = {cfg.plane_distance * 1000:.0f} mm go with the plane)")
+    if cfg.voxel_size > 0:
+        n_before = len(pc.points)
+        vs = cfg.voxel_size
+        down = pc.voxel_down_sample(vs)
+        while len(down.points) > cfg.max_cluster_points:
+            vs *= 2.0
+            down = pc.voxel_down_sample(vs)
+        pc = down
+        steps.append(f"voxel {vs:.4g} m: {n_before} -> {len(pc.points)}")
+    if cfg.outlier_neighbors > 0 and len(pc.points) > cfg.outlier_neighbors:
+        n_before = len(pc.points)
+        pc, _ = pc.remove_statistical_outlier(nb_neighbors=cfg.outlier_neighbors, std_ratio=cfg.outlier_std_ratio)
+        steps.append(f"statistical outliers: {n_before} -> {len(pc.points)}")
+    if cfg.cluster_eps > 0 and len(pc.points) > 0:
+        labels = np.asarray(pc.cluster_dbscan(eps=cfg.cluster_eps, min_points=cfg.cluster_min_points))
+        valid = labels[labels >= 0]
+        if valid.size == 0:
+            raise CloudError(f"no cluster found among {len(labels)} points (DBSCAN eps {cfg.cluster_eps} m, "
+                             f"min_points {cfg.cluster_min_points}): the cloud is too sparse or noisy")
+        counts = np.bincount(valid)
+        best = int(np.argmax(counts))
+        steps.append(f"largest of {len(counts)} cluster(s): {len(labels)} -> {int(counts[best])}")
+        pc = pc.select_by_index(np.flatnonzero(labels == best).tolist())
+
+    out = np.asarray(pc.points, dtype=np.float64)
+    out_n = np.asarray(pc.normals, dtype=np.float64) if (nrm is not None and pc.has_normals()) else None
+    if len(out) and float(np.ptp(out, axis=0).max()) < cfg.min_extent:
+        raise CloudError(f"object too small for the hand: largest extent {np.ptp(out, axis=0).max() * 1000:.1f} mm "
+                         f"< min_extent {cfg.min_extent * 1000:.1f} mm ({len(out)} points after cleaning)")
+    if len(out) < cfg.min_points:
+        raise CloudError(f"only {len(out)} object points left after cleaning; need >= {cfg.min_points}")
+    if len(out) > cfg.max_output_points:
+        sel = np.sort(rng.choice(len(out), cfg.max_output_points, replace=False))
+        steps.append(f"cap output: {len(out)} -> {cfg.max_output_points}")
+        out, out_n = out[sel], (None if out_n is None else out_n[sel])
+    if out_n is not None:
+        ln = np.linalg.norm(out_n, axis=1, keepdims=True)
+        out_n = np.where(ln > 1e-9, out_n / np.maximum(ln, 1e-12), 0.0)
+    lo, hi = out.min(axis=0), out.max(axis=0)
+    extent = hi - lo
+    size = float(extent.max())
+    if size < cfg.min_extent:
+        raise CloudError(f"object too small for the hand: largest extent {size * 1000:.1f} mm < min_extent "
+                         f"{cfg.min_extent * 1000:.1f} mm")
+    if size > cfg.max_extent:
+        raise CloudError(f"object too large for the hand: largest extent {size * 1000:.0f} mm > max_extent "
+                         f"{cfg.max_extent * 1000:.0f} mm (extent {np.round(extent * 1000).astype(int).tolist()} mm)")
+    return PreprocessResult(points=out, normals=out_n, extent=extent, center=(lo + hi) / 2, steps=steps)
+
+
+def estimate_object_mesh(points: np.ndarray, scale: float = 1.0) -> trimesh.Trimesh:
+    """Object model from a cleaned cloud: its convex hull, optionally scaled about its centroid.
+
+    This is the object model the validator (and any mesh-based optimizer term) gets for a real
+    object. From a single partial view the hull covers only the SEEN part of the object (the far
+    side is cut flat along the silhouette), so grasps that wrap around the back are judged
+    against a thinner object than the real one; ``scale`` slightly > 1 (e.g. 1.02) adds margin
+    for sensor noise shrinking the hull. Fuse several views before calling this for a better model.
+
+    Args:
+        points: (N, 3) m, N >= 4 not all on a plane.
+    Returns a watertight convex ``trimesh.Trimesh`` in the same frame as the points.
+    Raises CloudError if the points do not span a volume.
+    """
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    if len(pts) < 4:
+        raise CloudError(f"estimate_object_mesh: need >= 4 finite points, got {len(pts)}")
+    if not 0.5 <= scale <= 2.0:
+        raise ValueError(f"estimate_object_mesh: scale must be in [0.5, 2], got {scale}")
+    try:
+        hull = trimesh.convex.convex_hull(pts)
+    except Exception as e:  # scipy's QhullError for flat / degenerate input
+        raise CloudError(f"estimate_object_mesh: the points do not span a volume (flat or degenerate cloud): "
+                         f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    with np.errstate(all="ignore"):
+        degenerate = not (hull.volume > 1e-12) or len(hull.faces) < 4
+    if degenerate:
+        raise CloudError("estimate_object_mesh: the points do not span a volume (flat or degenerate cloud)")
+    if scale != 1.0:
+        c = hull.centroid
+        hull.apply_transform(trimesh.transformations.scale_matrix(scale, origin=c))
+    return hull
