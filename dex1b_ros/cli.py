@@ -2,6 +2,7 @@
 
 Examples::
 
+    dex1b demo                            # camera -> planner -> sim hand, real ROS 2 processes
     dex1b hands                           # summary of every configured hand
     dex1b hands --hand leap --render out/leap.png
     dex1b bench fk --batch 1000 --threads 1
@@ -83,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--json", action="store_true", help="print one JSON object per hand")
     h.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     h.set_defaults(func=_cmd_hands)
+
+    d = sub.add_parser("demo", help="end-to-end demo: sim camera -> grasp_planner -> sim hand over ROS 2",
+                       description="Runs sim_camera, grasp_planner and sim_hand as real ROS 2 processes over "
+                                   "loopback and prints the chosen grasp and whether the hand held the object. "
+                                   "`dex1b demo --help` lists options.", add_help=False)
+    d.add_argument("rest", nargs=argparse.REMAINDER)
+    d.set_defaults(func=lambda a: __import__("dex1b_ros.ros.demo", fromlist=["main"]).main(a.rest) or 0)
 
     b = sub.add_parser("bench", help="benchmarks (fk, sdf, optim, validate); `dex1b bench NAME --help` for options",
                        description="Benchmarks print figures for docs/. `dex1b bench fk --help` lists options.")

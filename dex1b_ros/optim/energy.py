@@ -12,6 +12,8 @@ term               unit   meaning
 ``pen``            m      penetration: sum over hand spheres of max(0, r - sdf(centre))
 ``surface``        m      penetration of the hand's collision-surface samples (32 per
                           link): sum of max(0, -sdf); catches what the spheres miss
+``table``          m      hand spheres below the support plane: sum max(0, r - height)
+                          (0 when the field has no plane)
 ``spen``           m      self-penetration of the coarse self-collision spheres
 ``joints``         rad    joint-limit hinge: sum max(0, q - upper) + max(0, lower - q)
 ``fc``             1      force closure: norm of the net wrench of forces along the
@@ -45,6 +47,7 @@ class EnergyWeights:
     dis: float = 100.0     # contact distance, per m
     pen: float = 100.0     # hand-sphere-into-object penetration, per m
     surface: float = 100.0  # hand-surface-sample penetration, per m (0 skips the term)
+    table: float = 100.0   # hand spheres below the support plane, per m
     spen: float = 10.0     # self-penetration, per m
     joints: float = 1.0    # joint-limit hinge, per rad
     align: float = 0.5     # pad normal against the surface normal
@@ -122,6 +125,8 @@ def grasp_energy(hand: HandModel, field: ObjectField, pose: HandPose, active: to
     x = torch.gather(p, 1, idx[..., None].expand(-1, -1, 3))       # (B, F, 3)
     nf = torch.gather(n, 1, idx[..., None].expand(-1, -1, 3))
     terms = {"dis": dis, "pen": pen, "surface": surface}
+    terms["table"] = (torch.relu(radii - field.height(centers)).sum(-1) if field.plane is not None
+                      else torch.zeros_like(dis))
     terms["spen"] = hand.self_penetration(pose.q, T) if weights.spen > 0 else torch.zeros_like(dis)
     terms["joints"] = hand.joint_limit_violation(pose.q)
     if weights.align > 0:

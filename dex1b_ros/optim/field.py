@@ -27,6 +27,7 @@ class ObjectField:
     points: torch.Tensor    # (P, 3) m surface samples, object frame
     normals: torch.Tensor   # (P, 3) outward unit normals
     name: str = "object"
+    plane: torch.Tensor | None = None  # (4,) [n, d] support plane (unit n up, n.x + d = height), or None
 
     @property
     def device(self) -> torch.device:
@@ -52,7 +53,20 @@ class ObjectField:
         return d, g / g.norm(dim=-1, keepdim=True).clamp_min(1e-9)
 
     def to(self, device) -> "ObjectField":
-        return ObjectField(self.grid.to(device), self.points.to(device), self.normals.to(device), self.name)
+        plane = None if self.plane is None else self.plane.to(device)
+        return ObjectField(self.grid.to(device), self.points.to(device), self.normals.to(device), self.name, plane)
+
+    def with_plane(self, plane) -> "ObjectField":
+        """A copy that also knows the support plane (4,) [a, b, c, d] (unit normal up)."""
+        pl = torch.as_tensor(np.asarray(plane, dtype=np.float64), dtype=torch.float32, device=self.device)
+        n = pl[:3].norm()
+        return ObjectField(self.grid, self.points, self.normals, self.name, pl / n)
+
+    def height(self, p: torch.Tensor) -> torch.Tensor:
+        """Height (...,) m of points p (..., 3) above the support plane (+inf without one)."""
+        if self.plane is None:
+            return torch.full(p.shape[:-1], float("inf"), dtype=p.dtype, device=p.device)
+        return p @ self.plane[:3].to(p.dtype) + self.plane[3].to(p.dtype)
 
     @classmethod
     def from_mesh(cls, mesh, resolution: int = 64, n_points: int = 2048, seed: int = 0, device="cpu",

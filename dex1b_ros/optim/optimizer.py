@@ -130,6 +130,13 @@ class GraspOptimizer:
         g = torch.Generator(device="cpu").manual_seed(cfg.seed)
         rnd = lambda *s: torch.rand(*s, generator=g, dtype=dt).to(dev)
         i = torch.randint(len(f.points), (n,), generator=g).to(dev)
+        if f.plane is not None:
+            # start only from surface points whose normal does not point into the table, so the
+            # palm starts above it (resampled among those; deterministic for the seed)
+            nz = f.normals @ f.plane[:3]
+            ok = torch.nonzero(nz > -0.2).flatten()
+            if len(ok):
+                i = ok[torch.randint(len(ok), (n,), generator=g).to(dev)]
         p, nrm = f.points[i].to(dt), f.normals[i].to(dt)
         # approach = -normal jittered within a cone
         jit = torch.randn(n, 3, generator=g, dtype=dt).to(dev)
@@ -218,6 +225,7 @@ class GraspOptimizer:
         cd = (e["contact_sdf"].abs() * active).max(-1).values
         pen = torch.relu(-torch.minimum(e["sphere_sdf_min"], dense))
         ok = (cd < cfg.max_contact_dist) & (pen < cfg.max_penetration) & (e["spen"] < cfg.max_self_penetration)
+        ok &= e["table"] < cfg.max_penetration
         if cfg.weights.fc > 0:
             ok &= e["fc"] < cfg.max_fc
         squeeze = self.squeeze(pose, active, h.cfg.squeeze_delta)
@@ -227,7 +235,8 @@ class GraspOptimizer:
         R = pose.rotation
         return GraspSet(
             hand=h.name, trans=np_(pose.trans), quat=np_(matrix_to_quat(R)), pregrasp=np_(pregrasp), grasp=np_(grasp),
-            squeeze=np_(squeeze), energy={k: np_(e[k]) for k in ("total", "dis", "pen", "surface", "spen", "joints", "fc", "align")},
+            squeeze=np_(squeeze), energy={k: np_(e[k]) for k in ("total", "dis", "pen", "surface", "table", "spen", "joints", "fc",
+                                                         "align")},
             contact_distance=np_(cd), penetration=np_(pen), active=np_(active), accepted=np_(ok), seconds=seconds)
 
     def squeeze(self, pose: HandPose, active: torch.Tensor, delta: float) -> torch.Tensor:

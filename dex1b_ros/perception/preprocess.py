@@ -105,6 +105,8 @@ class PreprocessResult:
         extent: (3,) m, axis-aligned bounding-box size.
         center: (3,) m, bounding-box centre.
         steps: one line per step, e.g. ``"voxel 0.003 m: 41234 -> 5120"``.
+        plane: (4,) [a, b, c, d] of the removed support plane (unit normal pointing up, toward
+            the object; a*x + b*y + c*z + d = height above it, m), or None when none was found.
     """
 
     points: np.ndarray
@@ -112,6 +114,7 @@ class PreprocessResult:
     extent: np.ndarray
     center: np.ndarray
     steps: list[str] = field(default_factory=list)
+    plane: np.ndarray | None = None
 
 
 def _o3d():
@@ -186,6 +189,7 @@ def preprocess_cloud(points: np.ndarray, normals: np.ndarray | None = None, T_pl
     if nrm is not None:
         pc.normals = o3d.utility.Vector3dVector(nrm)
 
+    support = None
     if cfg.remove_plane and len(pts) >= 3:
         plane, inl = pc.segment_plane(distance_threshold=cfg.plane_distance, ransac_n=3,
                                       num_iterations=cfg.plane_iterations)
@@ -204,6 +208,7 @@ def preprocess_cloud(points: np.ndarray, normals: np.ndarray | None = None, T_pl
             keep = sd > cfg.plane_distance
             steps.append(f"support plane (tilt {tilt:.1f} deg, {frac:.0%} inliers): {len(pts)} -> {int(keep.sum())}")
             pc = pc.select_by_index(np.flatnonzero(keep).tolist())
+            support = np.array([nz[0], nz[1], nz[2], d])
         else:
             steps.append(f"support plane not removed (tilt {tilt:.1f} deg, {frac:.0%} inliers, {above:.0%} above)")
         if len(pc.points) < cfg.min_points:
@@ -257,7 +262,8 @@ def preprocess_cloud(points: np.ndarray, normals: np.ndarray | None = None, T_pl
     if size > cfg.max_extent:
         raise CloudError(f"object too large for the hand: largest extent {size * 1000:.0f} mm > max_extent "
                          f"{cfg.max_extent * 1000:.0f} mm (extent {np.round(extent * 1000).astype(int).tolist()} mm)")
-    return PreprocessResult(points=out, normals=out_n, extent=extent, center=(lo + hi) / 2, steps=steps)
+    return PreprocessResult(points=out, normals=out_n, extent=extent, center=(lo + hi) / 2, steps=steps,
+                            plane=support)
 
 
 def estimate_object_mesh(points: np.ndarray, scale: float = 1.0) -> trimesh.Trimesh:

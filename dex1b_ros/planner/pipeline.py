@@ -105,7 +105,8 @@ class GraspPipeline:
             self.mode = f"optimizer-only (no generator model at {path})"
 
     def plan(self, points: np.ndarray, normals: np.ndarray | None = None, num_grasps: int = 0,
-             progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> PlanResult:
+             progress: ProgressFn | None = None, cancel: CancelFn | None = None,
+             support_plane: np.ndarray | None = None) -> PlanResult:
         cfg, hand = self.cfg, self.hand
         say = progress or (lambda *a: None)
         t0 = time.perf_counter()
@@ -133,11 +134,23 @@ class GraspPipeline:
         normals = normals / np.linalg.norm(normals, axis=1, keepdims=True)
         completed = ""
         if cfg.complete_partial and np.linalg.norm(normals.mean(0)) > cfg.partial_threshold:
-            pts, normals = complete_by_symmetry(pts, normals)
+            view = -normals.mean(0)
+            if support_plane is not None:  # mirror about a plane perpendicular to the table
+                up = np.asarray(support_plane[:3], dtype=np.float64) / np.linalg.norm(support_plane[:3])
+                view = view - (view @ up) * up
+            n0 = len(pts)
+            pts, normals = complete_by_symmetry(pts, normals, view)
+            if support_plane is not None:
+                h = pts @ up + support_plane[3] / np.linalg.norm(support_plane[:3])
+                keep = np.arange(len(pts)) < n0
+                keep |= h > 0
+                pts, normals = pts[keep], normals[keep]
             completed = " (single view: mirrored behind itself)"
         say("preprocess", 0.05, f"{len(pts)} points{completed}")
         t = time.perf_counter()
         field_ = ObjectField.from_cloud(pts, normals, resolution=cfg.field_resolution, device=hand.device)
+        if support_plane is not None:
+            field_ = field_.with_plane(support_plane)
         opt = GraspOptimizer(hand, field_)
         timings["field"] = time.perf_counter() - t
         stop = cancel or (lambda: False)

@@ -59,6 +59,9 @@ class Planner(Protocol):
     joint_names: list[str]
 
     def plan(self, points: np.ndarray, normals: np.ndarray | None = None, num_grasps: int = 0,
-             progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> PlanResult:
-        """points: (N, 3) float m in the planning frame (already cropped to the object)."""
+             progress: ProgressFn | None = None, cancel: CancelFn | None = None,
+             support_plane: np.ndarray | None = None) -> PlanResult:
+        """points: (N, 3) float m in the planning frame (already cropped to the object).
+        support_plane: (4,) [a, b, c, d], unit normal up: the table the object stands on (the
+        hand must stay above it), or None."""
         ...

@@ -370,7 +370,8 @@ class GraspPlannerNode(Node):
 
         n = int(num_grasps) if num_grasps and num_grasps > 0 else self.planner_params.top_k
         try:
-            result: PlanResult = self._planner.plan(pre.points, pre.normals, n, progress=fb, cancel=cancel)
+            kw = {} if pre.plane is None else {"support_plane": pre.plane}
+            result: PlanResult = self._planner.plan(pre.points, pre.normals, n, progress=fb, cancel=cancel, **kw)
         except Exception as e:
             self.get_logger().error(f"planner raised:\n{traceback.format_exc()}")
             return failed(f"planner error: {type(e).__name__}: {e}")

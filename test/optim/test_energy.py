@@ -77,3 +77,30 @@ def test_force_closure_balances_thumb_against_two_fingers():
     assert float(force_closure(x, n_same, act, c, 0.04)) > 2.5
     # an inactive finger does not count
     assert float(force_closure(x[:, :2], n_opp[:, :2], torch.ones(1, 2), c, 0.04)) > 1.0
+
+
+def test_table_term_penalises_spheres_below_the_support_plane(hand, box_field):
+    """A support plane just under the hand: the term is zero when the plane is far below and
+    grows when the plane is raised into the hand."""
+    pose = _facing(hand, box_field, 0.05)
+    low = grasp_energy(hand, box_field.with_plane([0, 0, 1.0, 1.0]), pose, _all(hand), EnergyWeights())
+    high = grasp_energy(hand, box_field.with_plane([0, 0, 1.0, -0.2]), pose, _all(hand), EnergyWeights())
+    assert float(low["table"][0]) == 0.0 and float(high["table"][0]) > 0.1
+    plain = grasp_energy(hand, box_field, pose, _all(hand), EnergyWeights())
+    assert float(plain["table"][0]) == 0.0
+
+
+def test_synthesis_with_a_table_keeps_hands_above_it(hand, box_field):
+    """Box on a table at its bottom face: every accepted grasp has all spheres above the table."""
+    bottom = float(box_field.points[:, 2].min())
+    f = box_field.with_plane([0, 0, 1.0, -bottom])
+    opt = GraspOptimizer(hand, f)
+    from dex1b_ros.optim import synthesis_config
+    gs = opt.synthesize(32, synthesis_config(steps=80, seed=0))
+    with torch.no_grad():
+        c, r = hand.spheres(gs.pose(hand))
+    h = f.height(c) - r
+    acc = torch.as_tensor(gs.accepted)
+    if acc.any():
+        assert float(h[acc].min()) > -0.002
+    assert float(torch.median(h.min(-1).values)) > -0.01  # most hands start and stay above the table

@@ -56,7 +56,7 @@ class FakePlanner:
                             penetration_mm=0.2, self_penetration_mm=0.0, num_contacts=4, validated=True,
                             sim_success=True, grasp_type="fake", source="FakePlanner")
 
-    def plan(self, points, normals=None, num_grasps=0, progress=None, cancel=None):
+    def plan(self, points, normals=None, num_grasps=0, progress=None, cancel=None, support_plane=None):
         self.calls.append({"points": np.array(points), "normals": None if normals is None else np.array(normals),
                            "num_grasps": num_grasps})
         self.started.set()
@@ -86,7 +86,7 @@ class SlowFakePlanner(FakePlanner):
 class RaisingFakePlanner(FakePlanner):
     """FakePlanner whose plan() raises, to test error handling."""
 
-    def plan(self, points, normals=None, num_grasps=0, progress=None, cancel=None):
+    def plan(self, points, normals=None, num_grasps=0, progress=None, cancel=None, support_plane=None):
         self.calls.append({"points": np.array(points)})
         raise RuntimeError("fake planner exploded")
 

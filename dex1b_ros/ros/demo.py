@@ -1,0 +1,199 @@
+"""``dex1b demo``: the whole system end to end, with real ROS 2 processes over loopback.
+
+    dex1b demo                      # LEAP, mustard bottle, PNG in out/demo.png
+    dex1b demo --hand allegro --object ycb:003_cracker_box --out out/allegro.png
+
+Starts three console scripts as separate processes (their own ROS 2 domain, discovery limited
+to localhost):
+
+* ``sim_camera``  publishes a partial, noisy PointCloud2 of the object on a table;
+* ``grasp_planner`` (params ``config/grasp_planner.yaml``) caches it;
+* ``sim_hand``    a MuJoCo hand that executes trajectories and reports whether it held the object.
+
+This process then asks the planner through its ``PlanGrasps`` **action** (empty cloud = the
+latest one, ``execute=true``), prints the feedback per stage and the chosen grasp with its
+scores, waits for ``sim_hand``'s verdict (``object_held``) and renders the chosen grasp to a PNG.
+It retries with the next camera frame when a plan fails, up to ``--attempts`` times.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _script(name: str) -> str:
+    p = Path(sys.executable).parent / name
+    if not p.exists():
+        raise FileNotFoundError(f"console script {name!r} not found next to {sys.executable}; "
+                                f"run scripts/setup_env.sh (pip install -e .)")
+    return str(p)
+
+
+def _start(name: str, params: str, overrides: dict, env: dict, log_dir: Path) -> subprocess.Popen:
+    cmd = [_script(name), "--ros-args", "--params-file", str(REPO_ROOT / "config" / params)]
+    for k, v in overrides.items():
+        cmd += ["-p", f"{k}:={v}"]
+    log = open(log_dir / f"{name}.log", "w")
+    return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def run(a) -> int:
+    env = dict(os.environ)
+    env.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
+    out = Path(a.out)
+    log_dir = out.parent / "demo_logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    scene = {"object": a.object, "object_xy": "[0.5, 0.0]", "object_yaw": 0.0}
+    procs = [
+        _start("sim_camera", "sim_camera.yaml", {**scene, "rate_hz": 2.0}, env, log_dir),
+        _start("grasp_planner", "grasp_planner.yaml",
+               {"hand": a.hand, "num_samples": a.samples, "num_validate": a.validate, "top_k": 5}, env, log_dir),
+        _start("sim_hand", "sim_hand.yaml", {**scene, "hand": a.hand, "real_time_factor": 0.0}, env, log_dir),
+    ]
+    print(f"[demo] ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}: started sim_camera, grasp_planner ({a.hand}), sim_hand; "
+          f"logs in {log_dir}/")
+    try:
+        return _client(a, out)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+
+
+def _client(a, out: Path) -> int:
+    import rclpy
+    from rclpy.action import ActionClient
+    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.node import Node
+    from std_msgs.msg import Bool, String
+
+    from dex1b_msgs.action import PlanGrasps
+
+    from . import conversions as cv
+
+    rclpy.init()
+    node = Node("dex1b_demo")
+    held: list = []
+    status: list = []
+    node.create_subscription(Bool, "object_held", lambda m: held.append(m.data), 10)
+    node.create_subscription(String, "sim_hand_status", lambda m: status.append(m.data), 10)
+    client = ActionClient(node, PlanGrasps, "plan_grasps_action")
+    ex = MultiThreadedExecutor(num_threads=2)
+    ex.add_node(node)
+    spin = threading.Thread(target=ex.spin, daemon=True)
+    spin.start()
+    try:
+        if not client.wait_for_server(timeout_sec=60.0):
+            print("[demo] the planner's action server did not come up in 60 s (see demo_logs/grasp_planner.log)")
+            return 1
+        result = None
+        for attempt in range(1, a.attempts + 1):
+            time.sleep(1.0)  # let a (new) camera frame arrive
+            goal = PlanGrasps.Goal()
+            goal.execute = True
+            t0 = time.monotonic()
+            last = [""]
+
+            def on_feedback(fb):
+                f = fb.feedback
+                if f.stage != last[0]:
+                    print(f"[demo]   {f.stage:10s} {f.progress * 100:5.1f}%  {f.detail}")
+                    last[0] = f.stage
+
+            fut = client.send_goal_async(goal, feedback_callback=on_feedback)
+            while not fut.done():
+                time.sleep(0.02)
+            handle = fut.result()
+            if not handle.accepted:
+                print("[demo] goal rejected (planner busy?)")
+                continue
+            rfut = handle.get_result_async()
+            while not rfut.done():
+                time.sleep(0.05)
+            result = rfut.result().result
+            print(f"[demo] attempt {attempt}: {'success' if result.success else 'failed'} in "
+                  f"{time.monotonic() - t0:.1f} s: {result.message}")
+            if result.success:
+                break
+        if result is None or not result.success:
+            print("[demo] no plan succeeded; the sim hand was not run")
+            return 1
+        best = result.grasps.grasps[0]
+        print(f"[demo] chosen grasp ({best.source}, type {best.grasp_type}): score {best.score:.3f}, energy "
+              f"{best.energy:.3f}, contact distance {best.contact_distance_mm:.2f} mm, penetration "
+              f"{best.penetration_mm:.2f} mm, MuJoCo check {'passed' if best.sim_success else 'failed'} "
+              f"({best.num_contacts} contacts)")
+        p, q = result.wrist_pose.pose.position, result.wrist_pose.pose.orientation
+        print(f"[demo] wrist target in '{result.wrist_pose.header.frame_id}': position "
+              f"[{p.x:.3f}, {p.y:.3f}, {p.z:.3f}] m, quaternion xyzw [{q.x:.3f}, {q.y:.3f}, {q.z:.3f}, {q.w:.3f}]")
+        print("[demo] grasp joints (rad): " + ", ".join(f"{n}={v:+.2f}" for n, v in
+                                                         zip(best.joint_names, best.grasp_positions)))
+        deadline = time.monotonic() + a.hand_timeout
+        while not held and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if held:
+            print(f"[demo] sim_hand: object {'HELD' if held[-1] else 'NOT held'} after lifting 10 cm"
+                  + (f" ({status[-1]})" if status else ""))
+        else:
+            print(f"[demo] sim_hand did not report within {a.hand_timeout:.0f} s")
+        _render(a, best, result, out)
+        return 0
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+def _render(a, best, result, out: Path) -> None:
+    from ..hands import load_hand
+    from ..hands.render import save_png
+    from ..objects import load_object
+    from ..optim.optimizer import GraspSet
+    from ..optim.render import render_grasps
+    from .sim_world import place_on_table
+
+    hand = load_hand(a.hand)
+    mesh = load_object(a.object).mesh.copy()
+    mesh.apply_transform(place_on_table(mesh, (0.5, 0.0), 0.0, 0.0))
+    p, q = result.wrist_pose.pose.position, result.wrist_pose.pose.orientation
+    one = lambda v: np.asarray(v, dtype=np.float64)[None]
+    gs = GraspSet(a.hand, one([p.x, p.y, p.z]), one([q.w, q.x, q.y, q.z]), one(best.pregrasp_positions),
+                  one(best.grasp_positions), one(best.squeeze_positions), {}, np.zeros(1), np.zeros(1),
+                  np.zeros((1, len(hand.tip_names)), bool), np.ones(1, bool))
+    img = np.concatenate([render_grasps(hand, mesh, gs, [0], which=w, cols=1, tile=(400, 400))
+                          for w in ("pregrasp", "grasp", "squeeze")], axis=1)
+    print(f"[demo] wrote {save_png(img, out)} (pregrasp | grasp | squeeze)")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="dex1b demo", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--hand", default="leap", help="leap | allegro")
+    ap.add_argument("--object", default="ycb:006_mustard_bottle", help="object id (ycb:<name>, proc:<kind>:<seed>)")
+    ap.add_argument("--samples", type=int, default=96, help="grasp candidates per plan")
+    ap.add_argument("--validate", type=int, default=8, help="candidates checked in MuJoCo per plan")
+    ap.add_argument("--attempts", type=int, default=3, help="plans to try (each on a new camera frame)")
+    ap.add_argument("--hand-timeout", type=float, default=60.0, help="s to wait for the sim hand's verdict")
+    ap.add_argument("--out", default="out/demo.png", help="PNG of the chosen grasp")
+    return run(ap.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
