@@ -10,8 +10,9 @@ from ..hands.render import view_from
 from .optimizer import GraspSet
 
 
-def grasp_scene(hand: HandModel, mesh) -> tuple[mujoco.MjModel, mujoco.MjData]:
-    """Hand (palm as a mocap body) + the object mesh as a static visual geom, object frame = world."""
+def grasp_scene(hand: HandModel, mesh, table_z: float | None = None) -> tuple[mujoco.MjModel, mujoco.MjData]:
+    """Hand (palm as a mocap body) + the object mesh as a static visual geom, object frame = world;
+    optionally a grey table top at height ``table_z`` (m)."""
     spec = hand.spec.copy()
     spec.body(hand.cfg.root_body).mocap = True
     v = np.asarray(mesh.vertices, dtype=np.float64)
@@ -19,6 +20,10 @@ def grasp_scene(hand: HandModel, mesh) -> tuple[mujoco.MjModel, mujoco.MjData]:
     spec.add_mesh(name="object_mesh", uservert=v.ravel().tolist(), userface=f.ravel().tolist())
     spec.worldbody.add_geom(type=mujoco.mjtGeom.mjGEOM_MESH, meshname="object_mesh", contype=0, conaffinity=0,
                             rgba=[0.85, 0.55, 0.2, 1.0], group=1)
+    if table_z is not None:
+        c = np.asarray(mesh.bounds).mean(0)
+        spec.worldbody.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.25, 0.25, 0.005], contype=0, conaffinity=0,
+                                pos=[c[0], c[1], table_z - 0.005], rgba=[0.55, 0.55, 0.6, 1.0], group=1)
     spec.worldbody.add_light(pos=[0, 0, 1.0], dir=[0, 0, -1], type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL)
     m = spec.compile()
     m.vis.headlight.ambient[:] = 0.4
@@ -27,9 +32,9 @@ def grasp_scene(hand: HandModel, mesh) -> tuple[mujoco.MjModel, mujoco.MjData]:
 
 
 def render_grasps(hand: HandModel, mesh, grasps: GraspSet, indices=None, which: str = "grasp",
-                  cols: int = 4, tile: tuple[int, int] = (320, 320)) -> np.ndarray:
+                  cols: int = 4, tile: tuple[int, int] = (320, 320), table_z: float | None = None) -> np.ndarray:
     """(H, W, 3) uint8 grid of tiles showing ``grasps[indices]`` at the ``which`` joints."""
-    m, d = grasp_scene(hand, mesh)
+    m, d = grasp_scene(hand, mesh, table_z)
     idx = list(range(min(len(grasps), 8))) if indices is None else list(indices)
     r = mujoco.Renderer(m, tile[1], tile[0])
     opt = mujoco.MjvOption()

@@ -177,7 +177,7 @@ def _render(a, best, result, out: Path) -> None:
     gs = GraspSet(a.hand, one([p.x, p.y, p.z]), one([q.w, q.x, q.y, q.z]), one(best.pregrasp_positions),
                   one(best.grasp_positions), one(best.squeeze_positions), {}, np.zeros(1), np.zeros(1),
                   np.zeros((1, len(hand.tip_names)), bool), np.ones(1, bool))
-    img = np.concatenate([render_grasps(hand, mesh, gs, [0], which=w, cols=1, tile=(400, 400))
+    img = np.concatenate([render_grasps(hand, mesh, gs, [0], which=w, cols=1, tile=(400, 400), table_z=0.0)
                           for w in ("pregrasp", "grasp", "squeeze")], axis=1)
     print(f"[demo] wrote {save_png(img, out)} (pregrasp | grasp | squeeze)")
 
