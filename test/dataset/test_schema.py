@@ -1,0 +1,136 @@
+"""Grasp-record schema: round trip, encodings, version check, atomic write."""
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from dex1b_ros.dataset import schema as S
+from dex1b_ros.dataset import (SCHEMA_VERSION, GraspRecords, SchemaError, empty_records, read_records,
+                               temp_path, write_records)
+
+J = 16
+NAMES = tuple(f"j{i}" for i in range(J))
+
+
+def make_records(n=7, seed=0, hand="leap", validated=True) -> GraspRecords:
+    rng = np.random.default_rng(seed)
+    f = lambda *s: rng.normal(size=s).astype(np.float32)  # noqa: E731
+    q = f(n, 4)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    v = np.full(n, validated)
+    v[0] = False                                  # one not validated: nulls
+    return GraspRecords(
+        object_id=np.array([f"ycb:obj{i % 3}" for i in range(n)], object), hand=hand, joint_names=NAMES,
+        round=np.arange(n, dtype=np.int16), trans=f(n, 3), quat=q, pregrasp=f(n, J), grasp=f(n, J),
+        squeeze=f(n, J), energy={k: f(n) for k in S.ENERGY_TERMS}, validated=v, success=v & (rng.random(n) > 0.5),
+        penetration_mm=np.where(v, np.abs(f(n)), np.nan).astype(np.float32),
+        n_contacts=np.where(v, rng.integers(0, 9, n), -1).astype(np.int16), no_real_contact=v & (rng.random(n) > 0.7),
+        grasp_type=np.array(["thumb+index+middle"] * n, object), assoc_point=f(n, 3),
+        generator_version=np.array(["test/1"] * n, object))
+
+
+def assert_same(a: GraspRecords, b: GraspRecords):
+    assert (a.hand, a.joint_names) == (b.hand, b.joint_names)
+    for k in ("object_id", "grasp_type", "generator_version"):
+        assert list(getattr(a, k)) == list(getattr(b, k)), k
+    for k in ("round", "trans", "quat", "pregrasp", "grasp", "squeeze", "validated", "success", "n_contacts",
+              "no_real_contact", "assoc_point"):
+        np.testing.assert_array_equal(getattr(a, k), getattr(b, k), err_msg=k)
+    np.testing.assert_array_equal(a.penetration_mm, b.penetration_mm)  # NaN == NaN here
+    for k in S.ENERGY_TERMS:
+        np.testing.assert_array_equal(a.energy[k], b.energy[k])
+
+
+def test_round_trip(tmp_path):
+    r = make_records()
+    p = write_records(r, tmp_path / "a.parquet")
+    back = read_records(p)
+    assert_same(r, back)
+    assert back.trans.dtype == np.float32 and back.grasp.shape == (7, J)
+    assert not back.validated[0] and np.isnan(back.penetration_mm[0]) and back.n_contacts[0] == -1
+
+
+def test_folder_and_concat(tmp_path):
+    a, b = make_records(5, 1), make_records(3, 2)
+    write_records(a, tmp_path / "part-a.parquet")
+    write_records(b, tmp_path / "part-b.parquet")
+    write_records(empty_records("leap", NAMES), tmp_path / "part-c.parquet")
+    back = read_records(tmp_path)
+    assert len(back) == 8
+    assert_same(GraspRecords.concat([a, b]), back)
+
+
+def test_file_layout(tmp_path):
+    p = write_records(make_records(), tmp_path / "a.parquet")
+    f = pq.ParquetFile(p)
+    meta = f.schema_arrow.metadata
+    assert int(meta[b"dex1b.schema_version"]) == SCHEMA_VERSION
+    assert meta[b"dex1b.hand"] == b"leap"
+    rg = f.metadata.row_group(0)
+    enc = {rg.column(i).path_in_schema: rg.column(i).encodings for i in range(rg.num_columns)}
+    assert rg.column(0).compression == "ZSTD"
+    assert "BYTE_STREAM_SPLIT" in enc["trans.list.element"] and "BYTE_STREAM_SPLIT" in enc["energy_total"]
+    assert "RLE_DICTIONARY" in enc["object_id"] and "RLE_DICTIONARY" in enc["hand"]
+    assert "RLE_DICTIONARY" not in enc["grasp_type"]      # dictionary only on ids
+
+
+def test_other_version_refused(tmp_path):
+    r = make_records()
+    t = r.to_table()
+    md = dict(t.schema.metadata)
+    md[b"dex1b.schema_version"] = b"999"
+    pq.write_table(t.replace_schema_metadata(md), tmp_path / "v.parquet")
+    with pytest.raises(SchemaError, match="schema version 999"):
+        read_records(tmp_path / "v.parquet")
+
+
+def test_bad_shape_names_column():
+    r = make_records()
+    r.grasp = r.grasp[:, :5]
+    with pytest.raises(SchemaError, match="column grasp"):
+        r.to_table()
+
+
+def test_atomic_write_crash_leaves_no_partial_file(tmp_path, monkeypatch):
+    final = tmp_path / "part-x.parquet"
+
+    def crash(table, where, **kw):
+        with open(where, "wb") as f:
+            f.write(b"PAR1 half a file")
+        raise KeyboardInterrupt("killed mid-write")
+
+    monkeypatch.setattr(S.pq, "write_table", crash)
+    with pytest.raises(KeyboardInterrupt):
+        write_records(make_records(), final)
+    assert not final.exists()
+    assert not temp_path(final).exists()
+
+
+def test_atomic_write_keeps_previous_file_on_crash(tmp_path, monkeypatch):
+    final = tmp_path / "part-x.parquet"
+    write_records(make_records(3, 5), final)
+    before = final.read_bytes()
+    monkeypatch.setattr(S.pq, "write_table", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError):
+        write_records(make_records(9, 6), final)
+    assert final.read_bytes() == before
+    assert len(read_records(final)) == 3
+
+
+def test_records_from_graspset():
+    from types import SimpleNamespace
+
+    from dex1b_ros.optim import GraspSet
+    n = 4
+    rng = np.random.default_rng(0)
+    gs = GraspSet("leap", rng.normal(size=(n, 3)), np.tile([1.0, 0, 0, 0], (n, 1)), *(rng.normal(size=(n, J)),) * 3,
+                  {k: rng.random(n) for k in ("total", "dis", "pen", "spen", "joints", "fc", "align")},
+                  rng.random(n), rng.random(n), np.ones((n, 4), bool), np.ones(n, bool))
+    val = SimpleNamespace(success=np.array([1, 0, 1, 0], bool), penetration_mm=np.ones(n), n_contacts=np.full(n, 3),
+                          no_real_contact=np.zeros(n, bool))
+    r = S.records_from_graspset(gs, "proc:box:3", NAMES, validation=val, assoc_point=np.zeros((n, 3)),
+                                grasp_type=["a", "b", "c", "d"], generator_version="optim-synth/1")
+    assert len(r) == n and r.validated.all() and list(r.success) == [True, False, True, False]
+    assert list(r.object_id) == ["proc:box:3"] * n and list(r.grasp_type) == ["a", "b", "c", "d"]
+    r.check()
+    with pytest.raises(SchemaError, match="joint names"):
+        S.records_from_graspset(gs, "x", NAMES[:3])

@@ -1,0 +1,171 @@
+"""DexSimple training loop, checkpoints/resume, export and load_generator checks."""
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from dex1b_ros.dataset import read_records, records_from_graspset, write_records
+from dex1b_ros.generator import train as T
+from dex1b_ros.generator.model import GeneratorConfig, associated_points
+
+torch.set_num_threads(1)
+TINY = GeneratorConfig(n_points=128, point_mlp=(32,), point_feature=32, latent=8, hidden=(64, 64))
+
+
+def tiny_cfg(**kw) -> T.TrainConfig:
+    base = dict(model=TINY, steps=40, batch_size=16, objects_per_batch=1, lr=3e-3, kl_warmup=0,
+                partial_fraction=0.0, views_per_object=2, rotation_augment="none", only_success=False,
+                val_every=0, val_samples=8, ckpt_every=0, log_every=1, seed=0)
+    base.update(kw)
+    return T.TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def shards(leap, tmp_path_factory):
+    """A few optimizer grasps on a box (train split) and the same grasps labelled as a val-split box."""
+    from dex1b_ros.geometry.pointcloud import sample_surface
+    from dex1b_ros.objects import load_object
+    from dex1b_ros.optim import GraspOptimizer, ObjectField, synthesis_config
+    mesh = load_object("proc:box:3").mesh
+    gs = GraspOptimizer(leap, ObjectField.from_mesh(mesh, resolution=32, n_points=512)).synthesize(
+        24, synthesis_config(steps=40, seed=0))
+    cloud = torch.as_tensor(sample_surface(mesh, 512, seed=0, fps=True)[0])
+    _, ap = associated_points(leap, gs.pose(leap), cloud)
+    d = tmp_path_factory.mktemp("shards")
+    out = []
+    for oid in ("proc:box:3", "proc:box:60"):
+        r = records_from_graspset(gs, oid, leap.joint_names, assoc_point=ap.numpy(), grasp_type="t",
+                                  generator_version="test")
+        out.append(write_records(r, d / f"part-{oid.replace(':', '_')}.parquet"))
+    return out
+
+
+def test_loss_decreases_on_tiny_set(leap, shards, tmp_path):
+    res = T.train(leap, shards[:1], tmp_path / "run", tiny_cfg(steps=50), progress=False)
+    tot = [h["total"] for h in res.history]
+    assert len(tot) == 50
+    first, last = np.mean(tot[:8]), np.mean(tot[-8:])
+    assert last < 0.7 * first, (first, last)
+    assert (tmp_path / "run" / "train_log.csv").read_text().startswith("step,epoch,total")
+    assert (tmp_path / "run" / "checkpoint.safetensors").is_file()
+
+
+def test_partial_views_and_validation_run(leap, shards, tmp_path):
+    cfg = tiny_cfg(steps=6, partial_fraction=1.0, rotation_augment="so3", val_every=3, objects_per_batch=2)
+    res = T.train(leap, shards, tmp_path / "run", cfg, progress=False)
+    assert res.data["val_objects"] == ["proc:box:60"] and res.data["train_objects"] == ["proc:box:3"]
+    assert {"val_total", "val_sample_pen_mm", "val_sample_contact_mm"} <= set(res.val)
+    rows = (tmp_path / "run" / "val_log.csv").read_text().strip().splitlines()
+    assert len(rows) == 3                                    # header + steps 3 and 6
+
+
+def test_resume_after_crash_equals_uninterrupted(leap, shards, tmp_path, monkeypatch):
+    cfg = tiny_cfg(steps=24, ckpt_every=8, partial_fraction=0.5, rotation_augment="so3")
+    ref = T.train(leap, shards[:1], tmp_path / "ref", cfg, progress=False)
+
+    calls = {"n": 0}
+    real = T.make_batch
+
+    def crashing(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 19:                                  # dies during step 19; last checkpoint: step 16
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(T, "make_batch", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        T.train(leap, shards[:1], tmp_path / "run", cfg, progress=False)
+    assert json.loads((tmp_path / "run" / "checkpoint.json").read_text())["step"] == 16
+    monkeypatch.setattr(T, "make_batch", real)
+    res = T.train(leap, shards[:1], tmp_path / "run", cfg, progress=False)
+    for (k, a), (_, b) in zip(ref.model.state_dict().items(), res.model.state_dict().items()):
+        torch.testing.assert_close(a, b, msg=k)
+    lines = (tmp_path / "run" / "train_log.csv").read_text().strip().splitlines()
+    assert [int(x.split(",")[0]) for x in lines[1:]] == list(range(1, 25))
+
+
+@pytest.fixture(scope="module")
+def exported(leap, shards, tmp_path_factory):
+    d = tmp_path_factory.mktemp("export")
+    cfg = tiny_cfg(steps=3)
+    res = T.train(leap, shards, d / "run", cfg, progress=False)
+    T.export_model(res, d / "models" / "leap", cfg, command="dex1b train --hand leap")
+    return d / "models" / "leap", res
+
+
+def test_export_card_and_load(leap, exported):
+    path, res = exported
+    card = yaml.safe_load((path / "model_card.yaml").read_text())
+    assert card["hand"] == "leap" and card["joint_names"] == list(leap.joint_names)
+    assert card["schema_version"] == 1 and card["sha256"] == T.sha256_file(path / "dexsimple.safetensors")
+    assert card["generator_config"]["latent"] == 8 and card["training_command"].startswith("dex1b train")
+    assert card["objects"]["val"] == ["proc:box:60"]
+    m = T.load_generator(path, leap)
+    pts = np.random.default_rng(0).normal(size=(128, 3)).astype(np.float32) * 0.03
+    nrm = pts / np.linalg.norm(pts, axis=1, keepdims=True)
+    a = m.sample(pts, nrm, 10, seed=3)
+    b = res.model.sample(pts, nrm, 10, seed=3)
+    torch.testing.assert_close(a.q, b.q)
+
+
+def test_load_wrong_hand_clear_error(exported):
+    path, _ = exported
+    with pytest.raises(T.GeneratorLoadError, match=r"trained for hand 'leap', not 'allegro'"):
+        T.load_generator(path, "allegro")
+
+
+def test_load_corrupted_file_names_it(leap, exported, tmp_path):
+    import shutil
+    src, _ = exported
+    d = tmp_path / "leap"
+    shutil.copytree(src, d)
+    w = d / "dexsimple.safetensors"
+    data = bytearray(w.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    w.write_bytes(bytes(data))
+    with pytest.raises(T.GeneratorLoadError, match=r"dexsimple\.safetensors: checksum mismatch"):
+        T.load_generator(d, leap)
+    # a truncated file whose card checksum was "fixed" still fails with the file named
+    w.write_bytes(bytes(data[:100]))
+    card = yaml.safe_load((d / "model_card.yaml").read_text())
+    card["sha256"] = T.sha256_file(w)
+    (d / "model_card.yaml").write_text(yaml.safe_dump(card))
+    with pytest.raises(T.GeneratorLoadError, match=r"dexsimple\.safetensors: cannot read safetensors"):
+        T.load_generator(w, leap)
+
+
+def test_load_missing_files(leap, tmp_path):
+    with pytest.raises(T.GeneratorLoadError, match="weights not found"):
+        T.load_generator(tmp_path, leap)
+    (tmp_path / "dexsimple.safetensors").write_bytes(b"x")
+    with pytest.raises(T.GeneratorLoadError, match="model card not found"):
+        T.load_generator(tmp_path, leap)
+
+
+def test_train_config_yaml_and_errors(tmp_path):
+    from dex1b_ros.config_utils import ConfigError, load_yaml
+    p = tmp_path / "t.yaml"
+    p.write_text("steps: 10\nmodel: {latent: 16, beta: 0.1}\nrotation_augment: z\n")
+    cfg = load_yaml(T.TrainConfig, p)
+    assert cfg.steps == 10 and cfg.model.latent == 16 and cfg.rotation_augment == "z"
+    p.write_text("model: {w_sdf: -1}\n")
+    with pytest.raises(ConfigError, match="model.w_sdf"):
+        load_yaml(T.TrainConfig, p)
+    p.write_text("partial_fraction: 2\n")
+    with pytest.raises(ConfigError, match="partial_fraction"):
+        load_yaml(T.TrainConfig, p)
+
+
+def test_seed_and_train_parsers_help():
+    from dex1b_ros.generator import seed
+    for build in (seed.build_parser, T.build_parser):
+        text = build().format_help()
+        assert "Examples" in text and "--hand" in text
+    cfg = seed.SeedConfig(ycb_train=2, proc_train=1, ycb_val=1, proc_val=0)
+    ids = cfg.object_ids()
+    assert len(ids) == 2 + 8 + 1 and ids[0].startswith("ycb:")
+    assert seed.shard_name("ycb:011_banana") == "part-ycb_011_banana.parquet"
+    assert dataclasses.replace(cfg, objects=["proc:box:1"]).object_ids() == ["proc:box:1"]
