@@ -4,6 +4,8 @@ Examples::
 
     dex1b demo                            # camera -> planner -> sim hand, real ROS 2 processes
     dex1b hands                           # summary of every configured hand
+    dex1b seed --hand allegro             # seed grasps: synthesis + MuJoCo validation -> Parquet
+    dex1b train --hand allegro --data out/seed/allegro --steps 5000   # -> models/allegro/
     dex1b hands --hand leap --render out/leap.png
     dex1b bench fk --batch 1000 --threads 1
     dex1b bench sdf                       # SDF grid accuracy and speed on YCB objects
@@ -91,6 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
                                    "`dex1b demo --help` lists options.", add_help=False)
     d.add_argument("rest", nargs=argparse.REMAINDER)
     d.set_defaults(func=lambda a: __import__("dex1b_ros.ros.demo", fromlist=["main"]).main(a.rest) or 0)
+
+    for name, mod, helptext in (
+            ("seed", "dex1b_ros.generator.seed", "make a seed grasp dataset for a hand (optimizer + MuJoCo)"),
+            ("train", "dex1b_ros.generator.train", "train the DexSimple generator from Parquet grasp shards"),
+            ("dataset", "dex1b_ros.dataset.build", "build/grow a grasp dataset in rounds (`dex1b dataset build ...`)")):
+        sp = sub.add_parser(name, help=helptext, add_help=False,
+                            description=f"{helptext}. `dex1b {name} --help` lists options.")
+        sp.add_argument("rest", nargs=argparse.REMAINDER)
+        sp.set_defaults(func=lambda a, mod=mod: __import__(mod, fromlist=["main"]).main(a.rest) or 0)
 
     b = sub.add_parser("bench", help="benchmarks (fk, sdf, optim, validate); `dex1b bench NAME --help` for options",
                        description="Benchmarks print figures for docs/. `dex1b bench fk --help` lists options.")
