@@ -11,6 +11,7 @@ Examples::
     dex1b bench sdf                       # SDF grid accuracy and speed on YCB objects
     dex1b bench optim --render out/grasps.png   # refinement/synthesis speed and quality
     dex1b bench validate                  # MuJoCo validator tests/s and agreement
+    dex1b bench latency                   # ROS 2 planner: cloud -> validated trajectory, p50/p95
 
 Hand model files are looked up in --hands-dir, $DEX1B_HANDS_DIR, then
 ../shared/assets/hands next to the repository.
@@ -67,6 +68,8 @@ def _cmd_bench(a) -> int:
         from .optim.bench import main
     elif a.what == "validate":
         from .validate.bench import main
+    elif a.what == "latency":
+        from .ros.bench_latency import main
     else:  # argparse restricts choices
         raise AssertionError(a.what)
     return main(a.rest) or 0
@@ -103,9 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("rest", nargs=argparse.REMAINDER)
         sp.set_defaults(func=lambda a, mod=mod: __import__(mod, fromlist=["main"]).main(a.rest) or 0)
 
-    b = sub.add_parser("bench", help="benchmarks (fk, sdf, optim, validate); `dex1b bench NAME --help` for options",
+    b = sub.add_parser("bench", help="benchmarks (fk, sdf, optim, validate, latency); `dex1b bench NAME --help` for options",
                        description="Benchmarks print figures for docs/. `dex1b bench fk --help` lists options.")
-    b.add_argument("what", choices=["fk", "sdf", "optim", "validate"], help="which benchmark")
+    b.add_argument("what", choices=["fk", "sdf", "optim", "validate", "latency"], help="which benchmark")
     b.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark")
     b.set_defaults(func=_cmd_bench)
     return ap

@@ -77,8 +77,13 @@ class ObjectField:
 
     @classmethod
     def from_cloud(cls, points: np.ndarray, normals: np.ndarray, resolution: int = 48, padding: float = 0.04,
-                   device="cpu", name: str = "cloud") -> "ObjectField":
-        """points (P, 3) m and outward normals (P, 3) (e.g. oriented toward the camera)."""
+                   device="cpu", name: str = "cloud", shell: float | None = None) -> "ObjectField":
+        """points (P, 3) m and outward normals (P, 3) (e.g. oriented toward the camera).
+
+        ``shell`` (m): clip the inside to ``-shell``. For a single view the region behind the
+        seen surface is unknown, not solid: with a shell only the first ``shell`` metres behind
+        the seen surface count as object (a hand crossing the seen surface is still pushed
+        out; a finger wrapping behind the object is not punished for the unseen volume)."""
         points = np.asarray(points, dtype=np.float64)
         normals = np.asarray(normals, dtype=np.float64)
         if points.ndim != 2 or points.shape[1] != 3 or len(points) < 16:
@@ -93,7 +98,10 @@ class ObjectField:
         dist, idx = cKDTree(points).query(nodes, workers=-1)
         sign = np.sign(np.einsum("ij,ij->i", nodes - points[idx], normals[idx]))
         sign[sign == 0] = 1
-        vals = torch.as_tensor((dist * sign).reshape(n[2], n[1], n[0]), dtype=torch.float32)[None, None]
+        sd = dist * sign
+        if shell is not None:
+            sd = np.maximum(sd, -shell)
+        vals = torch.as_tensor(sd.reshape(n[2], n[1], n[0]), dtype=torch.float32)[None, None]
         grid = SDFGrid(vals, torch.as_tensor(lo, dtype=torch.float32), h)
         return cls(grid.to(device), torch.as_tensor(points, dtype=torch.float32, device=device),
                    torch.as_tensor(normals, dtype=torch.float32, device=device), name)

@@ -30,11 +30,17 @@ class PipelineConfig:
     synth_steps: int = 150        # optimisation steps in optimizer-only mode
     num_validate: int = 16        # best candidates simulated in MuJoCo (0: none)
     top_k: int = 5                # grasps returned
-    require_validated: bool = True  # fail the plan when validation is on and nothing passes
+    require_validated: bool = False  # fail the plan when validation is on and nothing passes (else: best, flagged)
     cloud_points: int = 1024      # cloud points used (random subset when larger)
     field_resolution: int = 40    # SDF grid samples along the longest side
-    complete_partial: bool = True  # mirror a single-view cloud behind itself (see complete_by_symmetry)
     partial_threshold: float = 0.3  # |mean normal| above this marks a cloud as one-sided (partial)
+    partial_shell: float = 0.005  # m; single view: only this much behind the seen surface counts as solid
+    # Single-view clouds: refinement uses a field whose inside is clipped to ``partial_shell``
+    # (the unseen back is unknown, not solid), and the MuJoCo check uses the convex hull of the
+    # cloud mirrored behind itself (complete_by_symmetry) as its guess of the whole object.
+    # Measured on 4 objects, LEAP, 64 generator samples x 60 refinement steps, true-object
+    # MuJoCo success of the 8 lowest-energy grasps: shell 5 mm 16%, shell 10 mm 9%, mirrored
+    # cloud field 3%, true mesh field 25% (the ceiling).
     seed: int = 0
 
     def __post_init__(self):
@@ -132,23 +138,22 @@ class GraspPipeline:
         if normals is None:
             normals = _estimate_normals(pts)
         normals = normals / np.linalg.norm(normals, axis=1, keepdims=True)
-        completed = ""
-        if cfg.complete_partial and np.linalg.norm(normals.mean(0)) > cfg.partial_threshold:
+        partial = np.linalg.norm(normals.mean(0)) > cfg.partial_threshold
+        completed = " (single view)" if partial else ""
+        hull_pts = pts
+        if partial:
             view = -normals.mean(0)
             if support_plane is not None:  # mirror about a plane perpendicular to the table
                 up = np.asarray(support_plane[:3], dtype=np.float64) / np.linalg.norm(support_plane[:3])
                 view = view - (view @ up) * up
-            n0 = len(pts)
-            pts, normals = complete_by_symmetry(pts, normals, view)
+            hull_pts, _ = complete_by_symmetry(pts, normals, view)
             if support_plane is not None:
-                h = pts @ up + support_plane[3] / np.linalg.norm(support_plane[:3])
-                keep = np.arange(len(pts)) < n0
-                keep |= h > 0
-                pts, normals = pts[keep], normals[keep]
-            completed = " (single view: mirrored behind itself)"
+                h = hull_pts @ up + support_plane[3] / np.linalg.norm(support_plane[:3])
+                hull_pts = hull_pts[(np.arange(len(hull_pts)) < len(pts)) | (h > 0)]
         say("preprocess", 0.05, f"{len(pts)} points{completed}")
         t = time.perf_counter()
-        field_ = ObjectField.from_cloud(pts, normals, resolution=cfg.field_resolution, device=hand.device)
+        field_ = ObjectField.from_cloud(pts, normals, resolution=cfg.field_resolution, device=hand.device,
+                                        shell=cfg.partial_shell if partial else None)
         if support_plane is not None:
             field_ = field_.with_plane(support_plane)
         opt = GraspOptimizer(hand, field_)
@@ -192,7 +197,7 @@ class GraspPipeline:
             from ..validate import GraspValidator
             vi = cand[:cfg.num_validate]
             sub = gs.select(vi)
-            with GraspValidator(hand.cfg, estimate_object_mesh(pts), hands_dir=self.hands_dir) as v:
+            with GraspValidator(hand.cfg, estimate_object_mesh(hull_pts), hands_dir=self.hands_dir) as v:
                 r = v.validate(sub.trans, sub.quat, sub.pregrasp, sub.grasp, sub.squeeze)
             validated[vi] = True
             success[vi] = r.success

@@ -29,9 +29,9 @@ class PlannerParams:
     hands_dir: str = ""             # directory of hand model folders; "" = default search path
     model_path: str = ""            # generator weights; "" = the shipped model (or optimizer-only if none)
     device: str = "cpu"             # torch device, "cpu" or "cuda[:i]"
-    num_samples: int = 256          # -, grasp candidates sampled per plan
-    refine_steps: int = 100         # -, gradient steps of the post-optimisation
-    num_validate: int = 16          # -, best candidates checked in MuJoCo (0 = none)
+    num_samples: int = 96           # -, grasp candidates sampled per plan
+    refine_steps: int = 50          # -, gradient steps of the post-optimisation
+    num_validate: int = 8           # -, best candidates checked in MuJoCo (0 = none)
     top_k: int = 5                  # -, grasps returned (ranked)
 
     def __post_init__(self):
