@@ -1,0 +1,215 @@
+"""On-disk layout of a dataset build, atomic writes and the manifest of completed tasks (no ROS).
+
+Layout under the build folder ``<out>``::
+
+    build.json                                   config + content hash of the build (first run)
+    .lock                                        flock held by the running build
+    grasps/round=R/hand=H/part-<task>.parquet    one shard per grasp task (schema: dataset.schema)
+    generators/round=R/hand=H/                   the generator trained at the start of round R >= 1
+    manifest/round=R/hand=H/<task>.json          one entry per COMPLETED task
+    report/                                      summary, CSVs, plots, rendered grasps
+
+Task ids are deterministic (``r<R>-<object slug>-c<chunk>``, ``r<R>-train``), so every shard
+has one fixed name. Crash safety:
+
+* A shard is written to a hidden temp file unique to the writing process
+  (``.part-<task>.parquet.<pid>-<rand>.part``, itself written through ``write_records``'
+  temp-and-rename) and moved onto its final name with ``os.replace``: a reader never sees a
+  partial file at the final name.
+* The task's manifest entry is written (same temp-and-rename) only AFTER its shard is in place.
+  A task is done iff its entry exists and its shard exists with the recorded size (and, with
+  ``verify``, the recorded sha256).
+* Killed between the two: the shard is an orphan; the task is not done, so the next run
+  recomputes it (deterministically, same bytes) and replaces the shard. Hidden temp files left
+  by a killed run are removed when the next run starts (it holds the lock, so no live writer of
+  this build can own them).
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from .schema import GraspRecords, write_records
+
+
+def slug(object_id: str) -> str:
+    """File-name-safe object id: ``ycb:011_banana`` -> ``ycb_011_banana``."""
+    return "".join(c if (c.isalnum() or c in "-_.") else "_" for c in object_id)
+
+
+def grasp_task_id(round_: int, object_id: str, chunk: int) -> str:
+    return f"r{round_}-{slug(object_id)}-c{chunk:03d}"
+
+
+def train_task_id(round_: int) -> str:
+    return f"r{round_}-train"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths of one build (``root`` = the build folder)."""
+
+    root: Path
+    hand: str
+
+    def shard_rel(self, round_: int, task_id: str) -> str:
+        return f"grasps/round={round_}/hand={self.hand}/part-{task_id}.parquet"
+
+    def generator_rel(self, round_: int) -> str:
+        return f"generators/round={round_}/hand={self.hand}"
+
+    def manifest_dir(self, round_: int) -> Path:
+        return self.root / f"manifest/round={round_}/hand={self.hand}"
+
+    def manifest_path(self, round_: int, task_id: str) -> Path:
+        return self.manifest_dir(round_) / f"{task_id}.json"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report"
+
+
+# ---------------------------------------------------------------------- atomic files
+def _unique_tmp(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.part")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _unique_tmp(path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
+
+
+def write_shard(records: GraspRecords, path: Path) -> tuple[int, str]:
+    """Write ``records`` to ``path`` atomically through a writer-unique temp name.
+    Returns ``(size in bytes, sha256 hex)`` of the final file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _unique_tmp(path)
+    try:
+        write_records(records, tmp)
+        size, digest = file_digest(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return size, digest
+
+
+def file_digest(path: Path) -> tuple[int, str]:
+    h = hashlib.sha256()
+    n = 0
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+            n += len(chunk)
+    return n, h.hexdigest()
+
+
+def replace_dir(tmp: Path, final: Path) -> None:
+    """Move the finished folder ``tmp`` onto ``final`` (an old ``final`` is removed first)."""
+    if final.exists():
+        shutil.rmtree(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, final)
+
+
+def remove_stale_temps(root: Path) -> list[Path]:
+    """Remove hidden temp files/folders a killed run left (``.*.part``, ``.*.tmp``, ``.tmp-*``)."""
+    gone = []
+    if not root.is_dir():
+        return gone
+    for p in sorted(root.rglob(".*")):
+        if p.name in (".lock",) or not p.exists():
+            continue
+        if p.name.endswith((".part", ".tmp")) or p.name.startswith(".tmp-"):
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            gone.append(p)
+    return gone
+
+
+# ---------------------------------------------------------------------- lock
+class BuildLock:
+    """Exclusive ``flock`` on ``<root>/.lock`` for the life of a build (released when the process dies)."""
+
+    def __init__(self, root: Path):
+        self.path = Path(root) / ".lock"
+        self._fd = None
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RuntimeError(f"{self.path}: another build is running on this folder") from None
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc):
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+# ---------------------------------------------------------------------- manifest
+class Manifest:
+    """Completed tasks of one build, one JSON file per task (see module doc)."""
+
+    def __init__(self, layout: Layout):
+        self.layout = layout
+
+    def write(self, round_: int, task_id: str, entry: dict) -> None:
+        atomic_write_json(self.layout.manifest_path(round_, task_id), entry)
+
+    def read(self, round_: int, task_id: str) -> dict | None:
+        p = self.layout.manifest_path(round_, task_id)
+        try:
+            return json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+
+    def is_done(self, round_: int, task_id: str, verify: bool = False) -> bool:
+        e = self.read(round_, task_id)
+        if e is None:
+            return False
+        for out in e.get("outputs", []):
+            p = self.layout.root / out["path"]
+            if not p.is_file() or p.stat().st_size != out["bytes"]:
+                return False
+            if verify and file_digest(p)[1] != out["sha256"]:
+                return False
+        return True
+
+    def entries(self, round_: int | None = None) -> list[dict]:
+        base = self.layout.root / "manifest"
+        pat = f"round={round_}/hand={self.layout.hand}/*.json" if round_ is not None else f"round=*/hand={self.layout.hand}/*.json"
+        out = []
+        for p in sorted(base.glob(pat)):
+            try:
+                out.append(json.loads(p.read_text()))
+            except (OSError, json.JSONDecodeError):
+                continue
+        return out
