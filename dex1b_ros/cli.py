@@ -114,7 +114,29 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+#: subcommands whose own argparse parser takes every argument after the name
+PASSTHROUGH = {"demo": "dex1b_ros.ros.demo", "seed": "dex1b_ros.generator.seed", "train": "dex1b_ros.generator.train",
+               "dataset": "dex1b_ros.dataset.build", "eval": "dex1b_ros.eval.run"}
+BENCHES = {"fk": "dex1b_ros.hands.bench", "sdf": "dex1b_ros.geometry.bench_sdf", "optim": "dex1b_ros.optim.bench",
+           "validate": "dex1b_ros.validate.bench", "latency": "dex1b_ros.ros.bench_latency"}
+
+
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `dex1b demo --help`, `dex1b bench fk --batch 10`: hand the rest to the subcommand's parser
+    if argv and argv[0] in PASSTHROUGH:
+        import importlib
+        rest = argv[1:]
+        if argv[0] == "dataset":  # `dex1b dataset build ...` (the only verb so far)
+            if not rest or rest[0] != "build":
+                print("usage: dex1b dataset build --config config/dataset/<name>.yaml [...]"
+                      "  (`dex1b dataset build --help` for options)", file=sys.stderr)
+                return 2
+            rest = rest[1:]
+        return importlib.import_module(PASSTHROUGH[argv[0]]).main(rest) or 0
+    if len(argv) >= 2 and argv[0] == "bench" and argv[1] in BENCHES:
+        import importlib
+        return importlib.import_module(BENCHES[argv[1]]).main(argv[2:]) or 0
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
