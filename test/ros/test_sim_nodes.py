@@ -10,6 +10,7 @@ from sensor_msgs.msg import JointState, PointCloud2
 from std_msgs.msg import Bool, String
 from trajectory_msgs.msg import JointTrajectory
 
+import time
 from dex1b_ros.hands import load_hand_config
 from dex1b_ros.perception import preprocess_cloud
 from dex1b_ros.planner.trajectory import GraspTrajectory, TrajectoryTiming
@@ -59,7 +60,7 @@ def test_sim_hand_executes_trajectory_and_reports(graph, ros_ctx):
     cfg = load_hand_config("leap")
     hand = graph.add(SimHandNode(context=ros_ctx, parameter_overrides=[
         Parameter("real_time_factor", value=0.0), Parameter("lift_time", value=0.3),
-        Parameter("hold_time", value=0.1)]))
+        Parameter("hold_time", value=0.1), Parameter("pose_wait", value=5.0)]))
     probe = graph.add(_node(ros_ctx, "probe_hand"))
     got = {"js": [], "held": [], "status": []}
     probe.create_subscription(JointState, "joint_states", got["js"].append, RELIABLE)
@@ -75,8 +76,9 @@ def test_sim_hand_executes_trajectory_and_reports(graph, ros_ctx):
                            np.stack([cfg.open_pose, cfg.open_pose, q_end, q_end]))
     header = cv.header_msg("world", probe.get_clock().now().to_msg())
     pub_pose.publish(cv.pose_stamped_msg([0.5, 0.0, 0.5], [1, 0, 0, 0], header))
+    time.sleep(0.2)  # the pose first (the node waits up to pose_wait for it anyway)
     pub_traj.publish(cv.trajectory_to_msg(traj, header))
-    wait_for(lambda: got["held"], 20, what="object_held")
+    wait_for(lambda: got["held"], 60, what="object_held")
     assert got["held"][-1].data is False and "not held" in got["status"][-1].data
     assert len(got["js"]) > 10 and list(got["js"][-1].name) == cfg.joint_names
     np.testing.assert_allclose(got["js"][-1].position, q_end, atol=0.05)      # fingers reached the target
@@ -84,7 +86,7 @@ def test_sim_hand_executes_trajectory_and_reports(graph, ros_ctx):
     bad = cv.trajectory_to_msg(traj, header)
     bad.joint_names = [f"j{i}" for i in range(16)]
     pub_traj.publish(bad)
-    wait_for(lambda: len(got["status"]) >= 2, 10, what="second status")
+    wait_for(lambda: len(got["status"]) >= 2, 30, what="second status")
     assert "rejected trajectory" in got["status"][-1].data
     assert hand.executions == 2
 
