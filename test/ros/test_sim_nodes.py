@@ -1,4 +1,6 @@
 """sim_camera and sim_hand in-process over real rclpy (hardware stand-ins)."""
+import time
+
 import numpy as np
 import pytest
 from geometry_msgs.msg import PoseStamped
@@ -10,7 +12,6 @@ from sensor_msgs.msg import JointState, PointCloud2
 from std_msgs.msg import Bool, String
 from trajectory_msgs.msg import JointTrajectory
 
-import time
 from dex1b_ros.hands import load_hand_config
 from dex1b_ros.perception import preprocess_cloud
 from dex1b_ros.planner.trajectory import GraspTrajectory, TrajectoryTiming
