@@ -44,6 +44,8 @@ class OptimizerConfig:
     extra_finger_prob: float = 0.5   # chance that each finger beyond thumb/index/middle is active
     # refinement: fingers whose closest candidate starts within this distance are active
     active_radius: float = 0.02
+    min_fingers: int = 3             # at least this many active fingers (thumb + the closest others);
+                                     # grasps with fewer are not accepted
     # acceptance filter (checked on the optimised field)
     max_contact_dist: float = 0.005  # every active finger within this of the surface (m)
     max_penetration: float = 0.001   # deepest sphere or surface-sample penetration (m)
@@ -169,14 +171,16 @@ class GraspOptimizer:
         return HandPose(trans, matrix_to_rot6d(R), q), active
 
     def active_from_start(self, pose: HandPose, cfg: OptimizerConfig) -> torch.Tensor:
-        """Refinement: the thumb plus every finger already within ``active_radius``."""
+        """Refinement: the thumb, every finger already within ``active_radius``, and the
+        closest others until ``min_fingers`` are active (a grasp needs opposing fingers)."""
         with torch.no_grad():
             e = grasp_energy(self.hand, self.field, pose, torch.ones(pose.batch, len(self.hand.tip_names),
                              dtype=torch.bool, device=pose.q.device), EnergyWeights(fc=0, spen=0, align=0), self.groups)
-        act = e["contact_sdf"].abs() < cfg.active_radius
+        d = e["contact_sdf"].abs()
         if "thumb" in self.hand.tip_names:
-            act[:, self.hand.tip_names.index("thumb")] = True
-        return act
+            d[:, self.hand.tip_names.index("thumb")] = -1.0  # always active, ranked first
+        rank = d.argsort(-1).argsort(-1)                       # 0 = closest
+        return (d < cfg.active_radius) | (rank < min(cfg.min_fingers, d.shape[1]))
 
     # ------------------------------------------------------------------ the loop
     def optimize(self, pose: HandPose, active: torch.Tensor, cfg: OptimizerConfig, progress=None,
@@ -226,6 +230,7 @@ class GraspOptimizer:
         pen = torch.relu(-torch.minimum(e["sphere_sdf_min"], dense))
         ok = (cd < cfg.max_contact_dist) & (pen < cfg.max_penetration) & (e["spen"] < cfg.max_self_penetration)
         ok &= e["table"] < cfg.max_penetration
+        ok &= active.sum(-1) >= min(cfg.min_fingers, active.shape[1])
         if cfg.weights.fc > 0:
             ok &= e["fc"] < cfg.max_fc
         squeeze = self.squeeze(pose, active, h.cfg.squeeze_delta)
