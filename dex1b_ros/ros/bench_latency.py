@@ -74,7 +74,9 @@ def main(argv=None) -> int:
                     cam = _start("sim_camera", "sim_camera.yaml", {"object": obj, "rate_hz": 5.0}, env, log_dir)
                     try:
                         time.sleep(2.0)
-                        for _ in range(a.plans):
+                        done, tries = 0, 0
+                        while done < a.plans and tries < 4 * a.plans:
+                            tries += 1
                             req = PlanGrasps.Request()
                             req.execute = True
                             t0 = time.perf_counter()
@@ -87,6 +89,7 @@ def main(argv=None) -> int:
                                 time.sleep(0.5)
                                 continue
                             lat.append(dt)
+                            done += 1
                             ok += res.success
                             if res.success and res.grasps.grasps:
                                 sim_ok += bool(res.grasps.grasps[0].sim_success)
