@@ -100,7 +100,6 @@ def grasp_energy(hand: HandModel, field: ObjectField, pose: HandPose, active: to
     ``contact_idx`` (B, F) chosen candidate per finger, ``contact_sdf`` (B, F) its sdf (m),
     ``sphere_sdf_min`` (B,) deepest penetration of a sphere or surface sample (m, <0 = penetrating)."""
     groups = finger_groups(hand) if groups is None else groups
-    B = pose.batch
     T = hand.link_poses_palm(pose.q)
     centers, radii = hand.spheres(pose, T)
     sd_s = field.sdf(centers)                                    # (B, S)

@@ -86,7 +86,6 @@ def _client(a, out: Path) -> int:
 
     from dex1b_msgs.action import PlanGrasps
 
-    from . import conversions as cv
 
     rclpy.init()
     node = Node("dex1b_demo")

@@ -33,14 +33,12 @@ import traceback
 from dataclasses import dataclass
 
 import numpy as np
-import rclpy
 from dex1b_msgs.action import PlanGrasps as PlanGraspsAction
 from dex1b_msgs.msg import GraspArray
 from dex1b_msgs.srv import PlanGrasps as PlanGraspsSrv
 from geometry_msgs.msg import PoseStamped
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import PointCloud2
@@ -54,7 +52,7 @@ from ..planner.trajectory import GraspTrajectory, TrajectoryTiming, grasp_trajec
 from ..planner.types import Planner, PlanResult
 from . import conversions as cv
 from .frames import FrameError, lookup, parse_static_transforms
-from .params import ParamSpec, declare, read, reject_runtime_changes
+from .params import ParamSpec, declare, read, reject_runtime_changes, spin_node
 from .planner_factory import PlannerParams, PlannerUnavailable, make_planner
 
 NODE_NAME = "grasp_planner"
@@ -527,27 +525,7 @@ class GraspPlannerNode(Node):
 
 def main(args=None) -> int:
     """Console script ``grasp_planner`` (accepts ``--ros-args --params-file config/grasp_planner.yaml``)."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        try:
-            node = GraspPlannerNode()
-        except ConfigError as e:
-            rclpy.logging.get_logger(NODE_NAME).fatal(f"invalid configuration: {e}")
-            return 2
-        executor = MultiThreadedExecutor(num_threads=EXECUTOR_THREADS)
-        executor.add_node(node)
-        try:
-            executor.spin()
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
-        finally:
-            executor.shutdown()
-        return 0
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    return spin_node(GraspPlannerNode, NODE_NAME, EXECUTOR_THREADS, args, (ConfigError,))
 
 
 if __name__ == "__main__":

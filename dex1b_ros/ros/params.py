@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.parameter import Parameter
 
+from ..config_utils import ConfigError
+
 _TYPES = {bool: Parameter.Type.BOOL, int: Parameter.Type.INTEGER, float: Parameter.Type.DOUBLE,
           str: Parameter.Type.STRING}
 
@@ -74,3 +76,33 @@ def reject_runtime_changes(node, specs: list[ParamSpec]) -> None:
         return SetParametersResult(successful=True)
 
     node.add_on_set_parameters_callback(cb)
+
+
+def spin_node(make_node, name: str, threads: int, args=None, config_errors=(ConfigError,)) -> int:
+    """Console-script body shared by the nodes: init rclpy, build the node (a configuration
+    error is logged as FATAL and exits 2), spin it on a MultiThreadedExecutor until Ctrl-C or
+    shutdown, clean up. Returns the process exit code."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+
+    rclpy.init(args=args)
+    node = None
+    try:
+        try:
+            node = make_node()
+        except config_errors as e:
+            rclpy.logging.get_logger(name).fatal(f"invalid configuration: {e}")
+            return 2
+        executor = MultiThreadedExecutor(num_threads=threads)
+        executor.add_node(node)
+        try:
+            executor.spin()
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        finally:
+            executor.shutdown()
+        return 0
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()

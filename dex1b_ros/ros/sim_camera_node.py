@@ -21,10 +21,8 @@ import sys
 import time
 
 import numpy as np
-import rclpy
 import trimesh
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import PointCloud2
@@ -33,7 +31,7 @@ from ..config_utils import ConfigError
 from ..geometry.pointcloud import render_partial_cloud
 from ..objects import load_object
 from . import conversions as cv
-from .params import ParamSpec, declare, read, reject_runtime_changes
+from .params import ParamSpec, declare, read, reject_runtime_changes, spin_node
 from .sim_world import camera_pose_world, matrix_to_pos_quat, place_on_table, table_mesh
 
 NODE_NAME = "sim_camera"
@@ -147,27 +145,7 @@ class SimCameraNode(Node):
 
 def main(args=None) -> int:
     """Console script ``sim_camera`` (accepts ``--ros-args --params-file config/sim_camera.yaml``)."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        try:
-            node = SimCameraNode()
-        except ConfigError as e:
-            rclpy.logging.get_logger(NODE_NAME).fatal(f"invalid configuration: {e}")
-            return 2
-        executor = MultiThreadedExecutor(num_threads=2)
-        executor.add_node(node)
-        try:
-            executor.spin()
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
-        finally:
-            executor.shutdown()
-        return 0
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    return spin_node(SimCameraNode, NODE_NAME, 2, args, (ConfigError,))
 
 
 if __name__ == "__main__":

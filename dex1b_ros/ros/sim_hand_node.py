@@ -32,10 +32,8 @@ import time
 
 import mujoco
 import numpy as np
-import rclpy
 from geometry_msgs.msg import PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
@@ -49,7 +47,7 @@ from ..planner.trajectory import GraspTrajectory
 from ..validate.config import ValidatorConfig
 from ..validate.scene import build_scene, set_hand
 from . import conversions as cv
-from .params import ParamSpec, declare, read, reject_runtime_changes
+from .params import ParamSpec, declare, read, reject_runtime_changes, spin_node
 from .sim_world import matrix_to_pos_quat, place_on_table, pos_quat_to_matrix
 
 NODE_NAME = "sim_hand"
@@ -249,27 +247,7 @@ class SimHandNode(Node):
 
 def main(args=None) -> int:
     """Console script ``sim_hand`` (accepts ``--ros-args --params-file config/sim_hand.yaml``)."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        try:
-            node = SimHandNode()
-        except (ConfigError, FileNotFoundError) as e:
-            rclpy.logging.get_logger(NODE_NAME).fatal(f"invalid configuration: {e}")
-            return 2
-        executor = MultiThreadedExecutor(num_threads=3)
-        executor.add_node(node)
-        try:
-            executor.spin()
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
-        finally:
-            executor.shutdown()
-        return 0
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    return spin_node(SimHandNode, NODE_NAME, 3, args, (ConfigError, FileNotFoundError))
 
 
 if __name__ == "__main__":

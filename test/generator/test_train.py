@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from dex1b_ros.dataset import read_records, records_from_graspset, write_records
+from dex1b_ros.dataset import records_from_graspset, write_records
 from dex1b_ros.generator import train as T
 from dex1b_ros.generator.model import GeneratorConfig, associated_points
 

@@ -1,5 +1,4 @@
 """Energy terms: zero/low where they should be, large where they should be, gradients sane."""
-import numpy as np
 import pytest
 import torch
 

@@ -1,0 +1,676 @@
+"""``dex1b eval``: the four planners side by side on the same objects and CPU budget (no ROS).
+
+Examples::
+
+    dex1b eval --hand leap --objects test --max-objects 8 --budget 12      # a subset of the test split
+    dex1b eval --hand leap --objects ~/my_meshes --budget 20               # any folder of .obj/.stl/.ply
+    dex1b eval --config config/eval/results.yaml                           # the run in docs/RESULTS.md
+    .venv/bin/python -m dex1b_ros.eval.run --hand allegro --objects ycb:011_banana,proc:box:80
+
+Rows (``METHODS``), per input (``full`` cloud / ``partial`` single-view cloud):
+
+1. ``baseline``: DexGraspNet-style synthesis from random initialisation
+   (``GraspOptimizer.synthesize``, force closure on), rounds of ``synth_batch`` hands x
+   ``synth_steps`` steps until the budget is spent; output = every synthesised grasp.
+2. ``generator``: DexSimple samples conditioned on the cloud, as sampled (their pregrasp /
+   squeeze vectors built as the optimizer does, with 0 steps).
+3. ``gen+refine`` (Dex1B): the same samples after ``refine_steps`` of post-optimisation against
+   the field of the cloud; output = every refined grasp.
+4. ``gen+refine+filter`` (what the node publishes): per round of ``gen_batch`` samples, as
+   ``GraspPipeline.plan`` does: rank the refined grasps (energy filter passed first, then by
+   energy), simulate the best ``num_validate`` against the convex hull of the (completed) cloud,
+   output those that pass.
+
+Rows 2-4 are the stages of one run under the budget: a new round starts while the CPU spent on
+row 4's chain (cloud preparation, field, sampling, refinement, filter) is below ``budget``;
+rows 2 and 3 are charged only what their stage used. Row 1 runs under the same budget. The last
+round may overshoot; the CPU column says what each row really used.
+
+Every method sees the same prepared cloud (the node's preprocessing: a one-sided cloud is
+mirrored behind itself, ``complete_by_symmetry``) and optimises against the SDF field of that
+cloud. For the inputs in ``table_inputs`` (default: ``partial``, a camera above an object on a
+table) the planners are also told the support plane (the table under the mesh), as the node is
+when its preprocessing finds it; the input is then labelled ``partial+table``. Evaluation always uses the TRUE object mesh: up to ``eval_grasps`` output grasps per
+row and object (a uniform random subset; rows 2 and 3 use the same sample indices) go through
+the six-direction MuJoCo test and the tabletop lift, exact penetration against the mesh
+(``exact_grasp_metrics``), and grasp types (``dataset.grasp_types``: touching fingers +
+approach bin). CPU time is ``time.process_time`` of the process doing the work, torch on
+``threads`` threads, the validator in-process; evaluation CPU is reported apart.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+import time
+import zlib
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..config_utils import ConfigError, fail, from_dict, load_yaml, to_dict
+from .metrics import Counts, active_finger_labels, label_entropy, pca_cumulative_variance, pose_features
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+METHODS = ("baseline", "generator", "gen+refine", "gen+refine+filter")
+METHOD_TITLES = {
+    "baseline": "1 optimization only (random init)",
+    "generator": "2 generator only",
+    "gen+refine": "3 generator + refinement (Dex1B)",
+    "gen+refine+filter": "4 3 + validator filter (node)",
+}
+INPUTS = ("full", "partial")
+
+
+@dataclass
+class EvalConfig:
+    """One evaluation run. Lengths m, CPU times s (``time.process_time``), angles deg where named."""
+
+    hand: str = "leap"                      # hand name (config/hands/<hand>.yaml)
+    objects: str = "test"                   # split name, folder of meshes, mesh file, or comma-separated ids
+    max_objects: int | None = None          # keep a round-robin spread of this many (YCB / each proc kind / files)
+    inputs: list[str] = field(default_factory=lambda: list(INPUTS))   # "full" and/or "partial"
+    budget: float = 12.0                    # CPU-s per object, per input, per method run (row 1; rows 2-4 together)
+    model: str | None = None                # generator export folder; None = models/<hand>/ (rows 2-4 skipped if absent)
+    # clouds (object frame, centred mesh)
+    cloud_points: int = 1024                # points of the full cloud and of the partial view
+    partial_distance: float = 0.5           # m, camera distance from the bbox centre
+    partial_elevation_deg: tuple[float, float] = (15.0, 60.0)  # camera elevation above the object's xy plane
+    partial_noise: float = 0.0              # m, depth noise std along each ray
+    table_inputs: list[str] = field(default_factory=lambda: ["partial"])  # inputs whose object stands on a table
+    #                                         the planners are told about (plane z = mesh bottom), as the node is when
+    #                                         its preprocessing finds the support plane; the lift test always has one
+    complete_partial: bool = True           # mirror a one-sided cloud behind itself (as the node does)
+    partial_threshold: float = 0.3          # |mean normal| above this marks a cloud as one-sided
+    field_resolution: int = 40              # SDF grid samples along the longest side (node default)
+    # methods
+    synth_batch: int = 64                   # row 1: hands per synthesis round
+    synth_steps: int = 250                  # row 1: optimizer steps per round (the seed-data setting)
+    gen_batch: int = 256                    # rows 2-4: samples per round (node: num_samples)
+    temperature: float = 1.0                # generator latent temperature
+    refine_steps: int = 100                 # row 3: post-optimisation steps (node default)
+    num_validate: int = 16                  # row 4: candidates simulated per round (node default)
+    # evaluation (not charged to the methods)
+    eval_grasps: int = 24                   # max grasps simulated per row and object
+    diversity_grasps: int = 10              # grasps per row and object for PCA / entropy (same n for every row)
+    pca_k: int = 3                          # components in the cumulative explained variance
+    type_contact_mm: float = 5.0            # finger "touches" within this (mm) for grasp types
+    min_extent: float = 0.01                # m, mesh check limits
+    max_extent: float = 0.30
+    seed: int = 0
+    workers: int = 1                        # processes, one object at a time each
+    threads: int = 1                        # torch threads per process
+    out: str | None = None                  # output folder; None = out/eval/<hand>
+    plots: bool = True
+    hands_dir: str | None = None
+
+    def __post_init__(self):
+        for k, lo in (("cloud_points", 64), ("field_resolution", 8), ("synth_batch", 1), ("synth_steps", 0),
+                      ("gen_batch", 1), ("refine_steps", 0), ("num_validate", 1), ("eval_grasps", 1),
+                      ("diversity_grasps", 2), ("pca_k", 1), ("workers", 1), ("threads", 1)):
+            if getattr(self, k) < lo:
+                fail(k, f"must be >= {lo}, got {getattr(self, k)}")
+        if not self.budget > 0:
+            fail("budget", f"must be > 0 CPU-seconds, got {self.budget}")
+        if self.max_objects is not None and self.max_objects < 1:
+            fail("max_objects", f"must be >= 1 (or null for all), got {self.max_objects}")
+        bad = [i for i in self.inputs if i not in INPUTS]
+        if bad or not self.inputs:
+            fail("inputs", f"choose from {list(INPUTS)}, got {self.inputs}")
+        if any(i not in INPUTS for i in self.table_inputs):
+            fail("table_inputs", f"choose from {list(INPUTS)}, got {self.table_inputs}")
+        if self.diversity_grasps > self.eval_grasps:
+            fail("diversity_grasps", f"must be <= eval_grasps ({self.eval_grasps}), got {self.diversity_grasps}")
+        lo, hi = self.partial_elevation_deg
+        if not -90 <= lo <= hi <= 90:
+            fail("partial_elevation_deg", f"need -90 <= min <= max <= 90, got {self.partial_elevation_deg}")
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.out) if self.out else REPO_ROOT / "out" / "eval" / self.hand
+
+    @property
+    def model_dir(self) -> Path:
+        return Path(self.model) if self.model else REPO_ROOT / "models" / self.hand
+
+
+# ---------------------------------------------------------------------------------------- per process
+_CTX: dict = {}
+
+
+def _context(cfg: EvalConfig) -> dict:
+    """Hand, hand config and generator, loaded once per process."""
+    key = (cfg.hand, cfg.hands_dir, str(cfg.model_dir), cfg.threads)
+    if _CTX.get("key") != key:
+        import torch
+
+        from ..hands import load_hand
+
+        torch.set_num_threads(cfg.threads)
+        hand = load_hand(cfg.hand, hands_dir=cfg.hands_dir)
+        gen = None
+        if (cfg.model_dir / "dexsimple.safetensors").is_file():
+            from ..generator.train import load_generator
+            gen = load_generator(cfg.model_dir, hand)
+        _CTX.clear()
+        _CTX.update(key=key, hand=hand, gen=gen)
+    return _CTX
+
+
+def _seed(*parts) -> int:
+    return zlib.crc32("/".join(str(p) for p in parts).encode()) & 0x7FFFFFFF
+
+
+def make_cloud(mesh, kind: str, cfg: EvalConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The observation: ``full`` = FPS surface sample, ``partial`` = one simulated depth view from
+    a camera above the object (elevation in ``partial_elevation_deg``, random azimuth).
+    Returns points, normals (N, 3) float64, object frame, m."""
+    from ..geometry.pointcloud import look_at, render_partial_cloud, sample_surface
+
+    if kind == "full":
+        p, n = sample_surface(mesh, cfg.cloud_points, seed=seed, fps=True)
+    else:
+        rng = np.random.default_rng(seed)
+        el = np.radians(rng.uniform(*cfg.partial_elevation_deg))
+        az = rng.uniform(0, 2 * np.pi)
+        c = np.asarray(mesh.bounds, dtype=np.float64).mean(0)
+        eye = c + cfg.partial_distance * np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
+        pc = render_partial_cloud(mesh, cfg.cloud_points, seed=seed, camera_pose=look_at(eye, c),
+                                  noise_std=cfg.partial_noise)
+        p, n = pc.points, pc.normals
+    return np.asarray(p, np.float64), np.asarray(n, np.float64)
+
+
+def prepare_cloud(points: np.ndarray, normals: np.ndarray, cfg: EvalConfig, plane: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The node's preprocessing (``GraspPipeline.plan``) of a cloud with normals: unit normals; a
+    one-sided cloud (|mean normal| > ``partial_threshold``) is mirrored behind itself, about a
+    vertical plane when the support ``plane`` (4,) [a, b, c, d] is known, and mirrored points
+    below the table are dropped. Returns (points, normals, completed)."""
+    from ..planner.pipeline import complete_by_symmetry
+
+    normals = normals / np.linalg.norm(normals, axis=1, keepdims=True)
+    if not (cfg.complete_partial and np.linalg.norm(normals.mean(0)) > cfg.partial_threshold):
+        return points, normals, False
+    view = -normals.mean(0)
+    if plane is not None:
+        up = np.asarray(plane[:3], dtype=np.float64) / np.linalg.norm(plane[:3])
+        view = view - (view @ up) * up
+    n0 = len(points)
+    p, n = complete_by_symmetry(points, normals, view)
+    if plane is not None:
+        keep = (np.arange(len(p)) < n0) | (p @ up + plane[3] / np.linalg.norm(plane[:3]) > 0)
+        p, n = p[keep], n[keep]
+    return p, n, True
+
+
+def table_plane(mesh) -> np.ndarray:
+    """(4,) [0, 0, 1, -z_min]: the horizontal table under the mesh (object frame z up), as the
+    validator's tabletop test places it."""
+    return np.array([0.0, 0.0, 1.0, -float(np.asarray(mesh.bounds)[0, 2])])
+
+
+def concat_sets(sets):
+    """One GraspSet from several of the same hand (``seconds`` summed)."""
+    from ..optim import GraspSet
+
+    s0 = sets[0]
+    cat = lambda name: np.concatenate([getattr(s, name) for s in sets])
+    return GraspSet(s0.hand, cat("trans"), cat("quat"), cat("pregrasp"), cat("grasp"), cat("squeeze"),
+                    {k: np.concatenate([s.energy[k] for s in sets]) for k in s0.energy},
+                    cat("contact_distance"), cat("penetration"), cat("active"), cat("accepted"),
+                    float(sum(s.seconds for s in sets)))
+
+
+def _run_methods(ctx: dict, cfg: EvalConfig, pts: np.ndarray, nrm: np.ndarray, seed: int, prep_cpu: float,
+                 plane: np.ndarray | None = None) -> dict[str, dict]:
+    """Rows 1-4 on one prepared cloud (and the support ``plane`` if the planners know it).
+    Returns {method: {"grasps": GraspSet, "cpu": s, "rounds": n}}."""
+    from ..optim import GraspOptimizer, ObjectField, refinement_config, synthesis_config
+
+    hand, gen = ctx["hand"], ctx["gen"]
+    clock = time.process_time
+    t = clock()
+    field_ = ObjectField.from_cloud(pts, nrm, resolution=cfg.field_resolution)
+    if plane is not None:
+        field_ = field_.with_plane(plane)
+    opt = GraspOptimizer(hand, field_)
+    field_cpu = clock() - t
+    out: dict[str, dict] = {}
+
+    # 1. baseline: synthesis from random initialisation
+    spent, sets, r = prep_cpu + field_cpu, [], 0
+    while r == 0 or spent < cfg.budget:   # at least one round
+        t = clock()
+        sets.append(opt.synthesize(cfg.synth_batch, synthesis_config(steps=cfg.synth_steps, seed=seed + r)))
+        spent += clock() - t
+        r += 1
+    out["baseline"] = dict(grasps=concat_sets(sets), cpu=spent, rounds=r)
+    if gen is None:
+        return out
+
+    # 2-4: generator -> refinement -> validator filter (one run; each row charged its stages)
+    from ..perception.preprocess import estimate_object_mesh
+    from ..validate import GraspValidator
+
+    c_sample = c_raw = c_refine = c_filter = 0.0
+    raws, refs, passed = [], [], []
+    validator = None
+    r, offset = 0, 0
+    try:
+        while r == 0 or prep_cpu + field_cpu + c_sample + c_refine + c_filter < cfg.budget:
+            t = clock()
+            pose = gen.sample(pts, nrm, cfg.gen_batch, seed=seed + 1000 + r, temperature=cfg.temperature)
+            c_sample += clock() - t
+            t = clock()
+            raws.append(opt.refine(pose, refinement_config(steps=0)))
+            c_raw += clock() - t
+            t = clock()
+            ref = opt.refine(pose, refinement_config(steps=cfg.refine_steps))
+            refs.append(ref)
+            c_refine += clock() - t
+            t = clock()
+            if validator is None:
+                validator = GraspValidator(hand.cfg, estimate_object_mesh(pts), hands_dir=cfg.hands_dir)
+            order = np.lexsort((ref.energy["total"], ~ref.accepted))[:cfg.num_validate]
+            sub = ref.select(order)
+            res = validator.validate(sub.trans, sub.quat, sub.pregrasp, sub.grasp, sub.squeeze)
+            passed.append(offset + order[res.success])
+            c_filter += clock() - t
+            offset += len(ref)
+            r += 1
+    finally:
+        if validator is not None:
+            validator.close()
+    refined = concat_sets(refs)
+    base = prep_cpu + field_cpu + c_sample
+    out["generator"] = dict(grasps=concat_sets(raws), cpu=base + c_raw, rounds=r)
+    out["gen+refine"] = dict(grasps=refined, cpu=base + c_refine, rounds=r)
+    out["gen+refine+filter"] = dict(grasps=refined.select(np.concatenate(passed).astype(int)),
+                                    cpu=base + c_refine + c_filter, rounds=r)
+    return out
+
+
+def _evaluate_row(ctx: dict, cfg: EvalConfig, obj, truth: dict, gs, idx: np.ndarray) -> dict:
+    """Simulate ``gs[idx]`` on the true mesh; penetration, contacts, diversity, types."""
+    from ..dataset.grasp_types import grasp_types
+    from ..optim.metrics import exact_grasp_metrics
+
+    hand = ctx["hand"]
+    rec = dict(evaluated=len(idx), success=[], lift=[], rejected=0, pen_mm=[], sim_pen_mm=[], contacts=[],
+               real_links=[], pca=math.nan, entropy=math.nan, types=[])
+    if len(idx) == 0:
+        return rec
+    sub = gs.select(idx)
+    v = truth["validator"]
+    r6 = v.validate(sub.trans, sub.quat, sub.pregrasp, sub.grasp, sub.squeeze)
+    rt = v.validate_tabletop(sub.trans, sub.quat, sub.pregrasp, sub.grasp, sub.squeeze)
+    ex = exact_grasp_metrics(hand, obj.mesh, sub)
+    ok = ~r6.rejected_by_prefilter
+    rec.update(success=r6.success.tolist(), lift=rt.success.tolist(), rejected=int(r6.rejected_by_prefilter.sum()),
+               pen_mm=(ex["penetration"] * 1e3).tolist(), sim_pen_mm=r6.penetration_mm.tolist(),
+               contacts=r6.n_contacts[ok].tolist(), real_links=r6.n_real_contact_links[ok].tolist())
+    nd = cfg.diversity_grasps
+    if len(idx) >= nd:
+        d = sub.select(np.arange(nd))
+        rec["pca"] = pca_cumulative_variance(pose_features(d.trans, d.quat, d.grasp), cfg.pca_k)
+        try:
+            types = grasp_types(hand, truth["field"], d.pose(hand), truth["frame"], cfg.type_contact_mm * 1e-3)
+        except Exception as e:  # noqa: BLE001 - fall back to the documented definition, and say so
+            types = [f"active:{t}" for t in active_finger_labels(d.active, hand.tip_names)]
+            rec["types_note"] = f"grasp_types failed ({type(e).__name__}: {e}); types = active-finger sets"
+        rec["types"] = types
+        rec["entropy"] = label_entropy(types)
+    return rec
+
+
+def evaluate_object(object_id: str, obj, cfg: EvalConfig) -> list[dict]:
+    """Every method on every input for one object (object frame = the centred mesh). One record
+    per (input, method): counts, per-grasp lists, CPU-seconds."""
+    from ..dataset.grasp_types import principal_frame
+    from ..optim import ObjectField
+    from ..validate import GraspValidator
+
+    ctx = _context(cfg)
+    clock = time.process_time
+    t_eval = clock()
+    truth = dict(validator=GraspValidator(ctx["hand"].cfg, obj.mesh, hands_dir=cfg.hands_dir),
+                 field=ObjectField.from_mesh(obj.mesh), frame=principal_frame(obj.mesh))
+    eval_cpu = clock() - t_eval
+    records = []
+    try:
+        for kind in cfg.inputs:
+            seed = _seed(cfg.seed, object_id, kind)
+            p, n = make_cloud(obj.mesh, kind, cfg, seed)
+            plane = table_plane(obj.mesh) if kind in cfg.table_inputs else None
+            t = clock()
+            pts, nrm, completed = prepare_cloud(p, n, cfg, plane)
+            prep_cpu = clock() - t
+            rows = _run_methods(ctx, cfg, pts, nrm, seed, prep_cpu, plane)
+            t = clock()
+            rng = np.random.default_rng(seed)
+            shared = None
+            for m in METHODS:
+                if m not in rows:
+                    continue
+                gs = rows[m]["grasps"]
+                if m in ("generator", "gen+refine"):   # the same samples, before / after refinement
+                    shared = rng.permutation(len(gs))[:cfg.eval_grasps] if shared is None else shared
+                    idx = shared
+                else:
+                    idx = rng.permutation(len(gs))[:cfg.eval_grasps]
+                rec = _evaluate_row(ctx, cfg, obj, truth, gs, idx)
+                rec.update(object=object_id, input=kind, method=m, produced=len(gs), cpu=rows[m]["cpu"],
+                           rounds=rows[m]["rounds"], completed=completed, table=plane is not None,
+                           energy_accepted=int(gs.accepted.sum()))
+                records.append(rec)
+            eval_cpu += clock() - t
+    finally:
+        truth["validator"].close()
+    for r in records:
+        r["eval_cpu_object"] = eval_cpu
+    return records
+
+
+def _worker(args):
+    object_id, obj, cfg = args
+    return evaluate_object(object_id, obj, cfg)
+
+
+# ---------------------------------------------------------------------------------------- aggregation
+def _mean(x) -> float:
+    x = [v for v in x if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    return float(np.mean(x)) if x else math.nan
+
+
+def aggregate(records: list[dict]) -> list[dict]:
+    """One summary row per (input, method) in METHODS order (see module doc for each column)."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in records:
+        groups[(r["input"], r["method"])].append(r)
+    rows = []
+    for kind in INPUTS:
+        for m in METHODS:
+            rs = groups.get((kind, m))
+            if not rs:
+                continue
+            c = Counts()
+            for r in rs:
+                c.add_object(r["produced"], np.array(r["success"], bool), np.array(r["lift"], bool), r["cpu"])
+            pen = [v for r in rs for v in r["pen_mm"]]
+            rows.append(dict(
+                input=kind + ("+table" if any(r.get("table") for r in rs) else ""), method=m, title=METHOD_TITLES[m], objects=c.objects, produced=c.produced,
+                evaluated=c.evaluated, success=c.success_rate, lift=c.lift_rate,
+                rejected=sum(r["rejected"] for r in rs) / max(c.evaluated, 1),
+                pen_mean_mm=_mean(pen), pen_max_mm=float(max(pen)) if pen else math.nan,
+                contacts=_mean([v for r in rs for v in r["contacts"]]),
+                real_links=_mean([v for r in rs for v in r["real_links"]]),
+                pca=_mean([r["pca"] for r in rs]), entropy=_mean([r["entropy"] for r in rs]),
+                diversity_objects=sum(not math.isnan(r["pca"]) for r in rs),
+                valid=c.valid_estimate, cpu=c.cpu_seconds, cpu_per_valid=c.cpu_per_valid))
+    return rows
+
+
+def _fmt(v, nd=2) -> str:
+    if isinstance(v, str):
+        return v
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, float) and math.isinf(v):
+        return "inf (0 valid)"
+    if isinstance(v, int):
+        return str(v)
+    return f"{v:.{nd}f}"
+
+
+COLUMNS = (("input", "input"), ("title", "method"), ("objects", "objects"), ("produced", "grasps"),
+           ("evaluated", "simulated"), ("success", "success %"), ("lift", "lift %"),
+           ("pen_mean_mm", "pen mean mm"), ("pen_max_mm", "pen max mm"), ("contacts", "contacts"),
+           ("real_links", "real links"), ("pca", "PCA-k var"), ("entropy", "type H bits"),
+           ("diversity_objects", "div objs"),
+           ("cpu", "CPU s"), ("valid", "valid (est)"), ("cpu_per_valid", "CPU s / valid"))
+
+
+def table_cells(rows: list[dict]) -> list[list[str]]:
+    out = []
+    for r in rows:
+        cells = []
+        for key, _ in COLUMNS:
+            v = r[key]
+            if key in ("success", "lift"):
+                cells.append(_fmt(100 * v, 1) if not math.isnan(v) else "-")
+            elif key in ("cpu", "valid"):
+                cells.append(_fmt(float(v), 1))
+            elif key == "pca":
+                cells.append(_fmt(v, 3))
+            else:
+                cells.append(_fmt(v))
+        out.append(cells)
+    return out
+
+
+def markdown_table(rows: list[dict], pca_k: int = 3) -> str:
+    head = [h.replace("PCA-k", f"PCA-{pca_k}") for _, h in COLUMNS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(c) + " |" for c in table_cells(rows)]
+    return "\n".join(lines)
+
+
+def text_table(rows: list[dict], pca_k: int = 3) -> str:
+    head = [h.replace("PCA-k", f"PCA-{pca_k}") for _, h in COLUMNS]
+    cells = table_cells(rows)
+    w = [max(len(head[i]), *(len(c[i]) for c in cells)) if cells else len(head[i]) for i in range(len(head))]
+    fmt = lambda cs: "  ".join(c.ljust(w[i]) if i < 2 else c.rjust(w[i]) for i, c in enumerate(cs))
+    return "\n".join([fmt(head), "  ".join("-" * x for x in w)] + [fmt(c) for c in cells])
+
+
+def check_aims(rows: list[dict]) -> list[str]:
+    """The issue's aims for row 3 against row 1, per input: one line each, with the numbers."""
+    by = {(r["input"].split("+")[0], r["method"]): r for r in rows}
+    lines = []
+    for kind in INPUTS:
+        b, g = by.get((kind, "baseline")), by.get((kind, "gen+refine"))
+        if b is None:
+            continue
+        if g is None:
+            lines.append(f"{kind}: no generator rows (no model), aims not testable")
+            continue
+        ok1 = g["success"] >= 0.8 and g["pen_mean_mm"] < 1.0
+        lines.append(f"{kind}: success >= 80% and mean penetration < 1 mm: "
+                     f"{'MET' if ok1 else 'NOT MET'} ({100 * g['success']:.1f}%, {g['pen_mean_mm']:.2f} mm)")
+        ok2 = g["pca"] <= b["pca"]
+        ent = (f"; type entropy {g['entropy']:.2f} vs {b['entropy']:.2f} bits "
+               f"({'>=' if g['entropy'] >= b['entropy'] else '<'} baseline)")
+        lines.append(f"{kind}: at least as diverse as the baseline (PCA var lower or equal): "
+                     f"{'MET' if ok2 else 'NOT MET'} ({g['pca']:.3f} vs {b['pca']:.3f}){ent}")
+        ratio = b["cpu_per_valid"] / g["cpu_per_valid"] if g["cpu_per_valid"] > 0 else math.nan
+        if math.isinf(b["cpu_per_valid"]) and math.isinf(g["cpu_per_valid"]):
+            lines.append(f"{kind}: >= 20x fewer CPU-s per valid grasp: NOT TESTABLE (no valid grasp in either row)")
+        else:
+            ok3 = ratio >= 20
+            lines.append(f"{kind}: >= 20x fewer CPU-s per valid grasp than the baseline: "
+                         f"{'MET' if ok3 else 'NOT MET'} ({_fmt(b['cpu_per_valid'])} vs "
+                         f"{_fmt(g['cpu_per_valid'])} s: {_fmt(ratio, 1)}x)")
+    return lines
+
+
+def write_outputs(cfg: EvalConfig, rows: list[dict], records: list[dict], notes: list[str], aims: list[str],
+                  header: str) -> Path:
+    out = cfg.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "results.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()) if rows else ["input"])
+        w.writeheader()
+        w.writerows(rows)
+    per_obj = ["object", "input", "method", "produced", "evaluated", "n_success", "n_lift", "rejected",
+               "pen_mean_mm", "pen_max_mm", "pca", "entropy", "cpu", "rounds", "completed", "table", "energy_accepted"]
+    with open(out / "per_object.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(per_obj)
+        for r in records:
+            w.writerow([r["object"], r["input"], r["method"], r["produced"], r["evaluated"], sum(r["success"]),
+                        sum(r["lift"]), r["rejected"], _fmt(_mean(r["pen_mm"]), 3),
+                        _fmt(max(r["pen_mm"]) if r["pen_mm"] else math.nan, 3), _fmt(r["pca"], 4),
+                        _fmt(r["entropy"], 3), f"{r['cpu']:.3f}", r["rounds"], r["completed"], r.get("table", False),
+                        r["energy_accepted"]])
+    md = [header, "", markdown_table(rows, cfg.pca_k), ""]
+    md += [f"- {n}" for n in notes]
+    md += ["", "Aims (row 3 vs row 1):", ""] + [f"- {a}" for a in aims]
+    (out / "results.md").write_text("\n".join(md) + "\n")
+    (out / "results.json").write_text(json.dumps(dict(config=to_dict(cfg), rows=rows, notes=notes, aims=aims),
+                                                 indent=1, default=str))
+    if cfg.plots and rows:
+        plot_rows(rows, out / "results.png", cfg.pca_k)
+    return out
+
+
+def plot_rows(rows: list[dict], path: Path, pca_k: int = 3) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kinds = list(dict.fromkeys(r["input"] for r in rows))
+    methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
+    by = {(r["input"], r["method"]): r for r in rows}
+    panels = (("success", "MuJoCo success (6 dir) %", 100, False), ("lift", "tabletop lift %", 100, False),
+              ("pen_mean_mm", "mean penetration (mm)", 1, False), ("pca", f"PCA-{pca_k} cum. var (lower = diverse)", 1,
+                                                                    False),
+              ("entropy", "grasp-type entropy (bits)", 1, False), ("cpu_per_valid", "CPU s / valid grasp", 1, True))
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7))
+    x = np.arange(len(methods))
+    wdt = 0.8 / max(len(kinds), 1)
+    for ax, (key, title, scale, log) in zip(axes.flat, panels):
+        for j, k in enumerate(kinds):
+            vals = []
+            for m in methods:
+                v = by.get((k, m), {}).get(key, math.nan)
+                vals.append(math.nan if v is None or math.isinf(v) else v * scale)
+            ax.bar(x + (j - (len(kinds) - 1) / 2) * wdt, vals, wdt, label=k)
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks(x, [str(METHODS.index(m) + 1) for m in methods])
+        if log:
+            ax.set_yscale("log")
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle("methods: " + ", ".join(METHOD_TITLES[m] for m in methods), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------- main
+def run(cfg: EvalConfig, log=print) -> tuple[list[dict], list[dict], list[str], list[str]]:
+    """The whole evaluation. Returns (summary rows, per-object records, notes, aims)."""
+    from .objects import resolve_objects
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    objs = resolve_objects(cfg.objects, cfg.max_objects, cfg.min_extent, cfg.max_extent)
+    log(objs.report())
+    notes = []
+    has_model = (cfg.model_dir / "dexsimple.safetensors").is_file()
+    if not has_model:
+        notes.append(f"rows 2-4 skipped for {cfg.hand}: no generator model at {cfg.model_dir}/dexsimple.safetensors")
+        log("note: " + notes[-1])
+    tasks = [(oid, obj, cfg) for oid, obj in objs.objects.items()]
+    records: list[dict] = []
+    if cfg.workers == 1:
+        for i, task in enumerate(tasks):
+            recs = _worker(task)
+            records += recs
+            log(f"[{i + 1}/{len(tasks)}] {task[0]}: " + ", ".join(
+                f"{r['input'][0]}{METHODS.index(r['method']) + 1} {sum(r['success'])}/{r['evaluated']}" for r in recs))
+    else:
+        import multiprocessing as mp
+        with ProcessPoolExecutor(cfg.workers, mp_context=mp.get_context("spawn")) as pool:
+            for i, recs in enumerate(pool.map(_worker, tasks)):
+                records += recs
+                log(f"[{i + 1}/{len(tasks)}] {tasks[i][0]}: " + ", ".join(
+                    f"{r['input'][0]}{METHODS.index(r['method']) + 1} {sum(r['success'])}/{r['evaluated']}"
+                    for r in recs))
+    rows = aggregate(records)
+    for r in records:
+        if "types_note" in r:
+            notes.append(r["types_note"])
+            break
+    ev = {}
+    for r in records:
+        ev[r["object"]] = r["eval_cpu_object"]
+    notes.append(f"{len(objs.objects)} objects ({', '.join(objs.objects)}); {len(objs.rejected)} rejected")
+    notes.append(f"evaluation CPU (MuJoCo on the true mesh, exact penetration, types; not charged to any row): "
+                 f"{sum(ev.values()):.0f} s; driver wall time {time.perf_counter() - t0:.0f} s, driver CPU "
+                 f"{time.process_time() - c0:.0f} s")
+    return rows, records, notes, check_aims(rows)
+
+
+def build_parser(prog: str = "dex1b eval") -> argparse.ArgumentParser:
+    d = EvalConfig()
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", type=Path, help="YAML with EvalConfig fields (command-line options override it)")
+    ap.add_argument("--hand", help=f"hand name (default {d.hand})")
+    ap.add_argument("--objects", help="split name (train/val/test), folder of meshes, mesh file, or comma-separated "
+                                      f"ids (default {d.objects})")
+    ap.add_argument("--max-objects", type=int, help="evaluate a round-robin spread of this many objects")
+    ap.add_argument("--budget", type=float, help=f"CPU-seconds per object, input and method (default {d.budget})")
+    ap.add_argument("--inputs", help="comma-separated: full,partial (default both)")
+    ap.add_argument("--model", help="generator export folder (default models/<hand>)")
+    ap.add_argument("--eval-grasps", type=int, help=f"max grasps simulated per row and object (default {d.eval_grasps})")
+    ap.add_argument("--diversity-grasps", type=int, help=f"grasps per row and object for diversity "
+                                                         f"(default {d.diversity_grasps})")
+    ap.add_argument("--pca-k", type=int, help=f"PCA components (default {d.pca_k})")
+    ap.add_argument("--synth-batch", type=int)
+    ap.add_argument("--synth-steps", type=int)
+    ap.add_argument("--gen-batch", type=int)
+    ap.add_argument("--refine-steps", type=int)
+    ap.add_argument("--num-validate", type=int)
+    ap.add_argument("--seed", type=int)
+    ap.add_argument("--workers", type=int, help="processes (one object each at a time)")
+    ap.add_argument("--threads", type=int, help="torch threads per process")
+    ap.add_argument("--out", help="output folder (default out/eval/<hand>)")
+    ap.add_argument("--hands-dir")
+    ap.add_argument("--no-plots", action="store_true")
+    ap.add_argument("--quiet", action="store_true")
+    return ap
+
+
+def config_from_args(a: argparse.Namespace) -> EvalConfig:
+    base = to_dict(load_yaml(EvalConfig, a.config)) if a.config else {}
+    over = {k: getattr(a, k) for k in ("hand", "objects", "max_objects", "budget", "model", "eval_grasps",
+                                       "diversity_grasps", "pca_k", "synth_batch", "synth_steps", "gen_batch",
+                                       "refine_steps", "num_validate", "seed", "workers", "threads", "out",
+                                       "hands_dir") if getattr(a, k) is not None}
+    if a.inputs:
+        over["inputs"] = [s.strip() for s in a.inputs.split(",") if s.strip()]
+    if a.no_plots:
+        over["plots"] = False
+    base.update(over)
+    return from_dict(EvalConfig, base)
+
+
+def main(argv=None) -> int:
+    a = build_parser().parse_args(argv)
+    try:
+        cfg = config_from_args(a)
+        log = (lambda *x: None) if a.quiet else (lambda *x: print(*x, flush=True))
+        rows, records, notes, aims = run(cfg, log)
+    except (ConfigError, ValueError, FileNotFoundError) as e:
+        print(f"dex1b eval: error: {e}", file=sys.stderr)
+        return 2
+    cmd = "dex1b eval " + " ".join(argv if argv is not None else sys.argv[1:])
+    header = (f"# dex1b eval: {cfg.hand} on {cfg.objects!r}, budget {cfg.budget:g} CPU-s per object, input and method\n\n"
+              f"Command: `{cmd}`")
+    out = write_outputs(cfg, rows, records, notes, aims, header)
+    print(text_table(rows, cfg.pca_k))
+    for n in notes:
+        print("note:", n)
+    for line in aims:
+        print("aim:", line)
+    print(f"wrote {out}/results.csv, results.md, per_object.csv, results.json" + (", results.png" if cfg.plots else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
