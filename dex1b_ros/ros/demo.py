@@ -103,7 +103,9 @@ def _client(a, out: Path) -> int:
             print("[demo] the planner's action server did not come up in 60 s (see demo_logs/grasp_planner.log)")
             return 1
         result = None
-        for attempt in range(1, a.attempts + 1):
+        attempt, waited = 0, 0.0
+        while attempt < a.attempts:
+            attempt += 1
             time.sleep(1.0)  # let a (new) camera frame arrive
             goal = PlanGrasps.Goal()
             goal.execute = True
@@ -127,6 +129,10 @@ def _client(a, out: Path) -> int:
             while not rfut.done():
                 time.sleep(0.05)
             result = rfut.result().result
+            if "no cloud has been received" in result.message and waited < 60:
+                attempt -= 1  # the camera is still starting: not an attempt
+                waited += 1.0
+                continue
             print(f"[demo] attempt {attempt}: {'success' if result.success else 'failed'} in "
                   f"{time.monotonic() - t0:.1f} s: {result.message}")
             if result.success:
