@@ -28,9 +28,10 @@ round may overshoot; the CPU column says what each row really used.
 
 Every method sees the same prepared cloud (the node's preprocessing: a one-sided cloud is
 mirrored behind itself, ``complete_by_symmetry``) and optimises against the SDF field of that
-cloud. For the inputs in ``table_inputs`` (default: ``partial``, a camera above an object on a
-table) the planners are also told the support plane (the table under the mesh), as the node is
-when its preprocessing finds it; the input is then labelled ``partial+table``. Evaluation always uses the TRUE object mesh: up to ``eval_grasps`` output grasps per
+cloud. ``partial+table`` is the same single view as ``partial`` (same camera, above the object),
+with the planners also told the support plane (the table under the mesh), as the node is when its
+preprocessing finds the table; the node then mirrors the view about a vertical plane and drops
+mirrored points below the table. Evaluation always uses the TRUE object mesh: up to ``eval_grasps`` output grasps per
 row and object (a uniform random subset; rows 2 and 3 use the same sample indices) go through
 the six-direction MuJoCo test and the tabletop lift, exact penetration against the mesh
 (``exact_grasp_metrics``), and grasp types (``dataset.grasp_types``: touching fingers +
@@ -54,7 +55,13 @@ from pathlib import Path
 import numpy as np
 
 from ..config_utils import ConfigError, fail, from_dict, load_yaml, to_dict
-from .metrics import Counts, active_finger_labels, label_entropy, pca_cumulative_variance, pose_features
+from .metrics import (
+    Counts,
+    active_finger_labels,
+    label_entropy,
+    pca_cumulative_variance,
+    pose_features,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 METHODS = ("baseline", "generator", "gen+refine", "gen+refine+filter")
@@ -64,7 +71,7 @@ METHOD_TITLES = {
     "gen+refine": "3 generator + refinement (Dex1B)",
     "gen+refine+filter": "4 3 + validator filter (node)",
 }
-INPUTS = ("full", "partial")
+INPUTS = ("full", "partial", "partial+table")
 
 
 @dataclass
@@ -74,7 +81,7 @@ class EvalConfig:
     hand: str = "leap"                      # hand name (config/hands/<hand>.yaml)
     objects: str = "test"                   # split name, folder of meshes, mesh file, or comma-separated ids
     max_objects: int | None = None          # keep a round-robin spread of this many (YCB / each proc kind / files)
-    inputs: list[str] = field(default_factory=lambda: list(INPUTS))   # "full" and/or "partial"
+    inputs: list[str] = field(default_factory=lambda: list(INPUTS))   # any of "full", "partial", "partial+table"
     budget: float = 12.0                    # CPU-s per object, per input, per method run (row 1; rows 2-4 together)
     model: str | None = None                # generator export folder; None = models/<hand>/ (rows 2-4 skipped if absent)
     # clouds (object frame, centred mesh)
@@ -82,9 +89,6 @@ class EvalConfig:
     partial_distance: float = 0.5           # m, camera distance from the bbox centre
     partial_elevation_deg: tuple[float, float] = (15.0, 60.0)  # camera elevation above the object's xy plane
     partial_noise: float = 0.0              # m, depth noise std along each ray
-    table_inputs: list[str] = field(default_factory=lambda: ["partial"])  # inputs whose object stands on a table
-    #                                         the planners are told about (plane z = mesh bottom), as the node is when
-    #                                         its preprocessing finds the support plane; the lift test always has one
     complete_partial: bool = True           # mirror a one-sided cloud behind itself (as the node does)
     partial_threshold: float = 0.3          # |mean normal| above this marks a cloud as one-sided
     field_resolution: int = 40              # SDF grid samples along the longest side (node default)
@@ -122,8 +126,6 @@ class EvalConfig:
         bad = [i for i in self.inputs if i not in INPUTS]
         if bad or not self.inputs:
             fail("inputs", f"choose from {list(INPUTS)}, got {self.inputs}")
-        if any(i not in INPUTS for i in self.table_inputs):
-            fail("table_inputs", f"choose from {list(INPUTS)}, got {self.table_inputs}")
         if self.diversity_grasps > self.eval_grasps:
             fail("diversity_grasps", f"must be <= eval_grasps ({self.eval_grasps}), got {self.diversity_grasps}")
         lo, hi = self.partial_elevation_deg
@@ -172,7 +174,7 @@ def make_cloud(mesh, kind: str, cfg: EvalConfig, seed: int) -> tuple[np.ndarray,
     Returns points, normals (N, 3) float64, object frame, m."""
     from ..geometry.pointcloud import look_at, render_partial_cloud, sample_surface
 
-    if kind == "full":
+    if kind == "full":  # "partial" and "partial+table": the same view
         p, n = sample_surface(mesh, cfg.cloud_points, seed=seed, fps=True)
     else:
         rng = np.random.default_rng(seed)
@@ -250,7 +252,7 @@ def _run_methods(ctx: dict, cfg: EvalConfig, pts: np.ndarray, nrm: np.ndarray, s
         sets.append(opt.synthesize(cfg.synth_batch, synthesis_config(steps=cfg.synth_steps, seed=seed + r)))
         spent += clock() - t
         r += 1
-    out["baseline"] = dict(grasps=concat_sets(sets), cpu=spent, rounds=r)
+    out["baseline"] = {"grasps": concat_sets(sets), "cpu": spent, "rounds": r}
     if gen is None:
         return out
 
@@ -289,10 +291,10 @@ def _run_methods(ctx: dict, cfg: EvalConfig, pts: np.ndarray, nrm: np.ndarray, s
             validator.close()
     refined = concat_sets(refs)
     base = prep_cpu + field_cpu + c_sample
-    out["generator"] = dict(grasps=concat_sets(raws), cpu=base + c_raw, rounds=r)
-    out["gen+refine"] = dict(grasps=refined, cpu=base + c_refine, rounds=r)
-    out["gen+refine+filter"] = dict(grasps=refined.select(np.concatenate(passed).astype(int)),
-                                    cpu=base + c_refine + c_filter, rounds=r)
+    out["generator"] = {"grasps": concat_sets(raws), "cpu": base + c_raw, "rounds": r}
+    out["gen+refine"] = {"grasps": refined, "cpu": base + c_refine, "rounds": r}
+    out["gen+refine+filter"] = {"grasps": refined.select(np.concatenate(passed).astype(int)),
+                                    "cpu": base + c_refine + c_filter, "rounds": r}
     return out
 
 
@@ -302,8 +304,8 @@ def _evaluate_row(ctx: dict, cfg: EvalConfig, obj, truth: dict, gs, idx: np.ndar
     from ..optim.metrics import exact_grasp_metrics
 
     hand = ctx["hand"]
-    rec = dict(evaluated=len(idx), success=[], lift=[], rejected=0, pen_mm=[], sim_pen_mm=[], contacts=[],
-               real_links=[], pca=math.nan, entropy=math.nan, types=[])
+    rec = {"evaluated": len(idx), "success": [], "lift": [], "rejected": 0, "pen_mm": [], "sim_pen_mm": [], "contacts": [],
+               "real_links": [], "pca": math.nan, "entropy": math.nan, "types": []}
     if len(idx) == 0:
         return rec
     sub = gs.select(idx)
@@ -339,15 +341,15 @@ def evaluate_object(object_id: str, obj, cfg: EvalConfig) -> list[dict]:
     ctx = _context(cfg)
     clock = time.process_time
     t_eval = clock()
-    truth = dict(validator=GraspValidator(ctx["hand"].cfg, obj.mesh, hands_dir=cfg.hands_dir),
-                 field=ObjectField.from_mesh(obj.mesh), frame=principal_frame(obj.mesh))
+    truth = {"validator": GraspValidator(ctx["hand"].cfg, obj.mesh, hands_dir=cfg.hands_dir),
+                 "field": ObjectField.from_mesh(obj.mesh), "frame": principal_frame(obj.mesh)}
     eval_cpu = clock() - t_eval
     records = []
     try:
         for kind in cfg.inputs:
-            seed = _seed(cfg.seed, object_id, kind)
+            seed = _seed(cfg.seed, object_id, kind.split("+")[0])
             p, n = make_cloud(obj.mesh, kind, cfg, seed)
-            plane = table_plane(obj.mesh) if kind in cfg.table_inputs else None
+            plane = table_plane(obj.mesh) if kind.endswith("+table") else None
             t = clock()
             pts, nrm, completed = prepare_cloud(p, n, cfg, plane)
             prep_cpu = clock() - t
@@ -403,16 +405,16 @@ def aggregate(records: list[dict]) -> list[dict]:
             for r in rs:
                 c.add_object(r["produced"], np.array(r["success"], bool), np.array(r["lift"], bool), r["cpu"])
             pen = [v for r in rs for v in r["pen_mm"]]
-            rows.append(dict(
-                input=kind + ("+table" if any(r.get("table") for r in rs) else ""), method=m, title=METHOD_TITLES[m], objects=c.objects, produced=c.produced,
-                evaluated=c.evaluated, success=c.success_rate, lift=c.lift_rate,
-                rejected=sum(r["rejected"] for r in rs) / max(c.evaluated, 1),
-                pen_mean_mm=_mean(pen), pen_max_mm=float(max(pen)) if pen else math.nan,
-                contacts=_mean([v for r in rs for v in r["contacts"]]),
-                real_links=_mean([v for r in rs for v in r["real_links"]]),
-                pca=_mean([r["pca"] for r in rs]), entropy=_mean([r["entropy"] for r in rs]),
-                diversity_objects=sum(not math.isnan(r["pca"]) for r in rs),
-                valid=c.valid_estimate, cpu=c.cpu_seconds, cpu_per_valid=c.cpu_per_valid))
+            rows.append({
+                "input": kind, "method": m, "title": METHOD_TITLES[m], "objects": c.objects, "produced": c.produced,
+                "evaluated": c.evaluated, "success": c.success_rate, "lift": c.lift_rate,
+                "rejected": sum(r["rejected"] for r in rs) / max(c.evaluated, 1),
+                "pen_mean_mm": _mean(pen), "pen_max_mm": float(max(pen)) if pen else math.nan,
+                "contacts": _mean([v for r in rs for v in r["contacts"]]),
+                "real_links": _mean([v for r in rs for v in r["real_links"]]),
+                "pca": _mean([r["pca"] for r in rs]), "entropy": _mean([r["entropy"] for r in rs]),
+                "diversity_objects": sum(not math.isnan(r["pca"]) for r in rs),
+                "valid": c.valid_estimate, "cpu": c.cpu_seconds, "cpu_per_valid": c.cpu_per_valid})
     return rows
 
 
@@ -471,7 +473,7 @@ def text_table(rows: list[dict], pca_k: int = 3) -> str:
 
 def check_aims(rows: list[dict]) -> list[str]:
     """The issue's aims for row 3 against row 1, per input: one line each, with the numbers."""
-    by = {(r["input"].split("+")[0], r["method"]): r for r in rows}
+    by = {(r["input"], r["method"]): r for r in rows}
     lines = []
     for kind in INPUTS:
         b, g = by.get((kind, "baseline")), by.get((kind, "gen+refine"))
@@ -522,7 +524,7 @@ def write_outputs(cfg: EvalConfig, rows: list[dict], records: list[dict], notes:
     md += [f"- {n}" for n in notes]
     md += ["", "Aims (row 3 vs row 1):", ""] + [f"- {a}" for a in aims]
     (out / "results.md").write_text("\n".join(md) + "\n")
-    (out / "results.json").write_text(json.dumps(dict(config=to_dict(cfg), rows=rows, notes=notes, aims=aims),
+    (out / "results.json").write_text(json.dumps({"config": to_dict(cfg), "rows": rows, "notes": notes, "aims": aims},
                                                  indent=1, default=str))
     if cfg.plots and rows:
         plot_rows(rows, out / "results.png", cfg.pca_k)
@@ -615,7 +617,7 @@ def build_parser(prog: str = "dex1b eval") -> argparse.ArgumentParser:
                                       f"ids (default {d.objects})")
     ap.add_argument("--max-objects", type=int, help="evaluate a round-robin spread of this many objects")
     ap.add_argument("--budget", type=float, help=f"CPU-seconds per object, input and method (default {d.budget})")
-    ap.add_argument("--inputs", help="comma-separated: full,partial (default both)")
+    ap.add_argument("--inputs", help="comma-separated: full,partial,partial+table (default all three)")
     ap.add_argument("--model", help="generator export folder (default models/<hand>)")
     ap.add_argument("--eval-grasps", type=int, help=f"max grasps simulated per row and object (default {d.eval_grasps})")
     ap.add_argument("--diversity-grasps", type=int, help=f"grasps per row and object for diversity "

@@ -1,12 +1,20 @@
 """Metrics of the evaluation harness on constructed cases (no simulation)."""
+import itertools
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from dex1b_ros.eval.metrics import (Counts, active_finger_labels, cpu_seconds_per_valid, label_entropy,
-                                    pca_cumulative_variance, pose_features, quat_to_axis_angle)
+from dex1b_ros.eval.metrics import (
+    Counts,
+    active_finger_labels,
+    cpu_seconds_per_valid,
+    label_entropy,
+    pca_cumulative_variance,
+    pose_features,
+    quat_to_axis_angle,
+)
 from dex1b_ros.eval.run import aggregate, check_aims
 from dex1b_ros.rotation import axis_angle_to_matrix, matrix_to_quat, random_rotations
 
@@ -45,7 +53,7 @@ def test_random_grasps_are_spread():
     assert pca_cumulative_variance(x, 22) == pytest.approx(1.0)
     # monotone in k
     vals = [pca_cumulative_variance(x, k) for k in range(1, 23)]
-    assert all(b >= a - 1e-12 for a, b in zip(vals, vals[1:]))
+    assert all(b >= a - 1e-12 for a, b in itertools.pairwise(vals))
 
 
 def test_clustered_is_less_diverse_than_random():
@@ -148,9 +156,9 @@ def test_counts_rejects_inconsistent_input():
 
 def _rec(method, kind, produced, success, cpu, pca=0.5, entropy=1.0, pen=0.5):
     n = len(success)
-    return dict(object="o", input=kind, method=method, produced=produced, evaluated=n, success=success,
-                lift=[False] * n, rejected=0, pen_mm=[pen] * n, contacts=[3] * n, real_links=[2] * n,
-                pca=pca, entropy=entropy, cpu=cpu)
+    return {"object": "o", "input": kind, "method": method, "produced": produced, "evaluated": n, "success": success,
+                "lift": [False] * n, "rejected": 0, "pen_mm": [pen] * n, "contacts": [3] * n, "real_links": [2] * n,
+                "pca": pca, "entropy": entropy, "cpu": cpu}
 
 
 def test_aggregate_and_aims():

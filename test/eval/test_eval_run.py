@@ -49,7 +49,7 @@ def test_tiny_end_to_end(tmp_path, capsys):
     assert main(TINY + ["--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "1 optimization only" in text and "4 3 + validator filter" in text and "aim: full:" in text
-    rows = list(csv.DictReader(open(out / "results.csv")))
+    rows = list(csv.DictReader((out / "results.csv").read_text().splitlines()))
     assert [r["method"] for r in rows] == list(METHODS)
     for r in rows:
         assert int(r["evaluated"]) <= min(4, int(r["produced"]))
@@ -63,7 +63,7 @@ def test_tiny_end_to_end(tmp_path, capsys):
     assert float(by["generator"]["cpu"]) < float(by["gen+refine"]["cpu"])
     assert (out / "results.md").read_text().count("|") > 50
     assert json.loads((out / "results.json").read_text())["config"]["budget"] == 0.5
-    assert len(list(csv.reader(open(out / "per_object.csv")))) == 1 + len(METHODS)
+    assert len((out / "per_object.csv").read_text().splitlines()) == 1 + len(METHODS)
 
 
 @pytest.mark.slow
@@ -73,7 +73,7 @@ def test_missing_generator_skips_rows_2_to_4(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "rows 2-4 skipped for leap: no generator model" in text
     assert "no generator rows (no model), aims not testable" in text
-    assert [r["method"] for r in csv.DictReader(open(out / "results.csv"))] == ["baseline"]
+    assert [r["method"] for r in csv.DictReader((out / "results.csv").read_text().splitlines())] == ["baseline"]
 
 
 def test_prepare_cloud_mirrors_a_single_view_and_respects_the_table():
