@@ -7,6 +7,7 @@ Examples::
     dex1b seed --hand allegro             # seed grasps: synthesis + MuJoCo validation -> Parquet
     dex1b train --hand allegro --data out/seed/allegro --steps 5000   # -> models/allegro/
     dex1b hands --hand leap --render out/leap.png
+    dex1b eval --config config/eval/results.yaml --hand leap   # docs/RESULTS.md
     dex1b bench fk --batch 1000 --threads 1
     dex1b bench sdf                       # SDF grid accuracy and speed on YCB objects
     dex1b bench optim --render out/grasps.png   # refinement/synthesis speed and quality
@@ -100,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, mod, helptext in (
             ("seed", "dex1b_ros.generator.seed", "make a seed grasp dataset for a hand (optimizer + MuJoCo)"),
             ("train", "dex1b_ros.generator.train", "train the DexSimple generator from Parquet grasp shards"),
-            ("dataset", "dex1b_ros.dataset.build", "build/grow a grasp dataset in rounds (`dex1b dataset build ...`)")):
+            ("dataset", "dex1b_ros.dataset.build", "build/grow a grasp dataset in rounds (`dex1b dataset build ...`)"),
+            ("eval", "dex1b_ros.eval.run", "compare baseline / generator / +refinement / +validator on objects")):
         sp = sub.add_parser(name, help=helptext, add_help=False,
                             description=f"{helptext}. `dex1b {name} --help` lists options.")
         sp.add_argument("rest", nargs=argparse.REMAINDER)
