@@ -104,11 +104,13 @@ def grasp_energy(hand: HandModel, field: ObjectField, pose: HandPose, active: to
     centers, radii = hand.spheres(pose, T)
     sd_s = field.sdf(centers)                                    # (B, S)
     pen = torch.relu(radii - sd_s).sum(-1)
+    deepest = (sd_s - radii).min(-1).values                      # (B,) m, < 0 = penetrating
     if weights.surface > 0:
         sd_p = field.sdf(hand.surface_points(pose, T, sparse=True))  # (B, N)
         surface = torch.relu(-sd_p).sum(-1)
+        deepest = torch.minimum(deepest, sd_p.min(-1).values)
     else:
-        sd_p, surface = sd_s[:, :1] * 0 + float("inf"), torch.zeros_like(pen)
+        surface = torch.zeros_like(pen)
     p, n = hand.contact_candidates(pose, T)                      # (B, C, 3)
     sd_c = field.sdf(p)                                          # (B, C)
     # per finger: the candidate closest to the surface (index chosen without gradient)
@@ -141,5 +143,5 @@ def grasp_energy(hand: HandModel, field: ObjectField, pose: HandPose, active: to
     terms["total"] = total
     terms["contact_idx"] = idx
     terms["contact_sdf"] = sd_chosen.detach()
-    terms["sphere_sdf_min"] = torch.minimum((sd_s - radii).min(-1).values, sd_p.min(-1).values).detach()
+    terms["sphere_sdf_min"] = deepest.detach()
     return terms
