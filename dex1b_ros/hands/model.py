@@ -33,6 +33,7 @@ import torch
 from ..config_utils import ConfigError, to_dict
 from ..rotation import matrix_to_rot6d, rot6d_to_matrix
 from .collision import ConvexGeom, fit_spheres, link_geoms, sample_union_surface
+from .culling import PairChunks, PointChunks, chunk_pairs, chunk_points
 from .config import HandConfig, load_hand_config, resolve_mjcf
 
 # pytorch_kinematics 0.10 keys its joint-type map by mujoco enums, but looks joints up by
@@ -456,32 +457,73 @@ class HandModel:
         """(B, L, 4, 4) link poses in the object frame."""
         return pose.matrix()[:, None] @ self.link_poses_palm(pose.q)
 
+    def link_poses_object(self, pose: HandPose, link_poses_palm: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, L, 3, 4) [R | t] of every link in the object frame (reuses ``link_poses_palm``
+        (B, L, 4, 4) when given)."""
+        T = self.link_poses_palm(pose.q) if link_poses_palm is None else link_poses_palm
+        R = pose.rotation                                                # (B, 3, 3)
+        # R @ T as broadcast multiply-adds: a batched matmul of B * L 3x3 matrices runs a slow
+        # per-matrix loop on CPU (measured 4.6 ms vs ~1.5 ms forward + backward, B = 1,024)
+        out = (R[:, None, :, :, None] * T[:, :, None, :3, :]).sum(3)     # (B, L, 3, 4)
+        return out + torch.cat([torch.zeros_like(R), pose.trans[..., None]], -1)[:, None]
+
+    @property
+    def collision_chunks(self) -> PointChunks:
+        """The optimizer's object-collision points in spatial chunks (see ``culling``): the
+        collision spheres (kind 1) and the sparse surface samples (kind 2, radius 0)."""
+        ch = self._layouts.get("collision_chunks")
+        if ch is None:
+            n_s, n_p = len(self.sphere_radius), len(self.energy_surface_link)
+            ch = chunk_points(
+                torch.cat([self.sphere_link, self.energy_surface_link]).cpu().numpy(),
+                torch.cat([self.sphere_center, self.energy_surface_point]).cpu().numpy(),
+                np.concatenate([self.sphere_radius.cpu().numpy(), np.zeros(n_p)]),
+                np.concatenate([np.ones(n_s, np.int64), np.full(n_p, 2, np.int64)]), size=12).to(self.device, self.dtype)
+            self._layouts["collision_chunks"] = ch
+        return ch
+
+    @property
+    def self_pair_chunks(self) -> PairChunks:
+        """Self-collision sphere pairs grouped by link pair (see ``culling``)."""
+        pc = self._layouts.get("self_pair_chunks")
+        if pc is None:
+            pc = chunk_pairs(self.self_sphere_link.cpu().numpy(), self.self_sphere_center.cpu().numpy(),
+                             self.self_sphere_radius.cpu().numpy(), self.self_pairs.cpu().numpy(),
+                             len(self.link_names)).to(self.device, self.dtype)
+            self._layouts["self_pair_chunks"] = pc
+        return pc
+
     def _apply(self, T: torch.Tensor, link: torch.Tensor, p: torch.Tensor, vec: bool = False,
                cache: str | None = None) -> torch.Tensor:
-        """Transform link-frame points p (K, 3) on links ``link`` (K,) with T (B, L, 4, 4) -> (B, K, 3).
+        """Transform link-frame points p (K, 3) on links ``link`` (K,) with T (B, L, 4, 4) or
+        (B, L, 3, 4) -> (B, K, 3) (``vec``: directions, no translation).
 
-        Points are packed in chunks of at most 16 per link, (V, 16, 3), so the transform is one
-        broadcast matmul (V, 16, 3) @ (B, V, 3, 3)^T with cheap backward, then an
-        index_select with unique indices. (Gathering a (B, K, 4, 4) transform per point costs
-        ~10x more in backward; padding every link to the largest link wastes ~4x.)
-        ``cache`` names a fixed point set so its packing is computed once."""
-        lay = self._layouts.get(cache) if cache else None
-        if lay is None or lay[0].device != p.device or lay[0].dtype != p.dtype:
-            lay = _chunked_layout(link, p)
-            if cache:
-                self._layouts[cache] = lay
-        packed, chunk_link, flat_index = lay
-        Tv = T.index_select(1, chunk_link)                               # (B, V, 4, 4)
-        out = torch.matmul(packed, Tv[..., :3, :3].transpose(-1, -2))   # (B, V, 16, 3)
-        if not vec:
-            out = out + Tv[..., None, :3, 3]
-        return out.reshape(T.shape[0], -1, 3).index_select(1, flat_index)
+        One dense GEMM: T as a (3B, 4L) matrix times a fixed (4L, K) matrix that holds each
+        point's homogeneous coordinates in its link's 4 rows (zeros elsewhere). The zeros cost
+        little next to what a gather of per-point transforms costs in backward (measured, 1,024
+        LEAP poses, forward + backward, 1 thread: 544 points 7 ms vs 17 ms for broadcast batched
+        3x3 matmuls, 76 points 1.6 vs 7 ms). ``cache`` names a fixed point set so its matrix is
+        built once."""
+        key = (cache, vec) if cache else None
+        W = self._layouts.get(key) if key else None
+        if W is None or W.device != p.device or W.dtype != p.dtype:
+            L, K = T.shape[1], len(link)
+            W = torch.zeros(L, 4, K, dtype=p.dtype, device=p.device)
+            k = torch.arange(K, device=p.device)
+            W[link, :3, k] = p
+            if not vec:
+                W[link, 3, k] = 1.0
+            W = W.reshape(L * 4, K)
+            if key:
+                self._layouts[key] = W
+        B = T.shape[0]
+        Tt = T[..., :3, :].transpose(1, 2).reshape(B * 3, -1)              # (3B, 4L)
+        return (Tt @ W.to(Tt.dtype)).view(B, 3, -1).transpose(1, 2)        # (B, K, 3)
 
     @staticmethod
     def to_object(pose: HandPose, p_palm: torch.Tensor, vec: bool = False) -> torch.Tensor:
         """Palm-frame points/vectors (B, K, 3) -> object frame (one batched matmul)."""
-        out = p_palm @ pose.rotation.transpose(-1, -2)
-        return out if vec else out + pose.trans[:, None, :]
+        return transform_points(pose.rotation, None if vec else pose.trans, p_palm)
 
     def spheres(self, pose: HandPose, link_poses_palm: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Collision spheres: centres (B, S, 3) m in the object frame, radii (S,) m.
@@ -511,12 +553,41 @@ class HandModel:
     # ------------------------------------------------------------------ energies on the hand alone
     def self_penetration(self, q: torch.Tensor, link_poses_palm: torch.Tensor | None = None) -> torch.Tensor:
         """(B,) m: sum over checked pairs of the coarse self-collision spheres of
-        max(0, r_i + r_j - |c_i - c_j|). Pass ``link_poses_palm`` (B, L, 4, 4) to reuse FK."""
+        max(0, r_i + r_j - |c_i - c_j|). Pass ``link_poses_palm`` (B, L, 4, 4) to reuse FK.
+
+        Only link pairs whose bounding spheres overlap are evaluated, without autograd (in
+        grasps that is ~5-10 % of the sphere pairs); only the overlapping sphere pairs found
+        there are recomputed with autograd. Values and gradients equal the full sum."""
         T = self.link_poses_palm(q) if link_poses_palm is None else link_poses_palm
-        c = self._apply(T, self.self_sphere_link, self.self_sphere_center, cache="self_spheres")
-        i, j = self.self_pairs[:, 0], self.self_pairs[:, 1]
-        d = (c[:, i] - c[:, j]).norm(dim=-1)
-        return torch.relu(self.self_sphere_radius[i] + self.self_sphere_radius[j] - d).sum(-1)
+        pc = self.self_pair_chunks
+        B, L = T.shape[:2]
+        zero = T.new_zeros(B)
+        if len(pc.link_pairs) == 0:
+            return zero
+        r = self.self_sphere_radius
+        with torch.no_grad():
+            Td = T.detach()
+            c = (Td[..., :3, :3] @ pc.link_center[..., None])[..., 0] + Td[..., :3, 3]   # (B, L, 3)
+            a, b = pc.link_pairs[:, 0], pc.link_pairs[:, 1]
+            gap = (c[:, a] - c[:, b]).norm(dim=-1) - pc.link_bound[a] - pc.link_bound[b]  # (B, P)
+            bi, pi = torch.nonzero(gap < 0, as_tuple=True)
+            i, j = pc.pair_i[pi], pc.pair_j[pi]                                         # (A, K)
+            S = len(r)
+            cs = self._apply(Td, self.self_sphere_link, self.self_sphere_center, cache="self_spheres").reshape(-1, 3)
+            base = (bi * S)[:, None]
+            d = (cs[(base + i).flatten()] - cs[(base + j).flatten()]).norm(dim=-1).view(i.shape)
+            ai, ki = torch.nonzero(pc.valid[pi] & (d < r[i] + r[j]), as_tuple=True)     # overlapping pairs
+            bp, si, sj = bi[ai], i[ai, ki], j[ai, ki]
+        if len(bp) == 0:
+            return zero
+        Tf = T[..., :3, :].reshape(-1, 3, 4)
+        sl, sc = self.self_sphere_link, self.self_sphere_center
+
+        def centre(s_idx):
+            Tp = Tf.index_select(0, bp * L + sl[s_idx])                                   # (N, 3, 4)
+            return transform_points(Tp[..., :3], Tp[..., 3], sc[s_idx][:, None, :])[:, 0]
+        dist = torch.sqrt(((centre(si) - centre(sj)) ** 2).sum(-1) + 1e-12)
+        return zero.index_add(0, bp, torch.relu(r[si] + r[sj] - dist))
 
     def joint_limit_violation(self, q: torch.Tensor) -> torch.Tensor:
         """(B,) rad: sum of hinge violations max(0, q - upper) + max(0, lower - q)."""
@@ -575,23 +646,12 @@ def _cache_path(cfg: HandConfig, mjcf: Path) -> Path | None:
     return Path(root) / "hands" / f"{cfg.name}-{h.hexdigest()[:20]}.npz"
 
 
-def _chunked_layout(link: torch.Tensor, p: torch.Tensor, chunk: int = 16):
-    """Pack points p (K, 3) of links ``link`` (K,) into (V, chunk, 3) zero-padded chunks of one
-    link each. Returns (packed, chunk_link (V,), flat_index (K,) into the V * chunk layout)."""
-    lk = link.cpu().tolist()
-    chunk_link, slots = [], []
-    open_chunk: dict[int, tuple[int, int]] = {}
-    for l in lk:
-        v, used = open_chunk.get(l, (-1, chunk))
-        if used == chunk:
-            v, used = len(chunk_link), 0
-            chunk_link.append(l)
-        slots.append(v * chunk + used)
-        open_chunk[l] = (v, used + 1)
-    flat = torch.as_tensor(slots, dtype=torch.long, device=p.device)
-    packed = torch.zeros(len(chunk_link) * chunk, 3, dtype=p.dtype, device=p.device)
-    packed[flat] = p
-    return packed.view(len(chunk_link), chunk, 3), torch.as_tensor(chunk_link, device=p.device), flat
+def transform_points(R: torch.Tensor, t: torch.Tensor | None, p: torch.Tensor) -> torch.Tensor:
+    """R (..., 3, 3) @ p (..., K, 3) (+ t (..., 3)) -> (..., K, 3), as three broadcast
+    multiply-adds: on CPU a batched matmul of many 3x3 matrices loops per matrix and costs
+    several times more (forward and backward)."""
+    out = p[..., 0:1] * R[..., None, :, 0] + p[..., 1:2] * R[..., None, :, 1] + p[..., 2:3] * R[..., None, :, 2]
+    return out if t is None else out + t[..., None, :]
 
 
 def _is_descendant(m: mujoco.MjModel, body: int, root: int) -> bool:

@@ -103,3 +103,50 @@ def test_synthesis_with_a_table_keeps_hands_above_it(hand, box_field):
     if acc.any():
         assert float(h[acc].min()) > -0.002
     assert float(torch.median(h.min(-1).values)) > -0.01  # most hands start and stay above the table
+
+
+def _full_collision(hand, field, pose):
+    """Reference: every sphere and sparse surface sample, no culling."""
+    T = hand.link_poses_palm(pose.q)
+    c, r = hand.spheres(pose, T)
+    sd_s = field.sdf(c)
+    sd_p = field.sdf(hand.surface_points(pose, T, sparse=True))
+    table = torch.relu(r - field.height(c)).sum(-1) if field.plane is not None else torch.zeros(len(c))
+    deepest = torch.minimum((sd_s - r).min(-1).values, sd_p.min(-1).values)
+    return torch.relu(r - sd_s).sum(-1), torch.relu(-sd_p).sum(-1), table, deepest
+
+
+@pytest.mark.parametrize("plane", [False, True])
+def test_culled_collision_equals_the_full_sum(hand, box_field, plane):
+    from dex1b_ros.optim.energy import collision_terms
+    field = box_field.with_plane([0, 0, 1, -float(box_field.points[:, 2].min()) + 0.01]) if plane else box_field
+    g = torch.Generator().manual_seed(2)
+    n = 96
+    base = _facing(hand, field, 0.0, n)
+    base.trans = base.trans + 0.03 * torch.randn(n, 3, generator=g, dtype=hand.dtype)
+    base.q = hand.clamp_joints(base.q + 0.4 * torch.randn(n, hand.n_joints, generator=g, dtype=hand.dtype))
+    xa = base.pack().requires_grad_(True)
+    pa = HandPose.unpack(xa)
+    ref = _full_collision(hand, field, pa)
+    ga, = torch.autograd.grad(sum(t.sum() for t in ref[:3]), xa)
+    xb = base.pack().requires_grad_(True)
+    pb = HandPose.unpack(xb)
+    got = collision_terms(hand, field, pb, hand.link_poses_palm(pb.q))
+    gb, = torch.autograd.grad(sum(t.sum() for t in got[:3]), xb)
+    assert (ref[0] > 0).float().mean() > 0.3 and (ref[1] > 0).any()   # penetrating and clear grasps both present
+    assert (ref[0] == 0).any()
+    if plane:
+        assert (ref[2] > 0).any()
+    for a, b in zip(ref[:3], got[:3]):
+        assert torch.allclose(a, b, atol=1e-5)
+    pen = ref[3] < 0
+    assert torch.allclose(ref[3][pen], got[3][pen], atol=1e-6)
+    assert torch.allclose(ga, gb, atol=1e-3, rtol=1e-4)
+
+
+def test_culled_collision_of_a_far_hand_is_zero(hand, box_field):
+    from dex1b_ros.optim.energy import collision_terms
+    pose = _facing(hand, box_field, 0.3, 4)
+    pen, surf, table, deepest = collision_terms(hand, box_field, pose, hand.link_poses_palm(pose.q))
+    assert float(pen.abs().sum() + surf.abs().sum() + table.abs().sum()) == 0.0
+    assert torch.isinf(deepest).all() or (deepest > 0.1).all()
