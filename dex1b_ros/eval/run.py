@@ -18,25 +18,33 @@ Rows (``METHODS``), per input (``full`` cloud / ``partial`` single-view cloud):
    the field of the cloud; output = every refined grasp.
 4. ``gen+refine+filter`` (what the node publishes): per round of ``gen_batch`` samples, as
    ``GraspPipeline.plan`` does: rank the refined grasps (energy filter passed first, then by
-   energy), simulate the best ``num_validate`` against the convex hull of the (completed) cloud,
-   output those that pass.
+   energy), simulate the best ``num_validate`` against the convex hull of the prepared cloud's
+   ``hull_points`` (the cloud itself, or a single view mirrored behind itself), output those
+   that pass.
 
 Rows 2-4 are the stages of one run under the budget: a new round starts while the CPU spent on
 row 4's chain (cloud preparation, field, sampling, refinement, filter) is below ``budget``;
 rows 2 and 3 are charged only what their stage used. Row 1 runs under the same budget. The last
 round may overshoot; the CPU column says what each row really used.
 
-Every method sees the same prepared cloud (the node's preprocessing: a one-sided cloud is
-mirrored behind itself, ``complete_by_symmetry``) and optimises against the SDF field of that
-cloud. ``partial+table`` is the same single view as ``partial`` (same camera, above the object),
-with the planners also told the support plane (the table under the mesh), as the node is when its
-preprocessing finds the table; the node then mirrors the view about a vertical plane and drops
-mirrored points below the table. Evaluation always uses the TRUE object mesh: up to ``eval_grasps`` output grasps per
-row and object (a uniform random subset; rows 2 and 3 use the same sample indices) go through
-the six-direction MuJoCo test and the tabletop lift, exact penetration against the mesh
-(``exact_grasp_metrics``), and grasp types (``dataset.grasp_types``: touching fingers +
-approach bin). CPU time is ``time.process_time`` of the process doing the work, torch on
-``threads`` threads, the validator in-process; evaluation CPU is reported apart.
+Every method sees the same cloud, prepared by the node's own function
+(``dex1b_ros.planner.pipeline.prepare_cloud``, configured from ``field_resolution``,
+``partial_threshold``, ``partial_shell``): the optimizer (rows 1, 3, 4) works against the SDF
+field of the cloud as observed, never mirrored; for a one-sided cloud (|mean normal| >
+``partial_threshold``) that field's inside is clipped to ``-partial_shell`` (only a thin shell
+behind the seen surface counts as solid). The generator (rows 2-4) is conditioned on the same
+unmirrored cloud. Only row 4's validator filter uses a completed object: the convex hull of the
+view mirrored behind itself (``complete_by_symmetry``). ``partial+table`` is the same single view
+as ``partial`` (same camera, above the object), with the planners also told the support plane
+(the table under the mesh), as the node is when its preprocessing finds the table: the field
+then knows the plane (the optimizer keeps the hand above it), and the filter's hull is mirrored
+about a vertical plane, without the mirrored points below the table. Evaluation always uses the
+TRUE object mesh: up to ``eval_grasps`` output grasps per row and object (a uniform random
+subset; rows 2 and 3 use the same sample indices) go through the six-direction MuJoCo test and
+the tabletop lift, exact penetration against the mesh (``exact_grasp_metrics``), and grasp types
+(``dataset.grasp_types``: touching fingers + approach bin). CPU time is ``time.process_time``
+of the process doing the work, torch on ``threads`` threads, the validator in-process;
+evaluation CPU is reported apart.
 """
 from __future__ import annotations
 
@@ -89,8 +97,9 @@ class EvalConfig:
     partial_distance: float = 0.5           # m, camera distance from the bbox centre
     partial_elevation_deg: tuple[float, float] = (15.0, 60.0)  # camera elevation above the object's xy plane
     partial_noise: float = 0.0              # m, depth noise std along each ray
-    complete_partial: bool = True           # mirror a one-sided cloud behind itself (as the node does)
+    # preprocessing: the node's (planner.pipeline.prepare_cloud); defaults = PipelineConfig's
     partial_threshold: float = 0.3          # |mean normal| above this marks a cloud as one-sided
+    partial_shell: float = 0.005            # m; one-sided cloud: only this much behind the seen surface is solid
     field_resolution: int = 40              # SDF grid samples along the longest side (node default)
     # methods
     synth_batch: int = 64                   # row 1: hands per synthesis round
@@ -121,6 +130,8 @@ class EvalConfig:
                 fail(k, f"must be >= {lo}, got {getattr(self, k)}")
         if not self.budget > 0:
             fail("budget", f"must be > 0 CPU-seconds, got {self.budget}")
+        if not self.partial_shell > 0:
+            fail("partial_shell", f"must be > 0 m, got {self.partial_shell}")
         if self.max_objects is not None and self.max_objects < 1:
             fail("max_objects", f"must be >= 1 (or null for all), got {self.max_objects}")
         bad = [i for i in self.inputs if i not in INPUTS]
@@ -188,27 +199,13 @@ def make_cloud(mesh, kind: str, cfg: EvalConfig, seed: int) -> tuple[np.ndarray,
     return np.asarray(p, np.float64), np.asarray(n, np.float64)
 
 
-def prepare_cloud(points: np.ndarray, normals: np.ndarray, cfg: EvalConfig, plane: np.ndarray | None = None
-                  ) -> tuple[np.ndarray, np.ndarray, bool]:
-    """The node's preprocessing (``GraspPipeline.plan``) of a cloud with normals: unit normals; a
-    one-sided cloud (|mean normal| > ``partial_threshold``) is mirrored behind itself, about a
-    vertical plane when the support ``plane`` (4,) [a, b, c, d] is known, and mirrored points
-    below the table are dropped. Returns (points, normals, completed)."""
-    from ..planner.pipeline import complete_by_symmetry
+def pipeline_config(cfg: EvalConfig):
+    """The node's ``PipelineConfig`` with the eval's preprocessing settings (the only fields
+    ``prepare_cloud`` reads, plus ``cloud_points``, which the eval's clouds already have)."""
+    from ..planner.pipeline import PipelineConfig
 
-    normals = normals / np.linalg.norm(normals, axis=1, keepdims=True)
-    if not (cfg.complete_partial and np.linalg.norm(normals.mean(0)) > cfg.partial_threshold):
-        return points, normals, False
-    view = -normals.mean(0)
-    if plane is not None:
-        up = np.asarray(plane[:3], dtype=np.float64) / np.linalg.norm(plane[:3])
-        view = view - (view @ up) * up
-    n0 = len(points)
-    p, n = complete_by_symmetry(points, normals, view)
-    if plane is not None:
-        keep = (np.arange(len(p)) < n0) | (p @ up + plane[3] / np.linalg.norm(plane[:3]) > 0)
-        p, n = p[keep], n[keep]
-    return p, n, True
+    return PipelineConfig(cloud_points=cfg.cloud_points, field_resolution=cfg.field_resolution,
+                          partial_threshold=cfg.partial_threshold, partial_shell=cfg.partial_shell)
 
 
 def table_plane(mesh) -> np.ndarray:
@@ -229,19 +226,17 @@ def concat_sets(sets):
                     float(sum(s.seconds for s in sets)))
 
 
-def _run_methods(ctx: dict, cfg: EvalConfig, pts: np.ndarray, nrm: np.ndarray, seed: int, prep_cpu: float,
-                 plane: np.ndarray | None = None) -> dict[str, dict]:
-    """Rows 1-4 on one prepared cloud (and the support ``plane`` if the planners know it).
+def _run_methods(ctx: dict, cfg: EvalConfig, prepared, seed: int, prep_cpu: float) -> dict[str, dict]:
+    """Rows 1-4 on one cloud ``prepared`` by the node's ``prepare_cloud`` (its field knows the
+    support plane if the planners do). ``prep_cpu``: CPU-s of that preparation (incl. the field).
     Returns {method: {"grasps": GraspSet, "cpu": s, "rounds": n}}."""
-    from ..optim import GraspOptimizer, ObjectField, refinement_config, synthesis_config
+    from ..optim import GraspOptimizer, refinement_config, synthesis_config
 
     hand, gen = ctx["hand"], ctx["gen"]
+    pts, nrm = prepared.points, prepared.normals   # the cloud as observed (never mirrored)
     clock = time.process_time
     t = clock()
-    field_ = ObjectField.from_cloud(pts, nrm, resolution=cfg.field_resolution)
-    if plane is not None:
-        field_ = field_.with_plane(plane)
-    opt = GraspOptimizer(hand, field_)
+    opt = GraspOptimizer(hand, prepared.field)    # the field itself was built (and charged) in prep_cpu
     field_cpu = clock() - t
     out: dict[str, dict] = {}
 
@@ -278,7 +273,8 @@ def _run_methods(ctx: dict, cfg: EvalConfig, pts: np.ndarray, nrm: np.ndarray, s
             c_refine += clock() - t
             t = clock()
             if validator is None:
-                validator = GraspValidator(hand.cfg, estimate_object_mesh(pts), hands_dir=cfg.hands_dir)
+                validator = GraspValidator(hand.cfg, estimate_object_mesh(prepared.hull_points),
+                                           hands_dir=cfg.hands_dir)
             order = np.lexsort((ref.energy["total"], ~ref.accepted))[:cfg.num_validate]
             sub = ref.select(order)
             res = validator.validate(sub.trans, sub.quat, sub.pregrasp, sub.grasp, sub.squeeze)
@@ -336,9 +332,11 @@ def evaluate_object(object_id: str, obj, cfg: EvalConfig) -> list[dict]:
     per (input, method): counts, per-grasp lists, CPU-seconds."""
     from ..dataset.grasp_types import principal_frame
     from ..optim import ObjectField
+    from ..planner.pipeline import prepare_cloud
     from ..validate import GraspValidator
 
     ctx = _context(cfg)
+    pcfg = pipeline_config(cfg)
     clock = time.process_time
     t_eval = clock()
     truth = {"validator": GraspValidator(ctx["hand"].cfg, obj.mesh, hands_dir=cfg.hands_dir),
@@ -350,10 +348,11 @@ def evaluate_object(object_id: str, obj, cfg: EvalConfig) -> list[dict]:
             seed = _seed(cfg.seed, object_id, kind.split("+")[0])
             p, n = make_cloud(obj.mesh, kind, cfg, seed)
             plane = table_plane(obj.mesh) if kind.endswith("+table") else None
-            t = clock()
-            pts, nrm, completed = prepare_cloud(p, n, cfg, plane)
+            t = clock()   # the node's preprocessing, field included, is charged to every row
+            prepared = prepare_cloud(p, n, pcfg, support_plane=plane, device=ctx["hand"].device)
             prep_cpu = clock() - t
-            rows = _run_methods(ctx, cfg, pts, nrm, seed, prep_cpu, plane)
+            completed = prepared.partial   # one-sided: shell field, mirrored hull for row 4's filter
+            rows = _run_methods(ctx, cfg, prepared, seed, prep_cpu)
             t = clock()
             rng = np.random.default_rng(seed)
             shared = None

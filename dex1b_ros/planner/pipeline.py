@@ -1,10 +1,14 @@
 """``GraspPipeline``: the grasp planner behind the ROS node (no ROS here).
 
-cloud (planning frame) -> object field (SDF grid from the cloud) -> candidates from the
-DexSimple generator, refined by the short post-optimisation (or, when no generator model is
-available, synthesised by the optimizer alone: slower, and said so in every result) ->
-ranked by energy -> the best ``num_validate`` checked in MuJoCo against the cloud's convex
-hull -> the top ``top_k``, validated successes first.
+cloud (planning frame) -> :func:`prepare_cloud` (object field = SDF grid from the cloud, and
+the validator's hull points) -> candidates from the DexSimple generator, refined by the short
+post-optimisation (or, when no generator model is available, synthesised by the optimizer
+alone: slower, and said so in every result) -> ranked by energy -> the best ``num_validate``
+checked in MuJoCo against the convex hull of the hull points -> the top ``top_k``, validated
+successes first.
+
+:func:`prepare_cloud` is also what ``dex1b eval`` runs, so the evaluation sees exactly the
+node's preprocessing.
 """
 from __future__ import annotations
 
@@ -85,6 +89,71 @@ def complete_by_symmetry(points: np.ndarray, normals: np.ndarray, view_dir: np.n
     return np.concatenate([points, mp]), np.concatenate([normals, mn])
 
 
+@dataclass
+class PreparedCloud:
+    """What :func:`prepare_cloud` makes of a cleaned cloud (planning / object frame).
+
+    * ``points`` (N, 3) m: the cloud as given, never mirrored; the generator is conditioned on it.
+    * ``normals`` (N, 3): outward unit normals of ``points``.
+    * ``partial``: one-sided (single-view) cloud, i.e. |mean unit normal| > ``partial_threshold``.
+    * ``hull_points`` (M, 3) m: the MuJoCo validator's guess of the whole object (its convex hull
+      is what gets simulated, ``estimate_object_mesh(hull_points)``): ``points`` itself for a full
+      cloud; for a single view ``points`` followed by their mirror images
+      (:func:`complete_by_symmetry`), without the mirrored points below the support plane when
+      one is known.
+    * ``field``: what the optimizer works against: the SDF of ``points`` (never of the mirrored
+      cloud), its inside clipped to ``-partial_shell`` for a single view, with the support plane
+      when one is known.
+    """
+
+    points: np.ndarray
+    normals: np.ndarray
+    partial: bool
+    hull_points: np.ndarray
+    field: ObjectField
+
+
+def prepare_cloud(points: np.ndarray, normals: np.ndarray, cfg: PipelineConfig,
+                  support_plane: np.ndarray | None = None, device="cpu") -> PreparedCloud:
+    """The planner's cloud preprocessing, after cleaning (finite points, at most
+    ``cfg.cloud_points`` of them, normals present): ``GraspPipeline.plan`` and ``dex1b eval`` both
+    run this.
+
+    ``points`` (N, 3) m with outward ``normals`` (N, 3) (normalised here). A cloud whose
+    |mean unit normal| exceeds ``cfg.partial_threshold`` is one-sided (a single camera view): the
+    optimizer's field then treats only ``cfg.partial_shell`` m behind the seen surface as solid
+    (the unseen back is unknown, not solid), and the validator's hull is the cloud mirrored behind
+    itself (:func:`complete_by_symmetry`; with a ``support_plane`` (4,) [a, b, c, d], normal up,
+    mirrored about a plane perpendicular to it, and mirrored points below it dropped; seen from
+    straight above, the view dropped onto the plane instead). The field
+    is built from the unmirrored cloud, ``cfg.field_resolution`` samples along its longest side,
+    on ``device``, and knows ``support_plane`` when given."""
+    pts = np.asarray(points, dtype=np.float64)
+    normals = np.asarray(normals, dtype=np.float64)
+    normals = normals / np.linalg.norm(normals, axis=1, keepdims=True)
+    partial = bool(np.linalg.norm(normals.mean(0)) > cfg.partial_threshold)
+    hull_pts = pts
+    if partial:
+        view = -normals.mean(0)
+        if support_plane is not None:  # mirror about a plane perpendicular to the table
+            up = np.asarray(support_plane[:3], dtype=np.float64) / np.linalg.norm(support_plane[:3])
+            horizontal = view - (view @ up) * up
+            if np.linalg.norm(horizontal) > 0.2 * np.linalg.norm(view):
+                hull_pts, _ = complete_by_symmetry(pts, normals, horizontal)
+                h = hull_pts @ up + support_plane[3] / np.linalg.norm(support_plane[:3])
+                hull_pts = hull_pts[(np.arange(len(hull_pts)) < len(pts)) | (h > 0)]
+            else:  # seen from (nearly) straight above: the object stands on the table below the view
+                h = pts @ up + support_plane[3] / np.linalg.norm(support_plane[:3])
+                hull_pts = np.concatenate([pts, pts - (h - 1e-3)[:, None] * up])
+        else:
+            hull_pts, _ = complete_by_symmetry(pts, normals, view)
+    field_ = ObjectField.from_cloud(pts, normals, resolution=cfg.field_resolution, device=device,
+                                    shell=cfg.partial_shell if partial else None)
+    if support_plane is not None:
+        field_ = field_.with_plane(support_plane)
+    return PreparedCloud(pts, normals, partial, hull_pts, field_)
+
+
 class GraspPipeline:
     """Implements the :class:`~dex1b_ros.planner.types.Planner` protocol."""
 
@@ -136,27 +205,13 @@ class GraspPipeline:
             normals = normals[keep]
         if normals is None:
             normals = _estimate_normals(pts)
-        normals = normals / np.linalg.norm(normals, axis=1, keepdims=True)
-        partial = np.linalg.norm(normals.mean(0)) > cfg.partial_threshold
-        completed = " (single view)" if partial else ""
-        hull_pts = pts
-        if partial:
-            view = -normals.mean(0)
-            if support_plane is not None:  # mirror about a plane perpendicular to the table
-                up = np.asarray(support_plane[:3], dtype=np.float64) / np.linalg.norm(support_plane[:3])
-                view = view - (view @ up) * up
-            hull_pts, _ = complete_by_symmetry(pts, normals, view)
-            if support_plane is not None:
-                h = hull_pts @ up + support_plane[3] / np.linalg.norm(support_plane[:3])
-                hull_pts = hull_pts[(np.arange(len(hull_pts)) < len(pts)) | (h > 0)]
-        say("preprocess", 0.05, f"{len(pts)} points{completed}")
         t = time.perf_counter()
-        field_ = ObjectField.from_cloud(pts, normals, resolution=cfg.field_resolution, device=hand.device,
-                                        shell=cfg.partial_shell if partial else None)
-        if support_plane is not None:
-            field_ = field_.with_plane(support_plane)
-        opt = GraspOptimizer(hand, field_)
-        timings["field"] = time.perf_counter() - t
+        prep = prepare_cloud(pts, normals, cfg, support_plane=support_plane, device=hand.device)
+        pts, normals, hull_pts = prep.points, prep.normals, prep.hull_points
+        completed = " (single view)" if prep.partial else ""
+        say("preprocess", 0.05, f"{len(pts)} points{completed}")
+        opt = GraspOptimizer(hand, prep.field)
+        timings["field"] = time.perf_counter() - t  # incl. the single-view mirroring (a few ms)
         stop = cancel or (lambda: False)
         try:
             t = time.perf_counter()

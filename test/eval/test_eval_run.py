@@ -19,6 +19,7 @@ TINY = ["--objects", "proc:box:80", "--inputs", "full", "--budget", "0.5", "--sy
     ("diversity_grasps", 50, "diversity_grasps: must be <= eval_grasps"),
     ("eval_grasps", 0, "eval_grasps: must be >= 1"),
     ("max_objects", 0, "max_objects: must be >= 1"),
+    ("partial_shell", 0.0, "partial_shell: must be > 0"),
 ])
 def test_config_errors_name_the_field(field, value, msg):
     with pytest.raises(ConfigError, match=msg):
@@ -76,20 +77,115 @@ def test_missing_generator_skips_rows_2_to_4(tmp_path, capsys):
     assert [r["method"] for r in csv.DictReader((out / "results.csv").read_text().splitlines())] == ["baseline"]
 
 
-def test_prepare_cloud_mirrors_a_single_view_and_respects_the_table():
+def test_eval_preprocessing_settings_are_the_nodes():
+    from dex1b_ros.eval.run import pipeline_config
+    from dex1b_ros.planner.pipeline import PipelineConfig
+    d, pd = EvalConfig(), PipelineConfig()
+    for k in ("field_resolution", "partial_threshold", "partial_shell", "cloud_points"):
+        assert getattr(d, k) == getattr(pd, k), k          # same defaults as the node
+    pc = pipeline_config(EvalConfig(field_resolution=24, partial_threshold=0.4, partial_shell=0.01, cloud_points=256))
+    assert (pc.field_resolution, pc.partial_threshold, pc.partial_shell, pc.cloud_points) == (24, 0.4, 0.01, 256)
+    assert not hasattr(d, "complete_partial")
+
+
+def _box_inputs(cfg, kinds=("full", "partial", "partial+table")):
+    import trimesh
+
+    from dex1b_ros.eval.run import make_cloud, table_plane
+    mesh = trimesh.creation.box((0.06, 0.06, 0.1))
+    return mesh, {k: (*make_cloud(mesh, k, cfg, seed=0), table_plane(mesh) if k.endswith("+table") else None)
+                  for k in kinds}
+
+
+def test_node_preparation_of_the_eval_clouds():
+    import numpy as np
+
+    from dex1b_ros.eval.run import pipeline_config
+    from dex1b_ros.planner.pipeline import prepare_cloud
+    cfg = EvalConfig(cloud_points=256, field_resolution=24)
+    mesh, clouds = _box_inputs(cfg)
+    np.testing.assert_allclose(clouds["partial+table"][2], [0, 0, 1, 0.05])
+    full = prepare_cloud(*clouds["full"][:2], pipeline_config(cfg))
+    assert not full.partial and len(full.hull_points) == 256    # a full cloud is left alone
+    for kind in ("partial", "partial+table"):
+        p, n, plane = clouds[kind]
+        prep = prepare_cloud(p, n, pipeline_config(cfg), support_plane=plane)
+        assert prep.partial and len(prep.points) == 256 and len(prep.hull_points) > 256
+        np.testing.assert_array_equal(prep.points, p)          # field and generator: the view as seen
+        assert prep.field.grid.values.min().item() >= -cfg.partial_shell - 1e-6   # shell field
+        assert (prep.field.plane is not None) == (plane is not None)
+        np.testing.assert_allclose(np.linalg.norm(prep.normals, axis=1), 1, atol=1e-6)
+        if plane is not None:
+            assert (prep.hull_points[256:, 2] > -0.05).all()   # no mirrored point below the table
+
+
+def test_evaluate_object_gives_every_method_the_nodes_prepared_cloud(monkeypatch):
     import numpy as np
     import trimesh
 
-    from dex1b_ros.eval.run import make_cloud, prepare_cloud, table_plane
-    mesh = trimesh.creation.box((0.06, 0.06, 0.1))
-    cfg = EvalConfig(cloud_points=256)
-    p, n = make_cloud(mesh, "full", cfg, seed=0)
-    q, m, done = prepare_cloud(p, n, cfg)
-    assert not done and len(q) == 256                       # a full cloud is left alone
-    p, n = make_cloud(mesh, "partial", cfg, seed=0)
-    plane = table_plane(mesh)
-    np.testing.assert_allclose(plane, [0, 0, 1, 0.05])
-    q, m, done = prepare_cloud(p, n, cfg, plane)
-    assert done and len(q) > 256
-    assert (q[256:, 2] > -0.05).all()                       # no mirrored point below the table
-    np.testing.assert_allclose(np.linalg.norm(m, axis=1), 1, atol=1e-6)
+    import dex1b_ros.eval.run as run
+    from dex1b_ros.planner.pipeline import prepare_cloud
+    cfg = EvalConfig(cloud_points=256, field_resolution=24)
+    calls = []
+    monkeypatch.setattr(run, "_run_methods", lambda ctx, cfg, prepared, seed, prep_cpu:
+                        calls.append((prepared, prep_cpu)) or {})
+
+    class Obj:
+        mesh = trimesh.creation.box((0.06, 0.06, 0.1))
+
+    assert run.evaluate_object("proc:box", Obj(), cfg) == []
+    assert len(calls) == 3
+    for kind, (prep, prep_cpu) in zip(cfg.inputs, calls):
+        p, n = run.make_cloud(Obj.mesh, kind, cfg, run._seed(cfg.seed, "proc:box", kind.split("+")[0]))
+        plane = run.table_plane(Obj.mesh) if kind.endswith("+table") else None
+        ref = prepare_cloud(p, n, run.pipeline_config(cfg), support_plane=plane)
+        assert prep.partial == ref.partial == (kind != "full")
+        np.testing.assert_array_equal(prep.points, ref.points)
+        np.testing.assert_array_equal(prep.hull_points, ref.hull_points)
+        assert prep.field.grid.values.equal(ref.field.grid.values)          # same field as the node's
+        assert (prep.field.plane is not None) == (plane is not None)
+        assert prep_cpu > 0                                                  # field building is charged
+
+
+@pytest.mark.slow
+def test_run_methods_condition_on_the_view_and_filter_on_the_mirrored_hull(monkeypatch):
+    import numpy as np
+
+    import dex1b_ros.optim as optim
+    import dex1b_ros.perception.preprocess as pre
+    from dex1b_ros.eval.run import _context, _run_methods, pipeline_config
+    from dex1b_ros.planner.pipeline import prepare_cloud
+    cfg = EvalConfig(cloud_points=256, field_resolution=24, budget=0.01, synth_batch=4, synth_steps=2,
+                     gen_batch=8, refine_steps=2, num_validate=2)
+    ctx = _context(cfg)
+    if ctx["gen"] is None:
+        pytest.skip("no generator model for leap")
+    _, clouds = _box_inputs(cfg, ("partial+table",))
+    p, n, plane = clouds["partial+table"]
+    prep = prepare_cloud(p, n, pipeline_config(cfg), support_plane=plane)
+    seen = {"fields": [], "sampled": [], "hull": []}
+    real_opt, real_mesh, gen = optim.GraspOptimizer, pre.estimate_object_mesh, ctx["gen"]
+
+    class Gen:
+        def sample(self, points, normals, *a, **k):
+            seen["sampled"].append(np.array(points))
+            return gen.sample(points, normals, *a, **k)
+
+    def opt(hand, field_, *a, **k):
+        seen["fields"].append(field_)
+        return real_opt(hand, field_, *a, **k)
+
+    def mesh(points, *a, **k):
+        seen["hull"].append(np.array(points))
+        return real_mesh(points, *a, **k)
+
+    monkeypatch.setattr(optim, "GraspOptimizer", opt)
+    monkeypatch.setattr(pre, "estimate_object_mesh", mesh)
+    out = _run_methods(dict(ctx, gen=Gen()), cfg, prep, seed=0, prep_cpu=0.0)
+    assert set(out) == {"baseline", "generator", "gen+refine", "gen+refine+filter"}
+    assert len(seen["fields"]) == 1 and seen["fields"][0] is prep.field   # rows 1, 3, 4: the node's field
+    assert len(seen["sampled"]) == out["generator"]["rounds"] >= 1
+    for q in seen["sampled"]:
+        np.testing.assert_array_equal(q, prep.points)              # conditioned on the unmirrored view
+    assert len(seen["hull"]) == 1
+    np.testing.assert_array_equal(seen["hull"][0], prep.hull_points)   # row 4 filters on the mirrored hull

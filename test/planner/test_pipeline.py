@@ -1,4 +1,4 @@
-"""GraspPipeline end to end on a real cloud (small budgets), cancel and bad input."""
+"""GraspPipeline end to end on a real cloud (small budgets), cancel and bad input; prepare_cloud."""
 import numpy as np
 import pytest
 
@@ -51,3 +51,121 @@ def test_cancel_stops_the_plan(pipe, box_cloud):
 def test_bad_clouds_fail_with_a_clear_message(pipe, points, why):
     r = pipe.plan(points)
     assert not r.success and why in r.message
+
+
+# ------------------------------------------------------------------------------ prepare_cloud
+R = 0.04  # m, sphere radius
+
+
+def _sphere(n=2000, seed=0):
+    """Points on a sphere of radius R about the origin, with outward normals."""
+    d = np.random.default_rng(seed).normal(size=(n, 3))
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    return R * d, d
+
+
+def _view(cam, n=2000, seed=0):
+    """The part of the sphere a camera in direction ``cam`` sees: normals toward the camera."""
+    p, nrm = _sphere(n, seed)
+    cam = np.asarray(cam, dtype=np.float64) / np.linalg.norm(cam)
+    seen = nrm @ cam > 0.1
+    return p[seen], nrm[seen]
+
+
+def _sdf(field, q):
+    import torch
+    return field.sdf(torch.as_tensor(np.asarray(q), dtype=torch.float32, device=field.device)).cpu().numpy()
+
+
+def test_prepare_cloud_single_view_shell_field_and_mirrored_hull():
+    from dex1b_ros.planner.pipeline import prepare_cloud
+    cfg = PipelineConfig(field_resolution=24, partial_shell=0.005)
+    p, n = _view([1, 0, 0])
+    prep = prepare_cloud(p, 3 * n, cfg)               # normals are normalised
+    assert prep.partial is True
+    np.testing.assert_allclose(np.linalg.norm(prep.normals, axis=1), 1, atol=1e-12)
+    np.testing.assert_array_equal(prep.points, p)      # the field and generator get the view as seen
+    # the field: distances from the unmirrored view, the inside clipped to -shell
+    deep = np.array([[0.0, 0, 0], [-0.02, 0, 0], [0.01, 0.01, 0], [0.0, 0, -0.015]])
+    np.testing.assert_allclose(_sdf(prep.field, deep), -cfg.partial_shell, atol=1e-4)
+    assert prep.field.grid.values.min().item() >= -cfg.partial_shell - 1e-6
+    assert _sdf(prep.field, [[R + 0.01, 0, 0]])[0] > 0.005  # in front of the seen surface: outside
+    assert prep.field.plane is None
+    # the hull: the view, then its mirror image behind it (reaching the unseen back, x < 0)
+    N = len(p)
+    assert len(prep.hull_points) == 2 * N
+    np.testing.assert_array_equal(prep.hull_points[:N], p)
+    assert prep.hull_points[N:, 0].min() < -0.02 < p[:, 0].min()
+
+
+def test_prepare_cloud_with_a_table_mirrors_vertically_and_keeps_the_hull_above_it():
+    from dex1b_ros.planner.pipeline import prepare_cloud
+    cfg = PipelineConfig(field_resolution=24)
+    p, n = _view([1, 0, 1])                            # camera 45 deg above the object
+    plane = np.array([0.0, 0.0, 2.0, 0.03])            # z = -0.015 (not unit length on purpose)
+    assert (p[:, 2] < -0.015).any()                    # the view itself reaches below the table
+    prep = prepare_cloud(p, n, cfg, support_plane=plane)
+    assert prep.partial
+    N = len(p)
+    hull = prep.hull_points
+    np.testing.assert_array_equal(hull[:N], p)
+    assert N < len(hull) < 2 * N                       # mirrored points below the table dropped
+    below = np.flatnonzero(hull[:, 2] < -0.015)
+    assert len(below) and (below < N).all()            # only original points lie below the table
+    # mirrored about a vertical plane: heights are those of seen points
+    assert np.isin(hull[N:, 2], p[:, 2]).all()
+    assert prep.field.plane is not None
+    np.testing.assert_allclose(prep.field.plane.cpu().numpy(), [0, 0, 1, 0.015], atol=1e-6)
+    assert _sdf(prep.field, [[0.0, 0, 0]])[0] == pytest.approx(-cfg.partial_shell, abs=1e-4)
+
+
+def test_prepare_cloud_seen_from_straight_above_drops_the_view_onto_the_table():
+    from dex1b_ros.planner.pipeline import prepare_cloud
+    p, n = _view([0, 0, 1])                            # camera overhead: no horizontal view direction
+    prep = prepare_cloud(p, n, PipelineConfig(field_resolution=24), support_plane=np.array([0.0, 0, 1, R]))
+    assert prep.partial and np.isfinite(prep.hull_points).all()
+    N = len(p)
+    np.testing.assert_allclose(prep.hull_points[N:, 2], -R + 1e-3, atol=1e-9)   # on the table (z = -R)
+    np.testing.assert_allclose(prep.hull_points[N:, :2], p[:, :2])
+
+
+def test_prepare_cloud_full_cloud_is_left_whole():
+    from dex1b_ros.planner.pipeline import prepare_cloud
+    cfg = PipelineConfig(field_resolution=24)
+    p, n = _sphere()
+    prep = prepare_cloud(p, n, cfg)
+    assert prep.partial is False
+    np.testing.assert_array_equal(prep.hull_points, prep.points)
+    np.testing.assert_array_equal(prep.points, p)
+    assert _sdf(prep.field, [[0.0, 0, 0]])[0] < -0.025      # solid inside (~ -R on this grid), not clipped
+    prep = prepare_cloud(p, n, cfg, support_plane=np.array([0.0, 0, 1, 0.04]))
+    assert not prep.partial and prep.field.plane is not None and len(prep.hull_points) == len(p)
+
+
+def test_plan_uses_prepare_cloud_and_validates_against_its_hull(pipe, monkeypatch):
+    import dex1b_ros.perception.preprocess as pre
+    import dex1b_ros.planner.pipeline as pl
+
+    seen = {}
+    real_prepare, real_mesh = pl.prepare_cloud, pre.estimate_object_mesh
+
+    def spy_prepare(*a, **k):
+        seen["prep"] = real_prepare(*a, **k)
+        seen["plane"] = k.get("support_plane")
+        return seen["prep"]
+
+    def spy_mesh(points, *a, **k):
+        seen["hull"] = np.array(points)
+        return real_mesh(points, *a, **k)
+
+    monkeypatch.setattr(pl, "prepare_cloud", spy_prepare)
+    monkeypatch.setattr(pre, "estimate_object_mesh", spy_mesh)
+    p, n = _view([1, 0, 1])
+    plane = np.array([0.0, 0, 1, 0.03])
+    r = pipe.plan(p, n, support_plane=plane)
+    assert r.success and "(single view)" in r.message
+    prep = seen["prep"]
+    assert prep.partial and seen["plane"] is plane
+    assert len(prep.points) == min(len(p), pipe.cfg.cloud_points)
+    np.testing.assert_array_equal(seen["hull"], prep.hull_points)
+    assert len(prep.hull_points) > len(prep.points)
