@@ -357,15 +357,23 @@ class GraspValidator:
         config: protocol and speed settings (default: DexGraspBench protocol, fast mode).
         workers: processes used by ``validate`` (1 = in this process). Each worker compiles
             the model once; the pool lives until :meth:`close` (or the ``with`` block ends).
+        threads: threads used by ``validate`` (not the tabletop test) when ``workers`` is 1:
+            each has its own ``MjData`` on the shared model. MuJoCo releases the GIL inside
+            ``mj_step``, so 2 threads on 2 cores run ~1.3x faster (the closing phase steps one
+            at a time from Python); no process start-up, safe in a process with other threads.
         hands_dir: optional directory of hand models (see ``hands_dir_candidates``).
 
-    Deterministic: the same inputs give the same results for any ``workers``.
+    Deterministic: the same inputs give the same results for any ``workers`` or ``threads``.
     """
 
     def __init__(self, hand_cfg: HandConfig, object_mesh: trimesh.Trimesh | list, config: ValidatorConfig | None = None,
-                 workers: int = 1, hands_dir=None):
+                 workers: int = 1, hands_dir=None, threads: int = 1):
         if workers < 1:
             raise ValueError(f"workers: must be >= 1, got {workers}")
+        if threads < 1:
+            raise ValueError(f"threads: must be >= 1, got {threads}")
+        self.threads = threads
+        self._thread_sims: list[_Sim] = []
         self.hand_cfg = hand_cfg
         self.object_mesh = object_mesh
         self.config = config or ValidatorConfig()
@@ -420,7 +428,22 @@ class GraspValidator:
                                             {"pregrasp": pregrasp, "grasp": grasp, "squeeze": squeeze}, self.n_joints)
         B = len(wp)
         directions = ("lift",) if tabletop else DIRECTION_NAMES
-        if self.workers == 1 or B < 2:
+        if self.workers == 1 and self.threads > 1 and not tabletop and B > 1:
+            from concurrent.futures import ThreadPoolExecutor
+            n = min(self.threads, B)
+            while len(self._thread_sims) < n:   # thread 0 uses the main sim; the others their own MjData
+                self._thread_sims.append(self._sims[False] if not self._thread_sims else _Sim(self.scene, self.config))
+            idx = [np.arange(i, B, n) for i in range(n)]   # interleaved: balances slow and fast grasps
+
+            def run(k):
+                sim = self._thread_sims[k]
+                return [sim.run(wp[i], wq[i], qp[i], qg[i], qs[i]) for i in idx[k]]
+            ones = [None] * B
+            with ThreadPoolExecutor(n) as ex:
+                for k, res in enumerate(ex.map(run, range(n))):
+                    for i, o in zip(idx[k], res):
+                        ones[i] = o
+        elif self.workers == 1 or B < 2:
             sim = self._sim(tabletop)
             fn = sim.run_tabletop if tabletop else sim.run
             ones = [fn(wp[i], wq[i], qp[i], qg[i], qs[i]) for i in range(B)]

@@ -180,10 +180,14 @@ def test_deterministic_and_workers():
     b = GraspValidator(cfg, CYL).validate(*args)
     with GraspValidator(cfg, CYL, workers=2) as v:
         c = v.validate(*args)
+    t = GraspValidator(cfg, CYL, threads=3)
+    d = t.validate(*args)
+    e = t.validate(*args)                  # reusing the per-thread MjData changes nothing
     for f in dataclasses.fields(a):
         if f.name != "directions":
-            np.testing.assert_array_equal(getattr(a, f.name), getattr(b, f.name), err_msg=f.name)
-            np.testing.assert_array_equal(getattr(a, f.name), getattr(c, f.name), err_msg=f.name)
+            for other in (b, c, d, e):
+                np.testing.assert_array_equal(getattr(a, f.name), getattr(other, f.name), err_msg=f.name)
+    assert len(t._thread_sims) == 3
 
 
 def test_deterministic_repeat():
