@@ -39,11 +39,12 @@ def _script(name: str) -> str:
     return str(p)
 
 
-def _start(name: str, params: str, overrides: dict, env: dict, log_dir: Path) -> subprocess.Popen:
+def _start(name: str, params: str, overrides: dict, env: dict, log_dir: Path, log_name: str | None = None
+           ) -> subprocess.Popen:
     cmd = [_script(name), "--ros-args", "--params-file", str(REPO_ROOT / "config" / params)]
     for k, v in overrides.items():
         cmd += ["-p", f"{k}:={v}"]
-    log = open(log_dir / f"{name}.log", "w")
+    log = open(log_dir / f"{log_name or name}.log", "w")
     return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
