@@ -79,7 +79,8 @@ def test_sim_hand_executes_trajectory_and_reports(graph, ros_ctx):
     pub_pose.publish(cv.pose_stamped_msg([0.5, 0.0, 0.5], [1, 0, 0, 0], header))
     time.sleep(0.2)  # the pose first (the node waits up to pose_wait for it anyway)
     pub_traj.publish(cv.trajectory_to_msg(traj, header))
-    wait_for(lambda: got["held"] and got["status"], 60, what="object_held and sim_hand_status")  # two topics: either may come first
+    # two topics: either may arrive first
+    wait_for(lambda: got["held"] and got["status"], 60, what="object_held and sim_hand_status")
     assert got["held"][-1].data is False and "not held" in got["status"][-1].data
     assert len(got["js"]) > 10 and list(got["js"][-1].name) == cfg.joint_names
     np.testing.assert_allclose(got["js"][-1].position, q_end, atol=0.05)      # fingers reached the target
