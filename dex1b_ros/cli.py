@@ -13,6 +13,7 @@ Examples::
     dex1b bench optim --render out/grasps.png   # refinement/synthesis speed and quality
     dex1b bench validate                  # MuJoCo validator tests/s and agreement
     dex1b bench latency                   # ROS 2 planner: cloud -> validated trajectory, p50/p95
+    dex1b bench plan-quality              # the planner's first grasp from one view, held by the TRUE object?
 
 Hand model files are looked up in --hands-dir, $DEX1B_HANDS_DIR, then
 ../shared/assets/hands next to the repository.
@@ -61,19 +62,8 @@ def _cmd_hands(a) -> int:
 
 
 def _cmd_bench(a) -> int:
-    if a.what == "fk":
-        from .hands.bench import main
-    elif a.what == "sdf":
-        from .geometry.bench_sdf import main
-    elif a.what == "optim":
-        from .optim.bench import main
-    elif a.what == "validate":
-        from .validate.bench import main
-    elif a.what == "latency":
-        from .ros.bench_latency import main
-    else:  # argparse restricts choices
-        raise AssertionError(a.what)
-    return main(a.rest) or 0
+    import importlib
+    return importlib.import_module(BENCHES[a.what]).main(a.rest) or 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,9 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("rest", nargs=argparse.REMAINDER)
         sp.set_defaults(func=lambda a, mod=mod: __import__(mod, fromlist=["main"]).main(a.rest) or 0)
 
-    b = sub.add_parser("bench", help="benchmarks (fk, sdf, optim, validate, latency); `dex1b bench NAME --help` for options",
+    b = sub.add_parser("bench", help="benchmarks (fk, sdf, optim, validate, latency, plan-quality); "
+                       "`dex1b bench NAME --help` for options",
                        description="Benchmarks print figures for docs/. `dex1b bench fk --help` lists options.")
-    b.add_argument("what", choices=["fk", "sdf", "optim", "validate", "latency"], help="which benchmark")
+    b.add_argument("what", choices=list(BENCHES), help="which benchmark")
     b.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark")
     b.set_defaults(func=_cmd_bench)
     return ap
@@ -120,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
 PASSTHROUGH = {"demo": "dex1b_ros.ros.demo", "seed": "dex1b_ros.generator.seed", "train": "dex1b_ros.generator.train",
                "dataset": "dex1b_ros.dataset.build", "eval": "dex1b_ros.eval.run"}
 BENCHES = {"fk": "dex1b_ros.hands.bench", "sdf": "dex1b_ros.geometry.bench_sdf", "optim": "dex1b_ros.optim.bench",
-           "validate": "dex1b_ros.validate.bench", "latency": "dex1b_ros.ros.bench_latency"}
+           "validate": "dex1b_ros.validate.bench", "latency": "dex1b_ros.ros.bench_latency",
+           "plan-quality": "dex1b_ros.planner.bench_quality"}
 
 
 def main(argv=None) -> int:

@@ -75,7 +75,7 @@ def bench(name: str, resolution: int, n_err: int = 20000, n_speed: int = 100_000
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="dex1b bench sdf", description=__doc__.splitlines()[0])
     ap.add_argument("--objects", nargs="+", default=["011_banana", "006_mustard_bottle", "025_mug"])
     ap.add_argument("--res", nargs="+", type=int, default=[64, 96])
     args = ap.parse_args(argv)

@@ -186,7 +186,7 @@ def _run(hand: str, objs: dict, grasps: dict, config: ValidatorConfig, workers: 
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="dex1b bench validate", description=__doc__.split("\n\n")[0])
     ap.add_argument("--hands", nargs="+", default=["leap", "allegro"])
     ap.add_argument("--n", type=int, default=48, help="grasps per object")
     ap.add_argument("--workers", nargs="+", type=int, default=[1, 2])

@@ -1,0 +1,83 @@
+"""Plan quality benchmark: ``dex1b bench plan-quality`` (a benchmark, not a test; no ROS).
+
+What a robot gets from the node: for each object and camera view, ``GraspPipeline.plan`` (the
+node's planner, with the node's default parameters unless overridden) runs on one simulated
+single-view cloud of the object standing on a table (the planner is told the table plane, as
+the node is when its preprocessing finds the table). The grasp it returns FIRST (the one the
+node executes) is then simulated on the TRUE object mesh: the DexGraspBench six-direction test
+and the tabletop lift (``GraspValidator``). Also counted: how often that grasp had passed the
+planner's own MuJoCo check (run on its guess of the object: the view mirrored behind itself).
+
+Objects: unseen test-split objects by default (the generator never saw them); views: camera
+0.5 m away, 15-60 deg above the object, random azimuth (the evaluation's views, seeded).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+DEFAULT_OBJECTS = ["ycb:002_master_chef_can", "ycb:010_potted_meat_can", "ycb:021_bleach_cleanser",
+                   "proc:box:80", "proc:capsule:80", "ycb:015_peach", "proc:cylinder:80", "ycb:017_orange"]
+
+
+def main(argv=None) -> int:
+    from ..ros.planner_factory import PlannerParams
+    d = PlannerParams()
+    ap = argparse.ArgumentParser(prog="dex1b bench plan-quality", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--hands", nargs="+", default=["leap", "allegro"])
+    ap.add_argument("--objects", nargs="+", default=DEFAULT_OBJECTS, help="object ids (default: 8 test-split objects)")
+    ap.add_argument("--views", type=int, default=6, help="camera views per object")
+    ap.add_argument("--num-samples", type=int, default=d.num_samples)
+    ap.add_argument("--refine-steps", type=int, default=d.refine_steps)
+    ap.add_argument("--num-validate", type=int, default=d.num_validate)
+    ap.add_argument("--threads", type=int, default=max(d.torch_threads, 1), help="torch threads (node default)")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+
+    from ..eval.run import EvalConfig, make_cloud, table_plane
+    from ..objects import load_object
+    from ..validate import GraspValidator
+    from .pipeline import GraspPipeline
+
+    print(f"# plan quality: {len(a.objects)} objects x {a.views} single views on a table; the planner's first "
+          f"grasp simulated on the TRUE object; {a.num_samples} samples, {a.refine_steps} refinement steps, "
+          f"{a.num_validate} checked; {a.threads} torch thread(s)")
+    print(f"{'hand':8s} {'plans':>5s} {'holds (6 dir)':>14s} {'tabletop lift':>14s} {'passed own check':>17s} "
+          f"{'held | passed':>14s} {'plan s p50':>11s}")
+    for hand in a.hands:
+        pipe = GraspPipeline(hand, num_samples=a.num_samples, refine_steps=a.refine_steps,
+                             num_validate=a.num_validate, top_k=1)
+        cfg = EvalConfig(hand=hand)
+        held, lift, own, both, lat = [], [], [], [], []
+        for oi, oid in enumerate(a.objects):
+            mesh = load_object(oid).mesh
+            with GraspValidator(pipe.hand.cfg, mesh) as truth:
+                for v in range(a.views):
+                    p, n = make_cloud(mesh, "partial", cfg, seed=a.seed + 1000 * oi + v)
+                    t = time.perf_counter()
+                    r = pipe.plan(p, n, support_plane=table_plane(mesh))
+                    lat.append(time.perf_counter() - t)
+                    if not r.success or not r.grasps:
+                        held.append(False), lift.append(False), own.append(False)
+                        continue
+                    g = r.grasps[0]
+                    args = [np.asarray(x, dtype=np.float64)[None] for x in
+                            (g.wrist_pos, g.wrist_quat, g.pregrasp, g.grasp, g.squeeze)]
+                    held.append(bool(truth.validate(*args).success[0]))
+                    lift.append(bool(truth.validate_tabletop(*args).success[0]))
+                    own.append(bool(g.sim_success))
+        held, lift, own = np.array(held), np.array(lift), np.array(own)
+        n = len(held)
+        cond = f"{(held & own).sum()}/{own.sum()}" if own.any() else "-"
+        print(f"{hand:8s} {n:5d} {held.sum():6d} = {held.mean():4.0%} {lift.sum():6d} = {lift.mean():4.0%} "
+              f"{own.sum():8d} = {own.mean():4.0%} {cond:>14s} {np.median(lat):11.2f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,14 @@
+"""`dex1b bench plan-quality` end to end on one object and one view (real planner, real MuJoCo)."""
+import pytest
+
+from dex1b_ros.planner.bench_quality import main
+
+
+@pytest.mark.slow
+def test_plan_quality_tiny_run(capsys):
+    assert main(["--hands", "leap", "--objects", "proc:box:80", "--views", "1", "--num-samples", "16",
+                 "--refine-steps", "5", "--num-validate", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    row = [l for l in out if l.startswith("leap")]
+    assert len(row) == 1 and row[0].split()[1] == "1"       # one plan, counted
+    assert "%" in row[0]
