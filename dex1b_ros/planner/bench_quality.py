@@ -53,7 +53,7 @@ def main(argv=None) -> int:
         pipe = GraspPipeline(hand, num_samples=a.num_samples, refine_steps=a.refine_steps,
                              num_validate=a.num_validate, top_k=1)
         cfg = EvalConfig(hand=hand)
-        held, lift, own, both, lat = [], [], [], [], []
+        held, lift, own, lat = [], [], [], []
         for oi, oid in enumerate(a.objects):
             mesh = load_object(oid).mesh
             with GraspValidator(pipe.hand.cfg, mesh) as truth:
