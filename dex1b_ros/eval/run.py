@@ -99,7 +99,8 @@ class EvalConfig:
     partial_noise: float = 0.0              # m, depth noise std along each ray
     # preprocessing: the node's (planner.pipeline.prepare_cloud); defaults = PipelineConfig's
     partial_threshold: float = 0.3          # |mean normal| above this marks a cloud as one-sided
-    partial_shell: float = 0.005            # m; one-sided cloud: only this much behind the seen surface is solid
+    single_view_field: str = "hull"         # one-sided cloud: "hull" (SDF of the completed view's hull) | "shell"
+    partial_shell: float = 0.005            # m; "shell": only this much behind the seen surface is solid
     field_resolution: int = 40              # SDF grid samples along the longest side (node default)
     # methods
     synth_batch: int = 64                   # row 1: hands per synthesis round
@@ -132,6 +133,8 @@ class EvalConfig:
             fail("budget", f"must be > 0 CPU-seconds, got {self.budget}")
         if not self.partial_shell > 0:
             fail("partial_shell", f"must be > 0 m, got {self.partial_shell}")
+        if self.single_view_field not in ("hull", "shell"):
+            fail("single_view_field", f"expected 'hull' or 'shell', got {self.single_view_field!r}")
         if self.max_objects is not None and self.max_objects < 1:
             fail("max_objects", f"must be >= 1 (or null for all), got {self.max_objects}")
         bad = [i for i in self.inputs if i not in INPUTS]
@@ -205,7 +208,8 @@ def pipeline_config(cfg: EvalConfig):
     from ..planner.pipeline import PipelineConfig
 
     return PipelineConfig(cloud_points=cfg.cloud_points, field_resolution=cfg.field_resolution,
-                          partial_threshold=cfg.partial_threshold, partial_shell=cfg.partial_shell)
+                          partial_threshold=cfg.partial_threshold, partial_shell=cfg.partial_shell,
+                          single_view_field=cfg.single_view_field)
 
 
 def table_plane(mesh) -> np.ndarray:

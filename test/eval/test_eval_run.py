@@ -97,6 +97,12 @@ def _box_inputs(cfg, kinds=("full", "partial", "partial+table")):
                   for k in kinds}
 
 
+def _sdf_at(field, x):
+    import numpy as np
+    import torch
+    return float(field.sdf(torch.as_tensor(np.asarray([x]), dtype=torch.float32))[0])
+
+
 def test_node_preparation_of_the_eval_clouds():
     import numpy as np
 
@@ -112,7 +118,11 @@ def test_node_preparation_of_the_eval_clouds():
         prep = prepare_cloud(p, n, pipeline_config(cfg), support_plane=plane)
         assert prep.partial and len(prep.points) == 256 and len(prep.hull_points) > 256
         np.testing.assert_array_equal(prep.points, p)          # field and generator: the view as seen
-        assert prep.field.grid.values.min().item() >= -cfg.partial_shell - 1e-6   # shell field
+        assert prep.field.name == "completed view"                 # the completed hull's SDF (node default)
+        assert _sdf_at(prep.field, mesh.bounds.mean(0)) < -0.01     # solid inside the box
+        shell = prepare_cloud(p, n, pipeline_config(EvalConfig(cloud_points=256, field_resolution=24,
+                                                               single_view_field="shell")), support_plane=plane)
+        assert shell.field.grid.values.min().item() >= -cfg.partial_shell - 1e-6   # shell field
         assert (prep.field.plane is not None) == (plane is not None)
         np.testing.assert_allclose(np.linalg.norm(prep.normals, axis=1), 1, atol=1e-6)
         if plane is not None:

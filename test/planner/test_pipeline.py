@@ -77,9 +77,21 @@ def _sdf(field, q):
     return field.sdf(torch.as_tensor(np.asarray(q), dtype=torch.float32, device=field.device)).cpu().numpy()
 
 
+def test_prepare_cloud_single_view_hull_field_is_the_completed_object():
+    from dex1b_ros.planner.pipeline import prepare_cloud
+    p, n = _view([1, 0, 0])
+    prep = prepare_cloud(p, n, PipelineConfig(field_resolution=24))
+    assert prep.partial and prep.hull_mesh is not None and prep.hull_mesh.is_watertight
+    # solid through the middle and at the unseen back (the mirror recovers the sphere), outside beyond it
+    d = _sdf(prep.field, [[0.0, 0, 0], [-R + 0.006, 0, 0], [-R - 0.01, 0, 0], [R + 0.01, 0, 0]])
+    assert d[0] < -0.8 * R and d[1] < 0 and d[2] > 0.005 and d[3] > 0.005
+    assert abs(prep.hull_mesh.volume / (4 / 3 * np.pi * R ** 3) - 1) < 0.15
+    assert prep.field.points[:, 0].min().item() < -0.8 * R   # surface samples include the completed back
+
+
 def test_prepare_cloud_single_view_shell_field_and_mirrored_hull():
     from dex1b_ros.planner.pipeline import prepare_cloud
-    cfg = PipelineConfig(field_resolution=24, partial_shell=0.005)
+    cfg = PipelineConfig(field_resolution=24, partial_shell=0.005, single_view_field="shell")
     p, n = _view([1, 0, 0])
     prep = prepare_cloud(p, 3 * n, cfg)               # normals are normalised
     assert prep.partial is True
@@ -100,7 +112,7 @@ def test_prepare_cloud_single_view_shell_field_and_mirrored_hull():
 
 def test_prepare_cloud_with_a_table_mirrors_vertically_and_keeps_the_hull_above_it():
     from dex1b_ros.planner.pipeline import prepare_cloud
-    cfg = PipelineConfig(field_resolution=24)
+    cfg = PipelineConfig(field_resolution=24, single_view_field="shell")
     p, n = _view([1, 0, 1])                            # camera 45 deg above the object
     plane = np.array([0.0, 0.0, 2.0, 0.03])            # z = -0.015 (not unit length on purpose)
     assert (p[:, 2] < -0.015).any()                    # the view itself reaches below the table
@@ -117,6 +129,18 @@ def test_prepare_cloud_with_a_table_mirrors_vertically_and_keeps_the_hull_above_
     assert prep.field.plane is not None
     np.testing.assert_allclose(prep.field.plane.cpu().numpy(), [0, 0, 1, 0.015], atol=1e-6)
     assert _sdf(prep.field, [[0.0, 0, 0]])[0] == pytest.approx(-cfg.partial_shell, abs=1e-4)
+
+
+def test_prepare_cloud_with_a_table_completes_the_object_to_about_its_true_size():
+    """Seen from 45 deg above with the table known: the mirror plane lies halfway through the seen
+    depth (a plane at the deepest seen point - the far edge of what is seen of the top - made the
+    completed object about twice too deep)."""
+    from dex1b_ros.planner.pipeline import prepare_cloud
+    p, n = _view([1, 0, 1])
+    prep = prepare_cloud(p, n, PipelineConfig(field_resolution=24), support_plane=np.array([0.0, 0, 1, R]))
+    ext = prep.hull_mesh.extents
+    assert abs(ext[0] - 2 * R) < 0.25 * 2 * R and abs(ext[1] - 2 * R) < 0.1 * 2 * R
+    assert prep.field.plane is not None and _sdf(prep.field, [[0.0, 0, 0]])[0] < -0.5 * R
 
 
 def test_prepare_cloud_seen_from_straight_above_drops_the_view_onto_the_table():
