@@ -193,3 +193,21 @@ def test_plan_uses_prepare_cloud_and_validates_against_its_hull(pipe, monkeypatc
     assert len(prep.points) == min(len(p), pipe.cfg.cloud_points)
     np.testing.assert_array_equal(seen["hull"], prep.hull_points)
     assert len(prep.hull_points) > len(prep.points)
+
+
+@pytest.mark.slow
+def test_validation_stops_at_the_first_pass_without_changing_the_chosen_grasp(box_cloud):
+    import dataclasses
+    base = PipelineConfig(num_samples=48, refine_steps=20, num_validate=8, top_k=3)
+    all_ = GraspPipeline("leap", config=dataclasses.replace(base, validate_stop_after=0))
+    first = GraspPipeline("leap", config=dataclasses.replace(base, validate_stop_after=1))
+    a = all_.plan(box_cloud[0], box_cloud[1])
+    b = first.plan(box_cloud[0], box_cloud[1])
+    n_a, n_b = sum(g.validated for g in a.grasps), sum(g.validated for g in b.grasps)
+    assert any(g.sim_success for g in a.grasps)           # a real comparison: something passes
+    np.testing.assert_allclose(a.grasps[0].wrist_pos, b.grasps[0].wrist_pos)
+    np.testing.assert_allclose(a.grasps[0].grasp, b.grasps[0].grasp)
+    assert a.grasps[0].sim_success and b.grasps[0].sim_success
+    assert "passed MuJoCo" in b.message and n_b <= n_a
+    with pytest.raises(ValueError, match="validate_stop_after"):
+        PipelineConfig(validate_stop_after=-1)
