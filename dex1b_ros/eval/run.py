@@ -29,16 +29,18 @@ round may overshoot; the CPU column says what each row really used.
 
 Every method sees the same cloud, prepared by the node's own function
 (``dex1b_ros.planner.pipeline.prepare_cloud``, configured from ``field_resolution``,
-``partial_threshold``, ``partial_shell``): the optimizer (rows 1, 3, 4) works against the SDF
-field of the cloud as observed, never mirrored; for a one-sided cloud (|mean normal| >
-``partial_threshold``) that field's inside is clipped to ``-partial_shell`` (only a thin shell
-behind the seen surface counts as solid). The generator (rows 2-4) is conditioned on the same
-unmirrored cloud. Only row 4's validator filter uses a completed object: the convex hull of the
-view mirrored behind itself (``complete_by_symmetry``). ``partial+table`` is the same single view
-as ``partial`` (same camera, above the object), with the planners also told the support plane
-(the table under the mesh), as the node is when its preprocessing finds the table: the field
-then knows the plane (the optimizer keeps the hand above it), and the filter's hull is mirrored
-about a vertical plane, without the mirrored points below the table. Evaluation always uses the
+``partial_threshold``, ``single_view_field``, ``partial_shell``). A full cloud: the optimizer
+(rows 1, 3, 4) works against the cloud's SDF field and row 4's filter against its convex hull.
+A one-sided cloud (|mean normal| > ``partial_threshold``) is completed by mirroring it behind
+itself (``complete_by_symmetry``); the convex hull of that completion is row 4's filter object
+and (``single_view_field: hull``, the node's default) the optimizer's field, its exact SDF
+(``shell``: the view's own field with the inside clipped to ``-partial_shell``). The generator
+(rows 2-4) is always conditioned on the cloud as seen, never mirrored. ``partial+table`` is the
+same single view as ``partial`` (same camera, above the object), with the planners also told the
+support plane (the table under the mesh), as the node is when its preprocessing finds the table:
+the field then knows the plane (the optimizer keeps the hand above it), and the view is mirrored
+about a vertical plane halfway through the seen depth, without mirrored points below the table.
+Evaluation always uses the
 TRUE object mesh: up to ``eval_grasps`` output grasps per row and object (a uniform random
 subset; rows 2 and 3 use the same sample indices) go through the six-direction MuJoCo test and
 the tabletop lift, exact penetration against the mesh (``exact_grasp_metrics``), and grasp types
