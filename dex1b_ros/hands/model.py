@@ -462,9 +462,9 @@ class HandModel:
         (B, L, 4, 4) when given)."""
         T = self.link_poses_palm(pose.q) if link_poses_palm is None else link_poses_palm
         R = pose.rotation                                                # (B, 3, 3)
-        # R @ T as broadcast multiply-adds: a batched matmul of B * L 3x3 matrices runs a slow
-        # per-matrix loop on CPU (measured 4.6 ms vs ~1.5 ms forward + backward, B = 1,024)
-        out = (R[:, None, :, :, None] * T[:, :, None, :3, :]).sum(3)     # (B, L, 3, 4)
+        # einsum: 0.3 ms forward for 1,024 x 17 links (1 thread), vs 0.7 ms for a broadcast
+        # matmul (a per-matrix loop on CPU) and 2.5 ms for broadcast multiply + sum
+        out = torch.einsum("bij,bljk->blik", R, T[:, :, :3, :])         # (B, L, 3, 4)
         return out + torch.cat([torch.zeros_like(R), pose.trans[..., None]], -1)[:, None]
 
     @property
@@ -567,7 +567,7 @@ class HandModel:
         r = self.self_sphere_radius
         with torch.no_grad():
             Td = T.detach()
-            c = (Td[..., :3, :3] @ pc.link_center[..., None])[..., 0] + Td[..., :3, 3]   # (B, L, 3)
+            c = self._apply(Td, torch.arange(L, device=T.device), pc.link_center, cache="self_link_centres")  # (B, L, 3)
             a, b = pc.link_pairs[:, 0], pc.link_pairs[:, 1]
             gap = (c[:, a] - c[:, b]).norm(dim=-1) - pc.link_bound[a] - pc.link_bound[b]  # (B, P)
             bi, pi = torch.nonzero(gap < 0, as_tuple=True)
@@ -582,11 +582,8 @@ class HandModel:
             return zero
         Tf = T[..., :3, :].reshape(-1, 3, 4)
         sl, sc = self.self_sphere_link, self.self_sphere_center
-
-        def centre(s_idx):
-            Tp = Tf.index_select(0, bp * L + sl[s_idx])                                   # (N, 3, 4)
-            return transform_points(Tp[..., :3], Tp[..., 3], sc[s_idx][:, None, :])[:, 0]
-        dist = torch.sqrt(((centre(si) - centre(sj)) ** 2).sum(-1) + 1e-12)
+        ci, cj = (link_points(Tf, bp * L + sl[s], sc[s]) for s in (si, sj))            # (N, 3) palm frame
+        dist = torch.sqrt(((ci - cj) ** 2).sum(-1) + 1e-12)
         return zero.index_add(0, bp, torch.relu(r[si] + r[sj] - dist))
 
     def joint_limit_violation(self, q: torch.Tensor) -> torch.Tensor:
@@ -652,6 +649,14 @@ def transform_points(R: torch.Tensor, t: torch.Tensor | None, p: torch.Tensor) -
     several times more (forward and backward)."""
     out = p[..., 0:1] * R[..., None, :, 0] + p[..., 1:2] * R[..., None, :, 1] + p[..., 2:3] * R[..., None, :, 2]
     return out if t is None else out + t[..., None, :]
+
+
+def link_points(T_flat: torch.Tensor, lidx: torch.Tensor, p: torch.Tensor, vec: bool = False) -> torch.Tensor:
+    """Points p (N, 3), each given in the frame of link pose ``T_flat[lidx]``: T_flat (B * L, 3, 4)
+    (link poses flattened, index = grasp * L + link), lidx (N,). Returns (N, 3) in the frame
+    of T_flat, differentiable w.r.t. it (``vec``: directions, no translation)."""
+    Tp = T_flat.index_select(0, lidx)                                                  # (N, 3, 4)
+    return transform_points(Tp[..., :3], None if vec else Tp[..., 3], p[:, None, :])[:, 0]
 
 
 def _is_descendant(m: mujoco.MjModel, body: int, root: int) -> bool:

@@ -36,7 +36,7 @@ import torch
 
 from ..config_utils import fail
 from ..hands import HandModel, HandPose
-from ..hands.model import transform_points
+from ..hands.model import link_points, transform_points
 from .field import ObjectField
 
 
@@ -95,13 +95,12 @@ def finger_groups(hand: HandModel) -> torch.Tensor:
     return out
 
 
-def _to_object(T: torch.Tensor, R: torch.Tensor, t: torch.Tensor, b: torch.Tensor, lidx: torch.Tensor,
+def _to_object(T_flat: torch.Tensor, R: torch.Tensor, t: torch.Tensor, b: torch.Tensor, lidx: torch.Tensor,
                p: torch.Tensor, vec: bool = False) -> torch.Tensor:
     """Object-frame points (N, 3) of link-frame points p (N, 3) on flat link index ``lidx``
-    (N,) = grasp * L + link, with autograd through the palm-frame link poses T (B, L, 4, 4)
+    (N,) = grasp * L + link, with autograd through the palm-frame link poses T_flat (B * L, 3, 4)
     and the wrist (R (B, 3, 3), t (B, 3)) of grasps ``b`` (N,)."""
-    Tp = T[..., :3, :].reshape(-1, 3, 4).index_select(0, lidx)           # (N, 3, 4)
-    x = transform_points(Tp[..., :3], None if vec else Tp[..., 3], p[:, None, :])      # (N, 1, 3) palm frame
+    x = link_points(T_flat, lidx, p, vec)[:, None, :]                          # (N, 1, 3) palm frame
     return transform_points(R.index_select(0, b), None if vec else t.index_select(0, b), x)[:, 0]
 
 
@@ -135,8 +134,7 @@ def collision_terms(hand: HandModel, field: ObjectField, pose: HandPose, link_po
     with torch.no_grad():
         Td = (hand.link_poses_object(pose.detach(), T.detach()) if object_links is None
               else object_links.detach())                                  # (B, L, 3, 4)
-        Tc = Td.index_select(1, ch.link)                                   # (B, V, 3, 4)
-        cc = (Tc[..., :3] * ch.center[:, None, :]).sum(-1) + Tc[..., 3]    # (B, V, 3) chunk centres
+        cc = hand._apply(Td, ch.link, ch.center, cache="chunk_centres")   # (B, V, 3) chunk centres
         # a lower bound of sdf - radius (and height - radius) per chunk, then per point
         lb = field.sdf(cc)                                                 # (B, V)
         if has_plane:
@@ -163,7 +161,8 @@ def collision_terms(hand: HandModel, field: ObjectField, pose: HandPose, link_po
         bp, lp, p_link, rp, kp = (t.index_select(0, sel) for t in (bc, lc, p_link, r, kind))
     if len(bp) == 0:
         return zero, zero, zero, deepest
-    xp = _to_object(T, rotation if rotation is not None else pose.rotation, pose.trans, bp, lp, p_link)  # (N, 3)
+    T_flat = T[..., :3, :].reshape(-1, 3, 4)
+    xp = _to_object(T_flat, rotation if rotation is not None else pose.rotation, pose.trans, bp, lp, p_link)  # (N, 3)
     sph = (kp == 1).to(xp.dtype)
     inside = torch.relu(rp - field.sdf(xp))
     pen = zero.index_add(0, bp, inside * sph)
@@ -197,8 +196,9 @@ def grasp_energy(hand: HandModel, field: ObjectField, pose: HandPose, active: to
         bb = torch.arange(B, device=T.device)[:, None].expand_as(idx).reshape(-1)
         lidx = bb * L + hand.contact_link[idx].reshape(-1)
     F_ = idx.shape[1]
-    x = _to_object(T, R, pose.trans, bb, lidx, hand.contact_point[idx].reshape(-1, 3)).view(B, F_, 3)
-    nf = _to_object(T, R, pose.trans, bb, lidx, hand.contact_normal[idx].reshape(-1, 3), vec=True).view(B, F_, 3)
+    T_flat = T[..., :3, :].reshape(-1, 3, 4)
+    x = _to_object(T_flat, R, pose.trans, bb, lidx, hand.contact_point[idx].reshape(-1, 3)).view(B, F_, 3)
+    nf = _to_object(T_flat, R, pose.trans, bb, lidx, hand.contact_normal[idx].reshape(-1, 3), vec=True).view(B, F_, 3)
     sd_chosen = field.sdf(x)                                       # (B, F)
     act = active.to(sd_chosen.dtype)
     dis = (sd_chosen.abs() * act).sum(-1)
