@@ -251,7 +251,7 @@ class GraspPipeline:
             normals = _estimate_normals(pts)
         t = time.perf_counter()
         prep = prepare_cloud(pts, normals, cfg, support_plane=support_plane, device=hand.device)
-        pts, normals, hull_pts = prep.points, prep.normals, prep.hull_points
+        pts, normals = prep.points, prep.normals
         completed = " (single view)" if prep.partial else ""
         say("preprocess", 0.05, f"{len(pts)} points{completed}")
         opt = GraspOptimizer(hand, prep.field)
@@ -291,9 +291,11 @@ class GraspPipeline:
                 return PlanResult.failure("cancelled", timings=timings, **base)
             say("validate", 0.75, f"MuJoCo check of {min(cfg.num_validate, len(cand))} grasps")
             t = time.perf_counter()
-            from ..perception.preprocess import estimate_object_mesh
             from ..validate import GraspValidator
-            hull = prep.hull_mesh if prep.hull_mesh is not None else estimate_object_mesh(hull_pts)
+            if prep.hull_mesh is None:
+                return PlanResult.failure("cannot build an object model for the MuJoCo check: the cloud's points "
+                                          "span no volume (flat or degenerate)", timings=timings, **base)
+            hull = prep.hull_mesh
             todo = cand[:cfg.num_validate]
             step = len(todo) if cfg.validate_stop_after == 0 else cfg.validate_threads
             with GraspValidator(hand.cfg, hull, hands_dir=self.hands_dir, threads=cfg.validate_threads) as v:

@@ -22,8 +22,8 @@ def test_chunks_hold_every_point_once_and_bound_it():
         assert ((p - ch.center[v]).norm(dim=-1) + r <= ch.bound[v] + 1e-9).all()
         assert torch.allclose(ch.offset[v][m], (p - ch.center[v]).norm(dim=-1) + r)
         assert torch.isinf(ch.offset[v][~m]).all() and (ch.radius[v][~m] < 0).all()
-        idx = np.nonzero(np.isin(np.round(pts, 9).tolist(), np.round(p.numpy(), 9).tolist()).all(1))[0]
-        assert set(link[idx]) == {int(ch.link[v])}
+        owner = {tuple(np.round(q, 9)): l for q, l in zip(pts, link)}
+        assert {owner[tuple(np.round(q, 9))] for q in p.numpy()} == {int(ch.link[v])}
 
 
 def test_pair_chunks_group_pairs_by_link_pair():

@@ -211,3 +211,11 @@ def test_validation_stops_at_the_first_pass_without_changing_the_chosen_grasp(bo
     assert "passed MuJoCo" in b.message and n_b <= n_a
     with pytest.raises(ValueError, match="validate_stop_after"):
         PipelineConfig(validate_stop_after=-1)
+
+
+def test_a_flat_cloud_fails_the_plan_with_a_clear_message(pipe):
+    rng = np.random.default_rng(0)
+    p = np.c_[rng.uniform(-0.04, 0.04, (400, 2)), np.zeros(400)]   # a flat disc: no volume
+    n = np.tile([0.0, 0.0, 1.0], (400, 1))
+    r = pipe.plan(p, n)
+    assert not r.success and "span no volume" in r.message
