@@ -1,25 +1,37 @@
-"""dex1b_ros: an ament_python package (also installable with plain pip)."""
-from glob import glob
+"""dex1b_ros: an ament_python package (also installable with plain pip).
+
+Everything the code reads at run time is installed under ``share/dex1b_ros/`` (the layout of
+the repository root): package.xml, config/**, models/** (generator weights + model cards) and
+launch/**, found again by ``dex1b_ros.resources``. The folders are walked recursively, so new
+files (a third hand's YAML, a new model) are picked up without editing this file.
+"""
+import os
 
 from setuptools import find_packages, setup
 
 package_name = "dex1b_ros"
+SHARE = "share/" + package_name
+#: Folders installed recursively under share/dex1b_ros/ (all files but caches and hidden ones).
+DATA_DIRS = ("config", "models", "launch")
 
 
-def tree(pattern):
-    return sorted(p for p in glob(pattern, recursive=True) if not p.endswith("/"))
+def tree(top):
+    """[(install dir, [files])] for every folder under ``top`` that holds files, sorted."""
+    out = []
+    for d, dirs, files in os.walk(top):
+        dirs[:] = sorted(x for x in dirs if not x.startswith(".") and x != "__pycache__")
+        keep = sorted(os.path.join(d, f) for f in files if not f.startswith(".") and not f.endswith((".pyc", "~")))
+        if keep:
+            out.append((SHARE + "/" + d.replace(os.sep, "/"), keep))
+    return sorted(out)
 
 
 data_files = [
     ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
-    ("share/" + package_name, ["package.xml"]),
-    ("share/" + package_name + "/launch", tree("launch/*.launch.py")),
-    ("share/" + package_name + "/config", tree("config/*.yaml")),
-    ("share/" + package_name + "/config/hands", tree("config/hands/*.yaml")),
-    ("share/" + package_name + "/config/objects", tree("config/objects/*.yaml")),
+    (SHARE, ["package.xml"]),
 ]
-for d in sorted({p.rsplit("/", 1)[0] for p in tree("models/**/*.*")}):
-    data_files.append(("share/" + package_name + "/" + d, tree(d + "/*.*")))
+for top in DATA_DIRS:
+    data_files += tree(top)
 
 setup(
     name=package_name,

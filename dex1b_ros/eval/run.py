@@ -64,6 +64,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import resources
 from ..config_utils import ConfigError, fail, from_dict, load_yaml, to_dict
 from .metrics import (
     Counts,
@@ -73,7 +74,8 @@ from .metrics import (
     pose_features,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+#: The package's share directory at import time (see :mod:`dex1b_ros.resources`); kept for compatibility.
+REPO_ROOT = resources.resource_path(must_exist=False)
 METHODS = ("baseline", "generator", "gen+refine", "gen+refine+filter")
 METHOD_TITLES = {
     "baseline": "1 optimization only (random init)",
@@ -150,11 +152,12 @@ class EvalConfig:
 
     @property
     def out_dir(self) -> Path:
-        return Path(self.out) if self.out else REPO_ROOT / "out" / "eval" / self.hand
+        # out/ of the checkout; of the working directory when installed (never the share directory)
+        return Path(self.out) if self.out else (resources.source_root() or Path.cwd()) / "out" / "eval" / self.hand
 
     @property
     def model_dir(self) -> Path:
-        return Path(self.model) if self.model else REPO_ROOT / "models" / self.hand
+        return Path(self.model) if self.model else resources.models_dir(self.hand, must_exist=False)
 
 
 # ---------------------------------------------------------------------------------------- per process

@@ -10,13 +10,22 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import resources
 from ..config_utils import ConfigError, fail, load_yaml
 
 #: Environment variable that points at the directory holding hand model folders.
 HANDS_DIR_ENV = "DEX1B_HANDS_DIR"
-REPO_ROOT = Path(__file__).resolve().parents[2]
-#: Directory of the shipped per-hand YAML files.
-HAND_CONFIG_DIR = REPO_ROOT / "config" / "hands"
+#: The package's share directory at import time (the repository root in a checkout); see
+#: :mod:`dex1b_ros.resources`. Kept for compatibility: code should call ``resources.share_dir()``.
+REPO_ROOT = resources.resource_path(must_exist=False)
+#: Directory of the shipped per-hand YAML files, as found at import time (the functions below
+#: look it up again when called without ``config_dir``, so $DEX1B_SHARE_DIR set later counts).
+HAND_CONFIG_DIR = resources.config_dir("hands", must_exist=False)
+
+
+def hand_config_dir() -> Path:
+    """``<share>/config/hands`` (FileNotFoundError naming every place looked at when missing)."""
+    return resources.config_dir("hands")
 
 
 @dataclass
@@ -140,15 +149,17 @@ class HandConfig:
             fail("pregrasp_open", f"must be in [0, 1], got {self.pregrasp_open}")
 
 
-def available_hands(config_dir: Path = HAND_CONFIG_DIR) -> list[str]:
-    """Names of the hands that have a YAML in ``config_dir``."""
-    return sorted(p.stem for p in Path(config_dir).glob("*.yaml"))
+def available_hands(config_dir: Path | None = None) -> list[str]:
+    """Names of the hands that have a YAML in ``config_dir`` (default: the shipped ``config/hands``)."""
+    return sorted(p.stem for p in Path(config_dir or hand_config_dir()).glob("*.yaml"))
 
 
-def load_hand_config(name_or_path: str | Path, config_dir: Path = HAND_CONFIG_DIR) -> HandConfig:
-    """Load a hand config by name (``leap``) or by YAML path."""
+def load_hand_config(name_or_path: str | Path, config_dir: Path | None = None) -> HandConfig:
+    """Load a hand config by name (``leap``) or by YAML path (``config_dir``: default the shipped
+    ``config/hands``)."""
     p = Path(name_or_path)
     if p.suffix not in (".yaml", ".yml"):
+        config_dir = Path(config_dir or hand_config_dir())
         p = Path(config_dir) / f"{name_or_path}.yaml"
         if not p.is_file():
             raise ConfigError(f"hand: unknown hand {str(name_or_path)!r}; known hands: "
@@ -160,14 +171,18 @@ def load_hand_config(name_or_path: str | Path, config_dir: Path = HAND_CONFIG_DI
 
 def hands_dir_candidates(explicit: str | Path | None = None) -> list[Path]:
     """Directories searched for hand models, in order: explicit argument, $DEX1B_HANDS_DIR,
-    ``../shared/assets/hands`` next to the repository and next to the working directory."""
+    ``../shared/assets/hands`` next to the repository (a source checkout only) and next to the
+    working directory."""
     if explicit is not None:
         return [Path(explicit).expanduser()]
     out = []
     env = os.environ.get(HANDS_DIR_ENV)
     if env:
         out.append(Path(env).expanduser())
-    out += [REPO_ROOT.parent / "shared" / "assets" / "hands", Path.cwd().parent / "shared" / "assets" / "hands"]
+    root = resources.source_root()
+    if root is not None:
+        out.append(root.parent / "shared" / "assets" / "hands")
+    out.append(Path.cwd().parent / "shared" / "assets" / "hands")
     seen, uniq = set(), []
     for c in out:
         k = str(c.resolve()) if c.exists() else str(c)

@@ -16,11 +16,11 @@ import argparse
 import functools
 import hashlib
 import os
-import sys
 from pathlib import Path
 
 import yaml
 
+from .. import resources
 from .mesh import ObjectMesh, check_mesh, load_mesh, load_ycb, ycb_names
 from .procedural import KINDS, make_object
 
@@ -31,14 +31,13 @@ PROC_SEED_RANGES = {"train": (0, 60), "val": (60, 80), "test": (80, 100)}
 
 
 def splits_path() -> Path:
-    """Location of splits.yaml: $DEX1B_SPLITS, the source tree, or <prefix>/share/dex1b_ros."""
+    """Location of splits.yaml: $DEX1B_SPLITS, else ``config/objects/splits.yaml`` of the package's
+    share directory (the source tree in a checkout; see :mod:`dex1b_ros.resources`).
+    FileNotFoundError naming every place looked at when it is not there."""
     env = os.environ.get("DEX1B_SPLITS")
     if env:
         return Path(env)
-    here = Path(__file__).resolve().parents[2] / "config" / "objects" / "splits.yaml"
-    if here.is_file():
-        return here
-    return Path(sys.prefix) / "share" / "dex1b_ros" / "config" / "objects" / "splits.yaml"
+    return resources.config_dir("objects", "splits.yaml")
 
 
 @functools.lru_cache(maxsize=4)
@@ -131,7 +130,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     text = render_yaml()
     if args.write:
-        path = Path(__file__).resolve().parents[2] / "config" / "objects" / "splits.yaml"
+        root = resources.source_root()
+        if root is None:
+            raise SystemExit("--write updates config/objects/splits.yaml of a source checkout; this copy "
+                             "is installed (no package.xml + config/ next to the package)")
+        path = root / "config" / "objects" / "splits.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         print(f"wrote {path}")

@@ -18,12 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import resources
 from ..config_utils import fail
 from ..hands import load_hand
 from ..optim import Cancelled, GraspOptimizer, ObjectField, refinement_config, synthesis_config
 from .types import CancelFn, PlannedGrasp, PlanResult, ProgressFn
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+#: The package's share directory at import time (see :mod:`dex1b_ros.resources`); kept for compatibility.
+REPO_ROOT = resources.resource_path(must_exist=False)
 
 
 @dataclass
@@ -63,7 +65,8 @@ class PipelineConfig:
 
 
 def shipped_model(hand: str) -> Path:
-    return REPO_ROOT / "models" / hand / "dexsimple.safetensors"
+    """The shipped generator weights ``<share>/models/<hand>/dexsimple.safetensors`` (may not exist)."""
+    return resources.models_dir(hand, "dexsimple.safetensors", must_exist=False)
 
 
 def _estimate_normals(points: np.ndarray) -> np.ndarray:

@@ -28,7 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from .. import resources
+
+#: The package's share directory at import time (see :mod:`dex1b_ros.resources`); kept for compatibility.
+REPO_ROOT = resources.resource_path(must_exist=False)
 
 
 def _script(name: str) -> str:
@@ -41,7 +44,7 @@ def _script(name: str) -> str:
 
 def _start(name: str, params: str, overrides: dict, env: dict, log_dir: Path, log_name: str | None = None
            ) -> subprocess.Popen:
-    cmd = [_script(name), "--ros-args", "--params-file", str(REPO_ROOT / "config" / params)]
+    cmd = [_script(name), "--ros-args", "--params-file", str(resources.config_dir(params))]
     for k, v in overrides.items():
         cmd += ["-p", f"{k}:={v}"]
     log = open(log_dir / f"{log_name or name}.log", "w")
