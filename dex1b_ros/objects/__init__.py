@@ -3,16 +3,19 @@
 All meshes are in meters, in their object frame. No ROS imports here.
 """
 from .mesh import ObjectMesh, check_mesh, load_mesh, load_ycb, repair_mesh, ycb_names
-from .procedural import KINDS, make_object
 
 __all__ = ["ObjectMesh", "check_mesh", "load_mesh", "load_ycb", "repair_mesh", "ycb_names",
-           "KINDS", "make_object", "load_object", "load_split"]
+           "KINDS", "FAMILY_KINDS", "make_object", "hull_ratio", "load_object", "load_split"]
+
+_LAZY = {"KINDS": "procedural", "FAMILY_KINDS": "procedural", "make_object": "procedural",
+         "hull_ratio": "procedural", "load_object": "splits", "load_split": "splits"}
 
 
 def __getattr__(name):
-    # Lazy, so that ``python -m dex1b_ros.objects.splits`` does not import itself twice.
-    if name in ("load_object", "load_split"):
-        from . import splits
+    # Lazy, so that ``python -m dex1b_ros.objects.splits`` / ``.procedural`` do not import
+    # themselves twice.
+    if name in _LAZY:
+        import importlib
 
-        return getattr(splits, name)
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
