@@ -18,17 +18,40 @@ from .pointcloud import raycast_scene
 # ----------------------------------------------------------------------------- exact
 
 
+def winding_number(mesh: MeshLike, points) -> np.ndarray:
+    """Generalised winding number of ``points`` (..., 3) w.r.t. the closed ``mesh``; shape (...).
+
+    ~1 inside a closed, outward-wound shell, ~0 outside, ~k inside k overlapping shells, 0.5
+    on the surface. Computed by libigl's fast winding number (a Barnes-Hut approximation of
+    the sum of the triangles' solid angles / 4 pi; error ~5e-3 in our checks, far from the
+    0.5 threshold used for containment). ~1M pts/s for a 16k-face mesh.
+    """
+    import igl
+
+    tm = as_trimesh(mesh)
+    pts = np.asarray(points, dtype=np.float64)
+    flat = np.ascontiguousarray(pts.reshape(-1, 3))
+    if len(flat) == 0:
+        return np.zeros(pts.shape[:-1])
+    w = igl.fast_winding_number(np.ascontiguousarray(tm.vertices, dtype=np.float64),
+                                np.ascontiguousarray(tm.faces, dtype=np.int64), flat)
+    return np.asarray(w, dtype=np.float64).reshape(pts.shape[:-1])
+
+
 def exact_signed_distance(mesh: MeshLike, points, backend: str = "auto") -> np.ndarray:
-    """Exact signed distance from ``points`` (..., 3) to the watertight ``mesh``; shape (...).
+    """Exact signed distance from ``points`` (..., 3) to the closed ``mesh``; shape (...).
 
-    Negative inside, positive outside, meters, object frame. Distance is to the closest
-    point on the triangles; the sign comes from containment.
+    Negative inside, positive outside, meters, object frame. The magnitude is the distance
+    to the closest point on the triangles; the sign comes from the **generalised winding
+    number** (:func:`winding_number` > 0.5 = inside), so it is right on any closed mesh:
+    one shell, or several overlapping shells (CAD assemblies, objects made of parts,
+    convex-decomposition outputs), where ray parity is wrong (inside two shells the parity
+    is even; measured: 0.7-2 % of points around such meshes signed wrong, some cm deep).
 
-    Backends: ``"open3d"`` (Embree closest point + 3-ray majority-vote parity; ~240k pts/s
-    on 2 cores for a 16k-face mesh, float32 internally: ~1e-7 m rounding), ``"trimesh"``
-    (rtree closest point + ray containment in float64; ~1k pts/s, for cross-checks only;
-    its closest-point search occasionally returns a near-tie neighbour face, seen 12 um off),
-    ``"auto"`` = open3d if importable.
+    Backends for the magnitude: ``"open3d"`` (Embree closest point; ~250k pts/s for a
+    16k-face mesh, float32 internally: ~1e-7 m rounding), ``"trimesh"`` (rtree closest point
+    in float64; ~1k pts/s, for cross-checks only; its closest-point search occasionally
+    returns a near-tie neighbour face, seen 12 um off), ``"auto"`` = open3d if importable.
     """
     tm = as_trimesh(mesh)
     pts = np.asarray(points, dtype=np.float64)
@@ -40,16 +63,15 @@ def exact_signed_distance(mesh: MeshLike, points, backend: str = "auto") -> np.n
     if scene is not None:
         import open3d as o3d
 
-        q = o3d.core.Tensor(flat.astype(np.float32))
-        d = scene.compute_signed_distance(q, nsamples=3).numpy().astype(np.float64)
+        dist = scene.compute_distance(o3d.core.Tensor(flat.astype(np.float32))).numpy().astype(np.float64)
     elif backend in ("auto", "trimesh"):
         import trimesh
 
         _, dist, _ = trimesh.proximity.closest_point(tm, flat)
-        d = np.where(tm.contains(flat), -dist, dist)
     else:
         raise ValueError(f"unknown backend {backend!r}; use 'auto', 'open3d' or 'trimesh'")
-    return d.reshape(shape)
+    inside = winding_number(tm, flat) > 0.5
+    return np.where(inside, -dist, dist).reshape(shape)
 
 
 # ----------------------------------------------------------------------------- grid

@@ -88,32 +88,58 @@ def _label(mesh: MeshLike, source: str | None) -> str:
     return "<mesh>"
 
 
+def open_edges(tm: trimesh.Trimesh) -> int:
+    """Number of edges not shared by exactly two faces (0 for a closed 2-manifold)."""
+    if len(tm.faces) == 0:
+        return 0
+    _, counts = np.unique(tm.edges_sorted, axis=0, return_counts=True)
+    return int((counts != 2).sum())
+
+
+def _badness(tm: trimesh.Trimesh) -> tuple[int, int]:
+    """(open edges, 0 if consistently wound else 1): lower is better, (0, 0) is closed."""
+    return open_edges(tm), int(not tm.is_winding_consistent)
+
+
+def _drop_duplicated_faces(tm: trimesh.Trimesh) -> None:
+    key = np.sort(tm.faces, axis=1)
+    _, inv, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
+    dup = counts[inv.reshape(-1)] > 1
+    if dup.any():
+        tm.update_faces(~dup)
+
+
 def repair_mesh(tm: trimesh.Trimesh) -> tuple[trimesh.Trimesh, list[str]]:
     """Try to make ``tm`` a closed, consistently oriented volume. Returns (copy, notes).
 
-    Steps when the mesh is not already watertight: merge duplicate vertices, drop
-    degenerate faces, drop *every* copy of faces that occur more than once (back-to-back
-    sheets, common in scanned YCB meshes), fill simple holes, then fix winding and make
-    normals point outward. The result may still be non-watertight; check ``is_watertight``.
+    Steps, each **kept only if it does not make the mesh worse** (more open edges or lost
+    winding consistency) and skipped once the mesh is closed: merge duplicate vertices (STL
+    files store every triangle's corners separately), drop degenerate faces, drop *every*
+    copy of faces that occur more than once (back-to-back sheets, common in scanned YCB
+    meshes), fill simple holes. Then fix winding and make normals point outward. A mesh
+    that is closed once merged stays closed even if its closure needs a zero-area face (a
+    sliver at a T-junction). The result may still be open; check ``is_watertight``.
     """
     tm = tm.copy()
     notes: list[str] = []
     if not (tm.is_watertight and tm.is_winding_consistent):
         nv, nf = len(tm.vertices), len(tm.faces)
-        tm.merge_vertices()
-        tm.update_faces(tm.nondegenerate_faces())
-        key = np.sort(tm.faces, axis=1)
-        _, inv, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
-        dup = counts[inv.reshape(-1)] > 1
-        if dup.any():
-            tm.update_faces(~dup)
+        applied: list[str] = []
+        steps = (("merged vertices", lambda m: m.merge_vertices()),
+                 ("dropped degenerate faces", lambda m: m.update_faces(m.nondegenerate_faces())),
+                 ("dropped duplicated faces", _drop_duplicated_faces),
+                 ("filled holes", trimesh.repair.fill_holes))
+        for label, fn in steps:
+            if tm.is_watertight and tm.is_winding_consistent:
+                break
+            cand = tm.copy()
+            fn(cand)
+            if len(cand.faces) and _badness(cand) <= _badness(tm):
+                tm = cand
+                applied.append(label)
         tm.remove_unreferenced_vertices()
-        if not tm.is_watertight:
-            trimesh.repair.fill_holes(tm)
-        notes.append(
-            f"repaired: vertices {nv}->{len(tm.vertices)}, faces {nf}->{len(tm.faces)}"
-            f" ({int(dup.sum())} duplicated faces dropped)"
-        )
+        notes.append(f"repaired ({', '.join(applied) or 'no step helped'}): vertices {nv}->{len(tm.vertices)}, "
+                     f"faces {nf}->{len(tm.faces)}")
     if len(tm.faces):
         before = tm.volume if tm.is_watertight else None
         trimesh.repair.fix_normals(tm, multibody=True)
@@ -122,23 +148,59 @@ def repair_mesh(tm: trimesh.Trimesh) -> tuple[trimesh.Trimesh, list[str]]:
     return tm, notes
 
 
+def union_shells(tm: trimesh.Trimesh) -> tuple[trimesh.Trimesh, list[str]]:
+    """Merge overlapping closed shells into one surface (boolean union, ``manifold3d``).
+
+    Many real meshes are several overlapping closed shells (CAD assemblies, objects made
+    of parts, convex-decomposition outputs). Each shell alone is fine, but together they
+    count the overlap's volume twice (mass, volume ratios) and ray-parity containment is
+    wrong inside the overlaps. The union is the object a hand meets. Shells whose bounding
+    boxes do not overlap are left as they are. Returns (mesh, notes); the input comes back
+    unchanged when there is nothing to merge or the union fails (a note says so; the exact
+    SDF's winding-number sign is right either way).
+    """
+    bodies = tm.split(only_watertight=False)
+    if len(bodies) < 2:
+        return tm, []
+    lo = np.array([b.bounds[0] for b in bodies])
+    hi = np.array([b.bounds[1] for b in bodies])
+    overlap = np.all((lo[:, None] < hi[None]) & (lo[None] < hi[:, None]), axis=-1)
+    np.fill_diagonal(overlap, False)
+    if not overlap.any():
+        return tm, []
+    if not all(b.is_watertight and b.is_volume for b in bodies):
+        return tm, [f"{len(bodies)} shells, not all closed volumes: not merged"]
+    try:
+        u = trimesh.boolean.union(bodies, engine="manifold")
+    except Exception as e:  # noqa: BLE001 - a failed union keeps the shells
+        return tm, [f"union of {len(bodies)} shells failed ({e}); kept as they are"]
+    if not (u.is_watertight and u.is_volume):
+        return tm, [f"union of {len(bodies)} shells is not a closed volume; kept as they are"]
+    return u, [f"{len(bodies)} overlapping shells merged into {len(u.split(only_watertight=False))} by a "
+               f"boolean union (manifold3d): volume {tm.volume * 1e6:.1f} -> {u.volume * 1e6:.1f} cm^3"]
+
+
 def _finish(tm: trimesh.Trimesh, label: str, allow_hull: bool) -> tuple[trimesh.Trimesh, list[str]]:
-    """Repair; fall back to the convex hull if allowed; raise if still not a volume."""
+    """Repair; merge overlapping shells; fall back to the convex hull if allowed; raise if
+    still not a volume."""
     if len(tm.faces) == 0:
         raise ValueError(f"{label}: degenerate mesh (no faces)")
-    if tm.is_watertight and tm.is_winding_consistent and tm.volume > 0:
-        return tm, []
-    tm, notes = repair_mesh(tm)
+    notes: list[str] = []
+    if not (tm.is_watertight and tm.is_winding_consistent and tm.volume > 0):
+        tm, notes = repair_mesh(tm)
     if tm.is_watertight and tm.is_volume:
-        log.info("%s: %s", label, "; ".join(notes) or "normals fixed")
+        tm, unotes = union_shells(tm)
+        notes += unotes
+        if notes:
+            log.info("%s: %s", label, "; ".join(notes))
         return tm, notes
     if allow_hull:
         log.warning("%s: not watertight after repair; using its convex hull", label)
         return tm.convex_hull, notes + ["replaced by convex hull (not watertight after repair)"]
     raise ValueError(
-        f"{label}: not watertight and unrepairable (merge/dedupe/fill_holes/fix_normals "
-        f"left {len(tm.faces)} faces open or inconsistent); pass allow_hull=True to use "
-        f"its convex hull"
+        f"{label}: not watertight and unrepairable (merge/dedupe/fill_holes/fix_normals left "
+        f"{open_edges(tm)} open edges in {len(tm.faces)} faces, or inconsistent winding); pass "
+        f"allow_hull=True to use its convex hull"
     )
 
 

@@ -10,6 +10,7 @@ import yaml
 from dex1b_ros.dataset import records_from_graspset, write_records
 from dex1b_ros.generator import train as T
 from dex1b_ros.generator.model import GeneratorConfig, associated_points
+from dex1b_ros.objects.procedural import KINDS
 
 torch.set_num_threads(1)
 TINY = GeneratorConfig(n_points=128, point_mlp=(32,), point_feature=32, latent=8, hidden=(64, 64))
@@ -166,6 +167,6 @@ def test_seed_and_train_parsers_help():
         assert "Examples" in text and "--hand" in text
     cfg = seed.SeedConfig(ycb_train=2, proc_train=1, ycb_val=1, proc_val=0)
     ids = cfg.object_ids()
-    assert len(ids) == 2 + 8 + 1 and ids[0].startswith("ycb:")
+    assert len(ids) == 2 + len(KINDS) + 1 and ids[0].startswith("ycb:")
     assert seed.shard_name("ycb:011_banana") == "part-ycb_011_banana.parquet"
     assert dataclasses.replace(cfg, objects=["proc:box:1"]).object_ids() == ["proc:box:1"]

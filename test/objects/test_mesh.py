@@ -8,6 +8,7 @@ import trimesh
 from dex1b_ros.objects import (ObjectMesh, check_mesh, load_mesh, load_object, load_split,
                                load_ycb, ycb_names)
 from dex1b_ros.objects import splits as splits_mod
+from dex1b_ros.objects.procedural import KINDS
 
 
 def _write(tm, path):
@@ -119,7 +120,7 @@ def test_splits_deterministic_disjoint_and_complete():
     usable = sum(ycb.values(), [])
     order = sorted(usable, key=lambda s: hashlib.sha256(f"dex1b-split:{s}".encode()).hexdigest())
     assert sorted(order[:len(ycb["train"])]) == ycb["train"]
-    assert len(load_split("test", ("proc",))) == 8 * 20
+    assert len(load_split("test", ("proc",))) == len(KINDS) * 20
 
 
 def test_excluded_ycb_really_fail_check():
@@ -139,3 +140,43 @@ def test_load_object_ids(tmp_path):
         load_object("proc:box")
     with pytest.raises(ValueError, match="unknown split"):
         load_split("training")
+
+
+def _sliver_box():
+    """A closed, consistently wound box whose closure needs a zero-area face: edge A-B of one
+    side is split at its midpoint M, and the sliver (A, B, M) closes the T-junction."""
+    box = trimesh.creation.box(extents=[0.06, 0.05, 0.04])
+    V, F = box.vertices.copy(), box.faces.copy()
+    f1 = F[0]
+    a, b, c = f1
+    # find the face sharing the directed edge b->a
+    f2 = next(i for i, f in enumerate(F) if any((f[k], f[(k + 1) % 3]) == (b, a) for k in range(3)))
+    m = len(V)
+    V = np.vstack([V, (V[a] + V[b]) / 2])
+    F = np.vstack([np.delete(F, 0, axis=0), [[a, m, c], [m, b, c], [a, b, m]]])
+    assert f2 is not None
+    return trimesh.Trimesh(V, F, process=False)
+
+
+def test_mesh_closed_once_merged_is_never_made_worse(tmp_path):
+    tm = _sliver_box()
+    assert tm.is_watertight and tm.is_winding_consistent  # closed, with a zero-area face
+    p = _write(tm, tmp_path / "carton.stl")                 # STL: corners unmerged -> open on load
+    raw = trimesh.load(str(p), force="mesh", process=False)
+    assert not raw.is_watertight
+    obj = load_mesh(p)
+    assert obj.mesh.is_watertight and obj.mesh.is_volume
+    assert obj.mesh.volume == pytest.approx(0.06 * 0.05 * 0.04, rel=1e-6)
+    assert "merged vertices" in obj.notes[-1] and "degenerate" not in obj.notes[-1]
+
+
+def test_overlapping_shells_are_merged_on_load(tmp_path):
+    a = trimesh.creation.box(extents=[0.08, 0.04, 0.04])
+    b = trimesh.creation.box(extents=[0.04, 0.08, 0.04])
+    b.apply_translation([0.01, 0.01, 0.0])
+    p = _write(trimesh.util.concatenate([a, b]), tmp_path / "assembly.obj")
+    obj = load_mesh(p)
+    assert len(obj.mesh.split(only_watertight=False)) == 1 and obj.mesh.is_volume
+    expect = 0.08 * 0.04 * 0.04 + 0.04 * 0.08 * 0.04 - 0.04 * 0.04 * 0.04
+    assert obj.mesh.volume == pytest.approx(expect, rel=1e-6)
+    assert any("union" in n for n in obj.notes)
