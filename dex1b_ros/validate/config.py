@@ -6,9 +6,10 @@ orientation); the six test directions are +-x, +-y, +-z of that frame.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..config_utils import fail
+from ..geometry.decompose import DecompositionConfig
 
 #: Names of the six test directions, in the order used by every (B, 6) result array.
 DIRECTION_NAMES = ("+x", "-x", "+y", "-y", "+z", "-z")
@@ -37,6 +38,8 @@ class ValidatorConfig:
     rolling_friction: float = 0.0         # m, rolling friction (used only with condim 6)
     condim: int = 4                       # -, contact dimensionality of object contacts (3, 4 or 6)
     maxhullvert: int = 64                 # -, max vertices of each object collision hull (-1 = no limit)
+    object_collision: str = "decomposition"  # decomposition (CoACD parts, cached) | hull (one convex hull: fast, wrong on concave objects)
+    decomposition: DecompositionConfig = field(default_factory=DecompositionConfig)  # how a mesh becomes convex parts
 
     # --- hand actuation (overrides of the hand MJCF's weak position actuators) -----------
     actuator_kp: float | None = 10.0      # N*m/rad, position gain of every finger actuator; None = keep MJCF
@@ -95,6 +98,8 @@ class ValidatorConfig:
             fail("integrator", f"expected euler | implicit | implicitfast | rk4, got {self.integrator!r}")
         if self.cone not in ("elliptic", "pyramidal"):
             fail("cone", f"expected elliptic | pyramidal, got {self.cone!r}")
+        if self.object_collision not in ("decomposition", "hull"):
+            fail("object_collision", f"expected decomposition | hull, got {self.object_collision!r}")
         if self.condim not in (3, 4, 6):
             fail("condim", f"expected 3, 4 or 6, got {self.condim!r}")
         if self.maxhullvert != -1 and self.maxhullvert < 4:

@@ -6,12 +6,15 @@ Layout (world frame = object frame):
   ``data.mocap_pos/quat`` (an infinitely stiff wrist: no weld constraint to solve), and the
   fingers are driven by the hand's position actuators (gains overridden from the config).
 - ``object``: a free body (``freejoint``) whose frame starts at the origin = object frame. Its
-  collision is the convex hull of each given part (MuJoCo builds the hull from the vertices,
-  at most ``maxhullvert`` vertices). No convex-decomposition package (CoACD, V-HACD) is
-  installed, so a single mesh gets a single hull; pass a list of convex parts to
-  :func:`build_scene` to use your own decomposition. Mass ``object_mass`` split over parts by
-  hull volume, inertia from the hulls; friction (tangential, torsional, rolling) set on the
-  object geoms with ``priority=1`` so every hand-object contact uses exactly those values.
+  collision is a **convex decomposition** of the mesh (``config.object_collision``:
+  CoACD parts from :func:`~dex1b_ros.geometry.decompose.convex_parts`, cached on disk by
+  content hash; a nearly convex mesh is its own hull) or, with ``"hull"``, one convex hull
+  (fast; wrong on concave objects). A list of convex parts may be passed instead of a mesh.
+  MuJoCo builds each part's hull from its vertices (at most ``maxhullvert``). Mass
+  ``object_mass`` split over parts by volume (so the centre of mass follows the real
+  material, not the hull's), inertia from the parts; friction (tangential, torsional,
+  rolling) set on the object geoms with ``priority=1`` so every hand-object contact uses
+  exactly those values.
 - optional ``table`` (tabletop scenes): a plane whose top is ``table_clearance`` below the
   object's lowest vertex (object-frame z). There the hand hangs from the mocap through a
   slide joint along world z driven by a stiff position servo (``lift_kp``/``lift_kv``), so the
@@ -33,6 +36,7 @@ import numpy as np
 import trimesh
 
 from ..hands import load_hand_spec
+from ..geometry.decompose import convex_parts
 from ..hands.config import HandConfig
 from .config import ValidatorConfig
 
@@ -43,7 +47,8 @@ _CONES = {"elliptic": mujoco.mjtCone.mjCONE_ELLIPTIC, "pyramidal": mujoco.mjtCon
 # config fields that change the compiled model (the cache key uses them)
 _SCENE_FIELDS = ("timestep", "integrator", "cone", "impratio", "gravity", "solver_iterations", "object_mass",
                  "friction", "torsional_friction", "rolling_friction", "condim", "maxhullvert", "actuator_kp",
-                 "actuator_kv", "actuator_forcerange", "table_clearance", "lift_kp", "lift_kv")
+                 "actuator_kv", "actuator_forcerange", "table_clearance", "lift_kp", "lift_kv", "object_collision",
+                 "decomposition")
 
 
 @dataclass
@@ -93,7 +98,12 @@ class Scene:
     palm_body: int = -1
 
 
-def _as_parts(mesh) -> list[trimesh.Trimesh]:
+def _as_parts(mesh, config: ValidatorConfig | None = None) -> list[trimesh.Trimesh]:
+    """A list of parts as given, or the collision parts of one mesh under ``config``."""
+    if isinstance(mesh, trimesh.Trimesh) and config is not None:
+        _as_parts(mesh)  # validate the mesh itself first
+        if config.object_collision == "decomposition":
+            mesh = convex_parts(mesh, config.decomposition)
     parts = list(mesh) if isinstance(mesh, (list, tuple)) else [mesh]
     if not parts:
         raise ValueError("object_mesh: empty list of parts")
@@ -131,13 +141,14 @@ def build_scene(hand_cfg: HandConfig, object_mesh, config: ValidatorConfig, tabl
 
     Args:
         hand_cfg: the hand's config.
-        object_mesh: ``trimesh.Trimesh`` in the object frame (metres), or a list of convex parts.
+        object_mesh: ``trimesh.Trimesh`` in the object frame (metres; decomposed per
+            ``config.object_collision``), or a list of convex parts (used as given).
         config: physics/object/actuator settings.
         tabletop: add the table plane below the object.
         fixed_object: no free joint (the object is welded to the world); used by
             :func:`~dex1b_ros.validate.validator.close_fingers_until_contact`.
     """
-    parts = _as_parts(object_mesh)
+    parts = _as_parts(object_mesh, config)
     _, hand_spec = load_hand_spec(hand_cfg, hands_dir)
     spec = mujoco.MjSpec()
     spec.modelname = f"validate_{hand_cfg.name}"
@@ -164,7 +175,7 @@ def build_scene(hand_cfg: HandConfig, object_mesh, config: ValidatorConfig, tabl
         warnings.simplefilter("ignore")
         spec.attach(hand_spec, frame=parent.add_frame(), prefix=HAND_PREFIX)
 
-    # object: convex hull of each part, mass split by hull volume
+    # object: convex hull of each part, mass split by part volume
     hulls = [p.convex_hull for p in parts]
     vols = np.array([max(h.volume, 1e-12) for h in hulls])
     masses = config.object_mass * vols / vols.sum()
