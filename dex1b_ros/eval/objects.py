@@ -3,6 +3,8 @@
 ``resolve_objects(spec)`` accepts
 
 * a split name (``train`` | ``val`` | ``test``): the ids of ``config/objects/splits.yaml``;
+* a named object set (``heldout``: 24 unseen test objects, 13 strongly non-convex;
+  ``config/objects/heldout.yaml``);
 * a folder: every ``.obj`` / ``.stl`` / ``.ply`` below it (recursively, sorted); other files
   are ignored and listed;
 * one mesh file;
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..objects.mesh import MESH_SUFFIXES, ObjectMesh, check_mesh, load_mesh
-from ..objects.splits import SPLITS, load_object, load_split
+from ..objects.splits import OBJECT_SETS, SPLITS, load_object, load_object_set, load_split
 
 
 @dataclass
@@ -71,6 +73,8 @@ def spread(ids: list[str], n: int | None) -> list[str]:
 def _ids_from_spec(spec: str, ignored: list[str]) -> list[str]:
     if spec in SPLITS:
         return load_split(spec)
+    if spec in OBJECT_SETS:
+        return load_object_set(spec)
     p = Path(spec)
     if p.is_dir():
         files = sorted(f for f in p.rglob("*") if f.is_file())
@@ -83,7 +87,7 @@ def _ids_from_spec(spec: str, ignored: list[str]) -> list[str]:
         return [spec]
     ids = [s.strip() for s in spec.split(",") if s.strip()]
     if not ids or (len(ids) == 1 and not re.match(r"^(ycb|proc):", ids[0])):
-        raise ValueError(f"--objects {spec!r}: not a split ({', '.join(SPLITS)}), an existing folder or mesh "
+        raise ValueError(f"--objects {spec!r}: not a split ({', '.join(SPLITS)}), an object set ({', '.join(OBJECT_SETS)}), an existing folder or mesh "
                          f"file, or a list of object ids (ycb:<name>, proc:<kind>:<seed>, mesh paths)")
     return ids
 

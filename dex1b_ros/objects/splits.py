@@ -40,6 +40,22 @@ def splits_path() -> Path:
     return resources.config_dir("objects", "splits.yaml")
 
 
+OBJECT_SETS = ("heldout",)
+"""Named object sets (``config/objects/<name>.yaml``, key ``objects``): fixed lists of ids."""
+
+
+def load_object_set(name: str) -> list[str]:
+    """Object ids of the named set (see :data:`OBJECT_SETS`), e.g. ``"heldout"``: the broad
+    evaluation set of unseen objects (test split only, a third strongly non-convex)."""
+    if name not in OBJECT_SETS:
+        raise ValueError(f"unknown object set {name!r}; choose from {OBJECT_SETS}")
+    data = _read(str(resources.config_dir("objects", f"{name}.yaml")))
+    ids = data.get("objects") if isinstance(data, dict) else None
+    if not ids or not all(isinstance(i, str) for i in ids):
+        raise ValueError(f"config/objects/{name}.yaml: 'objects' must be a non-empty list of object ids")
+    return list(ids)
+
+
 @functools.lru_cache(maxsize=4)
 def _read(path: str) -> dict:
     with open(path) as f:

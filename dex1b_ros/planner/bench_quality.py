@@ -8,7 +8,8 @@ node executes) is then simulated on the TRUE object mesh: the DexGraspBench six-
 and the tabletop lift (``GraspValidator``). Also counted: how often that grasp had passed the
 planner's own MuJoCo check (run on its guess of the object: the view mirrored behind itself).
 
-Objects: unseen test-split objects by default (the generator never saw them); views: camera
+Objects: the held-out set by default (``config/objects/heldout.yaml``: 24 unseen test-split
+objects, 13 of them strongly non-convex), each simulated as its convex decomposition; views: camera
 0.5 m away, 15-60 deg above the object, random azimuth (the evaluation's views, seeded).
 """
 from __future__ import annotations
@@ -19,8 +20,6 @@ import time
 import numpy as np
 import torch
 
-DEFAULT_OBJECTS = ["ycb:002_master_chef_can", "ycb:010_potted_meat_can", "ycb:021_bleach_cleanser",
-                   "proc:box:80", "proc:capsule:80", "ycb:015_peach", "proc:cylinder:80", "ycb:017_orange"]
 
 
 def main(argv=None) -> int:
@@ -29,8 +28,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="dex1b bench plan-quality", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hands", nargs="+", default=["leap", "allegro"])
-    ap.add_argument("--objects", nargs="+", default=DEFAULT_OBJECTS, help="object ids (default: 8 test-split objects)")
-    ap.add_argument("--views", type=int, default=6, help="camera views per object")
+    ap.add_argument("--objects", nargs="+", default=None,
+                    help="object ids (default: the held-out set, config/objects/heldout.yaml)")
+    ap.add_argument("--views", type=int, default=3, help="camera views per object")
     ap.add_argument("--num-samples", type=int, default=d.num_samples)
     ap.add_argument("--refine-steps", type=int, default=d.refine_steps)
     ap.add_argument("--num-validate", type=int, default=d.num_validate)
@@ -38,6 +38,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
+    if a.objects is None:
+        from ..objects.splits import load_object_set
+        a.objects = load_object_set("heldout")
 
     from ..eval.run import EvalConfig, make_cloud, table_plane
     from ..objects import load_object

@@ -180,3 +180,14 @@ def test_overlapping_shells_are_merged_on_load(tmp_path):
     expect = 0.08 * 0.04 * 0.04 + 0.04 * 0.08 * 0.04 - 0.04 * 0.04 * 0.04
     assert obj.mesh.volume == pytest.approx(expect, rel=1e-6)
     assert any("union" in n for n in obj.notes)
+
+
+def test_heldout_set_is_unseen_broad_and_non_convex():
+    from dex1b_ros.geometry.decompose import hull_ratio
+    from dex1b_ros.objects.splits import load_object_set
+
+    ids = load_object_set("heldout")
+    assert len(ids) >= 24 and len(set(ids)) == len(ids)
+    assert set(ids) <= set(load_split("test"))  # never a training or validation object
+    ratios = [hull_ratio(load_object(i).mesh) for i in ids]
+    assert sum(r < 0.7 for r in ratios) >= len(ids) / 3
