@@ -66,6 +66,7 @@ def plan_grasp_tasks(cfg: BuildConfig, layout: Layout, round_: int, objects: lis
                   prefilter=(pf["max_contact_dist"], pf["max_penetration"], pf["max_self_penetration"]),
                   contact_tol=cfg.types.contact_tol_mm / 1000, cap_per_type=cfg.types.cap_per_type,
                   voxel=cfg.types.assoc_voxel_mm / 1000, keep_invalid=cfg.keep_invalid, threads=cfg.threads,
+                  screen_self_penetration=cfg.prefilter.screen_self_penetration_mm / 1000,
                   hands_dir=str(cfg.hands_dir) if cfg.hands_dir else None)
     if round_ == 0:
         chunks, n, steps = cfg.round0.tasks_per_object, cfg.round0.grasps_per_task, cfg.round0.steps

@@ -87,11 +87,15 @@ class PrefilterConfig:
     max_contact_mm: float = 5.0          # every active finger within this of the surface
     max_penetration_mm: float = 1.0      # deepest sphere / surface-sample penetration
     max_self_penetration_mm: float = 2.0  # summed hand self-penetration
+    screen_self_penetration_mm: float = 0.0  # MuJoCo finger overlap above which a grasp is stored as a failure
+                                             # ("self_penetration") without simulating; 0 = simulate all
 
     def __post_init__(self):
         for k in ("max_contact_mm", "max_penetration_mm", "max_self_penetration_mm"):
             if getattr(self, k) <= 0:
                 fail(k, f"must be > 0 mm, got {getattr(self, k)}")
+        if self.screen_self_penetration_mm < 0:
+            fail("screen_self_penetration_mm", f"must be >= 0 mm (0 = off), got {self.screen_self_penetration_mm}")
 
     def optimizer_kwargs(self) -> dict:
         return dict(max_contact_dist=self.max_contact_mm / 1000, max_penetration=self.max_penetration_mm / 1000,

@@ -22,6 +22,12 @@ success            bool (nullable)                 MuJoCo validator verdict (nul
 penetration_mm     float32 (nullable)              validator hand-object penetration, mm
 n_contacts         int16 (nullable)                validator contact count after squeezing
 no_real_contact    bool (nullable)                 validator "squeezing air" flag
+failure            string                          why it failed the free-space test ("" = passed or
+                                                   not validated): "penetration" (pre-filter),
+                                                   "no_real_contact", "slip:+x" ... (first direction)
+lift_success       bool (nullable)                 tabletop lift verdict, the object resting in its
+                                                   most probable stable pose (null: not tested)
+stable_pose        int16                           stable-pose index used for the lift (-1: none)
 grasp_type         string                          type label (seed data: the active fingers,
                                                    e.g. ``"thumb+index+middle"``)
 assoc_point        fixed_size_list<float32, 3>     DexSimple associated point, object frame, m
@@ -52,7 +58,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Bump when a column is added, removed or changes meaning."""
 
 META_VERSION = b"dex1b.schema_version"
@@ -85,6 +91,9 @@ def grasp_schema(n_joints: int, hand: str = "", joint_names: Iterable[str] = ())
         pa.field("penetration_mm", f32),
         pa.field("n_contacts", pa.int16()),
         pa.field("no_real_contact", pa.bool_()),
+        pa.field("failure", pa.string(), nullable=False),
+        pa.field("lift_success", pa.bool_()),
+        pa.field("stable_pose", pa.int16(), nullable=False),
         pa.field("grasp_type", pa.string(), nullable=False),
         pa.field("assoc_point", vec(3), nullable=False),
         pa.field("generator_version", pa.string(), nullable=False),
@@ -128,6 +137,10 @@ class GraspRecords:
     penetration_mm: np.ndarray     # (N,) float32 (NaN: not validated)
     n_contacts: np.ndarray         # (N,) int16 (-1: not validated)
     no_real_contact: np.ndarray    # (N,) bool
+    failure: np.ndarray            # (N,) str ("" = passed / not validated)
+    lift_tested: np.ndarray        # (N,) bool
+    lift_success: np.ndarray       # (N,) bool (False where not tested)
+    stable_pose: np.ndarray        # (N,) int16 (-1 = none)
     grasp_type: np.ndarray         # (N,) str
     assoc_point: np.ndarray        # (N, 3) float32, m
     generator_version: np.ndarray  # (N,) str
@@ -176,7 +189,8 @@ class GraspRecords:
         N, J = len(self.trans), self.n_joints
         want = {"object_id": (N,), "round": (N,), "trans": (N, 3), "quat": (N, 4), "pregrasp": (N, J),
                 "grasp": (N, J), "squeeze": (N, J), "validated": (N,), "success": (N,), "penetration_mm": (N,),
-                "n_contacts": (N,), "no_real_contact": (N,), "grasp_type": (N,), "assoc_point": (N, 3),
+                "n_contacts": (N,), "no_real_contact": (N,), "failure": (N,), "lift_tested": (N,),
+                "lift_success": (N,), "stable_pose": (N,), "grasp_type": (N,), "assoc_point": (N, 3),
                 "generator_version": (N,)}
         for k, shape in want.items():
             got = np.shape(getattr(self, k))
@@ -204,6 +218,9 @@ class GraspRecords:
             "penetration_mm": pa.array(np.asarray(self.penetration_mm, np.float32), mask=~v),
             "n_contacts": pa.array(np.asarray(self.n_contacts, np.int16), mask=~v),
             "no_real_contact": pa.array(np.asarray(self.no_real_contact, bool), mask=~v),
+            "failure": pa.array(np.asarray(self.failure, dtype=object), pa.string()),
+            "lift_success": pa.array(np.asarray(self.lift_success, bool), mask=~np.asarray(self.lift_tested, bool)),
+            "stable_pose": pa.array(np.asarray(self.stable_pose, np.int16)),
             "grasp_type": pa.array(np.asarray(self.grasp_type, dtype=object), pa.string()),
             "assoc_point": vec(self.assoc_point, 3),
             "generator_version": pa.array(np.asarray(self.generator_version, dtype=object), pa.string()),
@@ -243,6 +260,7 @@ class GraspRecords:
 
         succ = col("success")
         validated = succ.is_valid().to_numpy(zero_copy_only=False).astype(bool)
+        lift = col("lift_success")
         return cls(
             object_id=strings("object_id"), hand=hand, joint_names=joint_names,
             round=col("round").to_numpy(zero_copy_only=False).astype(np.int16),
@@ -254,6 +272,9 @@ class GraspRecords:
             penetration_mm=col("penetration_mm").fill_null(np.nan).to_numpy(zero_copy_only=False).astype(np.float32),
             n_contacts=col("n_contacts").fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int16),
             no_real_contact=col("no_real_contact").fill_null(False).to_numpy(zero_copy_only=False).astype(bool),
+            failure=strings("failure"), lift_tested=lift.is_valid().to_numpy(zero_copy_only=False).astype(bool),
+            lift_success=lift.fill_null(False).to_numpy(zero_copy_only=False).astype(bool),
+            stable_pose=col("stable_pose").to_numpy(zero_copy_only=False).astype(np.int16),
             grasp_type=strings("grasp_type"), assoc_point=vec("assoc_point", 3),
             generator_version=strings("generator_version"))
 
@@ -305,10 +326,14 @@ def read_records(paths: str | Path | Iterable[str | Path]) -> GraspRecords:
 # ---------------------------------------------------------------------- builders
 def records_from_graspset(grasps, object_id: str, joint_names: Iterable[str], round_: int = 0,
                           validation=None, assoc_point: np.ndarray | None = None,
-                          grasp_type: str | Iterable[str] = "", generator_version: str = "") -> GraspRecords:
+                          grasp_type: str | Iterable[str] = "", generator_version: str = "",
+                          lift=None, stable_pose: int = -1) -> GraspRecords:
     """Records from an optimizer ``GraspSet`` (``dex1b_ros.optim``) of one object.
 
-    validation: a ``ValidationResult`` of the same grasps (or None: not validated).
+    validation: a ``ValidationResult`` of the same grasps (or None: not validated); its
+        failure reasons go to ``failure`` (``dex1b_ros.validate.failure_reasons``).
+    lift: the tabletop ``ValidationResult`` of the same grasps (object in stable pose
+        ``stable_pose``), or None (not tested).
     assoc_point: (N, 3) m associated points (see ``dex1b_ros.generator.model.associated_points``);
         None stores NaN.
     grasp_type: one label for all, or one per grasp.
@@ -324,9 +349,14 @@ def records_from_graspset(grasps, object_id: str, joint_names: Iterable[str], ro
         pen = np.asarray(validation.penetration_mm, np.float32)
         nc = np.asarray(validation.n_contacts, np.int16)
         nrc = np.asarray(validation.no_real_contact, bool)
+        from ..validate import failure_reasons
+        failure = np.asarray(failure_reasons(validation), dtype=object)
     else:
         validated, success, nrc = np.zeros(N, bool), np.zeros(N, bool), np.zeros(N, bool)
         pen, nc = np.full(N, np.nan, np.float32), np.full(N, -1, np.int16)
+        failure = np.full(N, "", dtype=object)
+    lift_tested = np.full(N, lift is not None)
+    lift_ok = np.asarray(lift.success, bool) if lift is not None else np.zeros(N, bool)
     gt = np.full(N, grasp_type, dtype=object) if isinstance(grasp_type, str) else np.asarray(list(grasp_type), object)
     ap = np.full((N, 3), np.nan, np.float32) if assoc_point is None else np.asarray(assoc_point, np.float32)
     return GraspRecords(
@@ -336,7 +366,8 @@ def records_from_graspset(grasps, object_id: str, joint_names: Iterable[str], ro
         squeeze=grasps.squeeze.astype(np.float32),
         energy={k: np.asarray(grasps.energy.get(k, np.full(N, np.nan)), np.float32) for k in ENERGY_TERMS},
         validated=validated, success=success, penetration_mm=pen, n_contacts=nc, no_real_contact=nrc,
-        grasp_type=gt, assoc_point=ap, generator_version=np.full(N, generator_version, dtype=object))
+        failure=failure, lift_tested=lift_tested, lift_success=lift_ok,
+        stable_pose=np.full(N, stable_pose if lift is not None else -1, np.int16), grasp_type=gt, assoc_point=ap, generator_version=np.full(N, generator_version, dtype=object))
 
 
 def empty_records(hand: str, joint_names: Iterable[str]) -> GraspRecords:
@@ -348,4 +379,5 @@ def empty_records(hand: str, joint_names: Iterable[str]) -> GraspRecords:
                         trans=z(0, 3), quat=z(0, 4), pregrasp=z(0, J), grasp=z(0, J), squeeze=z(0, J),
                         energy={k: z(0) for k in ENERGY_TERMS}, validated=z(0, dt=bool), success=z(0, dt=bool),
                         penetration_mm=z(0), n_contacts=z(0, dt=np.int16), no_real_contact=z(0, dt=bool),
-                        grasp_type=np.zeros(0, object), assoc_point=z(0, 3), generator_version=np.zeros(0, object))
+                        failure=np.zeros(0, object), lift_tested=z(0, dt=bool), lift_success=z(0, dt=bool),
+                        stable_pose=z(0, dt=np.int16), grasp_type=np.zeros(0, object), assoc_point=z(0, 3), generator_version=np.zeros(0, object))

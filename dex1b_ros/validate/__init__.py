@@ -7,7 +7,7 @@
 """
 from .config import DIRECTION_NAMES, ValidatorConfig
 from .scene import Scene, build_scene, get_scene
-from .validator import ClosedGrasp, GraspValidator, ValidationResult, close_fingers_until_contact
+from .validator import ClosedGrasp, GraspValidator, ValidationResult, close_fingers_until_contact, failure_reasons
 
 __all__ = ["DIRECTION_NAMES", "ClosedGrasp", "GraspValidator", "Scene", "ValidationResult", "ValidatorConfig",
-           "build_scene", "close_fingers_until_contact", "get_scene"]
+           "build_scene", "close_fingers_until_contact", "failure_reasons", "get_scene"]

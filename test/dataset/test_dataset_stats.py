@@ -21,6 +21,8 @@ def _recs(n, round_, obj, seed) -> GraspRecords:
         trans=f(n, 3), quat=q, pregrasp=f(n, 16), grasp=f(n, 16), squeeze=f(n, 16),
         energy={k: f(n) for k in ("total", "dis", "pen", "spen", "fc")}, validated=np.ones(n, bool), success=succ,
         penetration_mm=np.abs(f(n)), n_contacts=np.full(n, 3, np.int16), no_real_contact=np.zeros(n, bool),
+            failure=np.array([""] * n, object), lift_tested=np.ones(n, bool), lift_success=succ.copy(),
+            stable_pose=np.zeros(n, np.int16),
         grasp_type=np.array([TYPES[i] for i in rng.integers(0, 3, n)], object),
         assoc_point=(f(n, 3) * 0.05), generator_version=np.array(["t"] * n, object))
 

@@ -24,16 +24,28 @@ def make_records(n=7, seed=0, hand="leap", validated=True) -> GraspRecords:
         squeeze=f(n, J), energy={k: f(n) for k in S.ENERGY_TERMS}, validated=v, success=v & (rng.random(n) > 0.5),
         penetration_mm=np.where(v, np.abs(f(n)), np.nan).astype(np.float32),
         n_contacts=np.where(v, rng.integers(0, 9, n), -1).astype(np.int16), no_real_contact=v & (rng.random(n) > 0.7),
+        failure=np.array(["", "slip:+x", "no_real_contact", "penetration"] * n, object)[:n],
+        lift_tested=v.copy(), lift_success=v & (rng.random(n) > 0.5), stable_pose=np.where(v, 1, -1).astype(np.int16),
         grasp_type=np.array(["thumb+index+middle"] * n, object), assoc_point=f(n, 3),
         generator_version=np.array(["test/1"] * n, object))
 
 
+class _Res:
+    """A ValidationResult stand-in with a length."""
+
+    def __init__(self, ns):
+        self.__dict__.update({k: v for k, v in vars(ns).items() if k != "__len__"})
+
+    def __len__(self):
+        return len(self.success)
+
+
 def assert_same(a: GraspRecords, b: GraspRecords):
     assert (a.hand, a.joint_names) == (b.hand, b.joint_names)
-    for k in ("object_id", "grasp_type", "generator_version"):
+    for k in ("object_id", "grasp_type", "generator_version", "failure"):
         assert list(getattr(a, k)) == list(getattr(b, k)), k
     for k in ("round", "trans", "quat", "pregrasp", "grasp", "squeeze", "validated", "success", "n_contacts",
-              "no_real_contact", "assoc_point"):
+              "no_real_contact", "lift_tested", "lift_success", "stable_pose", "assoc_point"):
         np.testing.assert_array_equal(getattr(a, k), getattr(b, k), err_msg=k)
     np.testing.assert_array_equal(a.penetration_mm, b.penetration_mm)  # NaN == NaN here
     for k in S.ENERGY_TERMS:
@@ -126,10 +138,15 @@ def test_records_from_graspset():
                   {k: rng.random(n) for k in ("total", "dis", "pen", "spen", "joints", "fc", "align")},
                   rng.random(n), rng.random(n), np.ones((n, 4), bool), np.ones(n, bool))
     val = SimpleNamespace(success=np.array([1, 0, 1, 0], bool), penetration_mm=np.ones(n), n_contacts=np.full(n, 3),
-                          no_real_contact=np.zeros(n, bool))
-    r = S.records_from_graspset(gs, "proc:box:3", NAMES, validation=val, assoc_point=np.zeros((n, 3)),
-                                grasp_type=["a", "b", "c", "d"], generator_version="optim-synth/1")
+                          no_real_contact=np.array([0, 1, 0, 0], bool), rejected_by_prefilter=np.array([0, 0, 0, 1], bool),
+                          failed_directions=np.zeros((n, 6), bool), directions=("+x", "-x", "+y", "-y", "+z", "-z"))
+    lift = SimpleNamespace(success=np.array([1, 0, 0, 0], bool))
+    r = S.records_from_graspset(gs, "proc:box:3", NAMES, validation=_Res(val), assoc_point=np.zeros((n, 3)),
+                                grasp_type=["a", "b", "c", "d"], generator_version="optim-synth/1", lift=lift,
+                                stable_pose=2)
     assert len(r) == n and r.validated.all() and list(r.success) == [True, False, True, False]
+    assert list(r.failure) == ["", "no_real_contact", "", "penetration"]
+    assert r.lift_tested.all() and list(r.lift_success) == [True, False, False, False] and (r.stable_pose == 2).all()
     assert list(r.object_id) == ["proc:box:3"] * n and list(r.grasp_type) == ["a", "b", "c", "d"]
     r.check()
     with pytest.raises(SchemaError, match="joint names"):
