@@ -151,12 +151,18 @@ def _rest_poses(object_id: str):
 
 
 def _lift_validator(hand_name: str, object_id: str, pose_index: int, hands_dir):
+    """Validator of the object in rest pose ``pose_index``: the object-frame decomposition
+    moved into that pose (the same parts as the free-space test; no second CoACD run)."""
+    from ..geometry.decompose import convex_parts
     from ..hands import load_hand_config
-    from ..validate import GraspValidator
+    from ..validate import GraspValidator, ValidatorConfig
     T = _rest_poses(object_id)[0][pose_index]
-    return _cached(("lift", hand_name, object_id, pose_index, hands_dir),
-                   lambda: GraspValidator(load_hand_config(hand_name), _mesh(object_id).copy().apply_transform(T),
-                                          workers=1, hands_dir=hands_dir))
+
+    def make():
+        cfg = ValidatorConfig()
+        parts = [p.copy().apply_transform(T) for p in convex_parts(_mesh(object_id), cfg.decomposition)]
+        return GraspValidator(load_hand_config(hand_name), parts, cfg, workers=1, hands_dir=hands_dir)
+    return _cached(("lift", hand_name, object_id, pose_index, hands_dir), make)
 
 
 def to_rest_frame(T: np.ndarray, trans: np.ndarray, quat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ import torch
 import yaml
 
 from dex1b_ros.dataset import records_from_graspset, write_records
+from dex1b_ros.dataset.schema import SCHEMA_VERSION
 from dex1b_ros.generator import train as T
 from dex1b_ros.generator.model import GeneratorConfig, associated_points
 from dex1b_ros.objects.procedural import KINDS
@@ -101,7 +102,7 @@ def test_export_card_and_load(leap, exported):
     path, res = exported
     card = yaml.safe_load((path / "model_card.yaml").read_text())
     assert card["hand"] == "leap" and card["joint_names"] == list(leap.joint_names)
-    assert card["schema_version"] == 1 and card["sha256"] == T.sha256_file(path / "dexsimple.safetensors")
+    assert card["schema_version"] == SCHEMA_VERSION and card["sha256"] == T.sha256_file(path / "dexsimple.safetensors")
     assert card["generator_config"]["latent"] == 8 and card["training_command"].startswith("dex1b train")
     assert card["objects"]["val"] == ["proc:box:60"]
     m = T.load_generator(path, leap)
