@@ -21,15 +21,10 @@ import trimesh
 from scipy.spatial import ConvexHull
 from scipy.spatial.distance import cdist
 
+from ..rotation import quat_to_matrix_np
 from .config import SphereConfig
 
 _G = mujoco.mjtGeom
-
-
-def _quat_to_mat(q: np.ndarray) -> np.ndarray:
-    m = np.zeros(9)
-    mujoco.mju_quat2Mat(m, np.asarray(q, dtype=np.float64))
-    return m.reshape(3, 3)
 
 
 @dataclass
@@ -80,7 +75,7 @@ def link_geoms(model: mujoco.MjModel, body_id: int) -> list[ConvexGeom]:
             continue
         t = int(model.geom_type[g])
         pos = model.geom_pos[g].copy()
-        rot = _quat_to_mat(model.geom_quat[g])
+        rot = quat_to_matrix_np(model.geom_quat[g])  # MuJoCo quaternions are (w, x, y, z)
         size = model.geom_size[g].copy()
         name = model.geom(g).name or f"geom{g}"
         T = np.eye(4)

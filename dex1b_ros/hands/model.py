@@ -14,31 +14,32 @@ Frames and units
 
 A ``HandModel`` is built once per hand (a second or so: sphere fit) and moved with ``.to``.
 All per-grasp work is batched torch; nothing loops over grasps in Python.
+
+The parts live in their own modules: :mod:`.kinematics` (MJCF -> pytorch_kinematics chain,
+batched point transforms), :mod:`.derived` (sphere fit, contacts, palm, tips, self pairs,
+surface samples), :mod:`.cache` (the on-disk cache of the derived geometry). This module
+assembles them; the old names (``transform_points``, ``link_points``, ``load_hand_spec``,
+``CACHE_ENV``, ...) are re-exported here.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import mujoco
 import numpy as np
 import pytorch_kinematics as pk
-import pytorch_kinematics.mjcf as pk_mjcf
 import torch
 
-from ..config_utils import ConfigError, to_dict
+from ..config_utils import ConfigError
 from ..rotation import matrix_to_rot6d, rot6d_to_matrix
-from .collision import ConvexGeom, fit_spheres, link_geoms, sample_union_surface, union_depth
+from .cache import CACHE_ENV, cache_path, load_derived, save_derived
+from .collision import ConvexGeom, link_geoms
+from .config import HandConfig, load_hand_config
 from .culling import PairChunks, PointChunks, chunk_pairs, chunk_points
-from .config import HandConfig, load_hand_config, resolve_mjcf
-
-# pytorch_kinematics 0.10 keys its joint-type map by mujoco enums, but looks joints up by
-# numpy ints (KeyError: np.int32(3)). A map keyed by plain ints works for both.
-pk_mjcf.JOINT_TYPE_MAP = {int(mujoco.mjtJoint.mjJNT_HINGE): "revolute", int(mujoco.mjtJoint.mjJNT_SLIDE): "prismatic"}
+from .derived import DERIVED_FIELDS, derive_geometry, farthest_points, finger_and_surface
+from .kinematics import (apply_link_matrix, build_chain, check_joints, is_descendant, link_point_matrix, link_points,
+                         load_hand_spec, transform_points, xml_with_assets)
 
 
 @dataclass
@@ -131,7 +132,7 @@ class HandModel:
         m, cfg = self.mj_model, self.cfg
         root = m.body(cfg.root_body).id
         # bodies of the hand: the root and its descendants, in MuJoCo order
-        bodies = [b for b in range(m.nbody) if _is_descendant(m, b, root)]
+        bodies = [b for b in range(m.nbody) if is_descendant(m, b, root)]
         self.link_names = [m.body(b).name for b in bodies]
         self._body_ids = bodies
         chain_joints = self.chain.get_joint_parameter_names()
@@ -145,8 +146,8 @@ class HandModel:
         if len(bad):
             raise ConfigError(f"open_pose: {self.joint_names[bad[0]]}={open_np[bad[0]]:.3f} is outside its "
                               f"limits [{self.lower_np[bad[0]]:.3f}, {self.upper_np[bad[0]]:.3f}]")
-        t = lambda a, dt=dtype: torch.as_tensor(np.asarray(a), dtype=dt)
-        self.lower, self.upper, self.open_pose = t(self.lower_np), t(self.upper_np), t(open_np)
+        self.lower, self.upper, self.open_pose = (torch.as_tensor(a, dtype=dtype)
+                                                  for a in (self.lower_np, self.upper_np, open_np))
         # collision geometry per link (cheap), then the derived geometry (sphere fit, contact
         # candidates, palm, tips, self-collision pairs), cached on disk by content hash
         self.geoms: dict[str, list[ConvexGeom]] = {}
@@ -154,80 +155,25 @@ class HandModel:
             gs = link_geoms(m, b)
             if gs:
                 self.geoms[self.link_names[li]] = gs
-        cache = _cache_path(cfg, self.mjcf_path)
+        cache = cache_path(cfg, self.mjcf_path)
+        derived = None
         if cache is not None and cache.is_file():
             try:
-                self._load_derived(cache)
-                return
-            except Exception:  # stale or corrupt cache: rebuild it
-                pass
-        sc = cfg.spheres
-        for prefix, budget in (("", lambda n: sc.link_max.get(n, sc.max_per_link)),
-                               ("self_", lambda n: sc.self_link_max.get(n, sc.self_max_per_link))):
-            centers, radii, slink, coverage = [], [], [], {}
-            for li, name in enumerate(self.link_names):
-                if name not in self.geoms:
-                    continue
-                fit = fit_spheres(self.geoms[name], sc, seed=li, max_spheres=budget(name))
-                centers.append(fit.centers)
-                radii.append(fit.radii)
-                slink += [li] * len(fit.radii)
-                coverage[name] = fit.coverage
-            setattr(self, prefix + "sphere_center", t(np.concatenate(centers)))
-            setattr(self, prefix + "sphere_radius", t(np.concatenate(radii)))
-            setattr(self, prefix + "sphere_link", torch.as_tensor(slink, dtype=torch.long))
-            setattr(self, prefix + "sphere_coverage", coverage)
-        # kinematics at the open pose, used for automatic pads/palm and self-collision pairs
-        T_open = self._fk_np(open_np)
-        self._build_contacts(T_open, open_np)
-        self._build_palm(T_open, open_np)
-        self._build_tips()
-        self._build_self_pairs(T_open)
-        if cache is not None:
-            self._save_derived(cache)
+                derived = load_derived(cache)
+            except Exception:  # noqa: BLE001 - stale or corrupt cache: rebuild it
+                derived = None
+        if derived is None:
+            derived = derive_geometry(self, dtype)
+            if cache is not None:
+                save_derived(cache, derived)
+        for k, v in derived.items():
+            setattr(self, k, v)
 
     def _build_fingers_and_surface(self, per_link: int = 96):
-        """contact_finger (C,): index into ``tip_names`` of the finger each contact candidate
-        belongs to (its link is the fingertip body or an ancestor of it), and surface_point /
-        surface_link: samples of every link's collision surface (link frame), used for exact
-        penetration checks against a mesh."""
-        m = self.mj_model
-        self.tip_names = list(self.cfg.fingertips)
-        chains = []
-        for finger in self.tip_names:
-            b, anc = m.body(self.cfg.fingertips[finger]).id, set()
-            while b > 0:
-                anc.add(self.link_names[self._body_ids.index(b)] if b in self._body_ids else None)
-                b = m.body_parentid[b]
-            chains.append(anc - {self.cfg.root_body})
-        cf = []
-        for li in self.contact_link.tolist():
-            owners = [f for f, anc in enumerate(chains) if self.link_names[li] in anc]
-            if not owners:
-                raise ConfigError(f"contacts.links: {self.link_names[li]!r} is on no finger listed in fingertips")
-            cf.append(owners[0])
-        self.contact_finger = torch.as_tensor(cf, dtype=torch.long)
-        rng = np.random.default_rng(5)
-        pts, lnk = [], []
-        for li, name in enumerate(self.link_names):
-            if name in self.geoms:
-                p, _ = sample_union_surface(self.geoms[name], per_link * 2, rng)
-                # the geoms' corners on the union's boundary join the candidates: against a
-                # flat or convex object a polytope penetrates deepest at a vertex, which random
-                # samples miss (measured on LEAP's 2-4 mm plates: MuJoCo saw 1-3.5 mm where
-                # the samples said clear); farthest-point order then takes them early
-                geoms = self.geoms[name]
-                v = np.concatenate([g.mesh.vertices for g in geoms if g.kind in ("box", "hull")] + [np.zeros((0, 3))])
-                p = np.concatenate([v[union_depth(geoms, v) <= 5e-4], p]) if len(v) else p
-                p = p[_farthest_points(p, per_link)]
-                pts.append(p)
-                lnk += [li] * len(p)
-        self.surface_point = torch.as_tensor(np.concatenate(pts))
-        self.surface_link = torch.as_tensor(lnk, dtype=torch.long)
-        # a sparser subset (the first FPS samples of each link) for the optimizer's energy
-        first = np.concatenate([np.nonzero(np.asarray(lnk) == li)[0][:32] for li in sorted(set(lnk))])
-        self.energy_surface_point = self.surface_point[first].clone()
-        self.energy_surface_link = self.surface_link[first].clone()
+        """contact_finger, tip_names, surface_point / surface_link and the sparse
+        energy_surface_* samples (see :func:`dex1b_ros.hands.derived.finger_and_surface`)."""
+        for k, v in finger_and_surface(self, per_link).items():
+            setattr(self, k, v)
 
     def surface_points(self, pose: HandPose, link_poses_palm: torch.Tensor | None = None,
                        sparse: bool = False) -> torch.Tensor:
@@ -239,206 +185,6 @@ class HandModel:
         else:
             p = self._apply(T, self.surface_link, self.surface_point, cache="surface")
         return self.to_object(pose, p)
-
-    _DERIVED = ("sphere_center", "sphere_radius", "sphere_link", "self_sphere_center", "self_sphere_radius",
-                "self_sphere_link", "contact_point", "contact_normal", "contact_link",
-                "palm_center", "approach", "tip_link", "tip_point", "self_pairs")
-
-    def _save_derived(self, path: Path):
-        arrays = {k: getattr(self, k).cpu().numpy() for k in self._DERIVED}
-        arrays["coverage_names"] = np.array(list(self.sphere_coverage))
-        arrays["coverage_values"] = np.array(list(self.sphere_coverage.values()))
-        arrays["pad_names"] = np.array(list(self.pad_direction))
-        arrays["pad_values"] = np.array(list(self.pad_direction.values()))
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-            np.savez(tmp, **arrays)
-            os.replace(tmp, path)
-        except OSError:  # a read-only cache dir only costs rebuild time
-            pass
-
-    def _load_derived(self, path: Path):
-        with np.load(path) as z:
-            for k in self._DERIVED:
-                a = z[k]
-                setattr(self, k, torch.as_tensor(a, dtype=torch.long if a.dtype.kind == "i" else torch.float64))
-            self.sphere_coverage = dict(zip(z["coverage_names"].tolist(), z["coverage_values"].tolist()))
-            self.pad_direction = dict(zip(z["pad_names"].tolist(), list(z["pad_values"])))
-
-    def _fk_np(self, q: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return self.link_poses_palm(torch.as_tensor(q, dtype=torch.float64)[None])[0].numpy()
-
-    def _moving_joint(self, body: int) -> int:
-        """Index (driver order) of the nearest joint at or above ``body``."""
-        m = self.mj_model
-        while body > 0:
-            if m.body_jntnum[body] > 0:
-                return self.joint_names.index(m.joint(m.body_jntadr[body]).name)
-            body = m.body_parentid[body]
-        raise ConfigError(f"contacts.links: body {m.body(body).name} has no moving joint above it")
-
-    def _point_velocity(self, q: np.ndarray, link: int, p_link: np.ndarray, j: int, h=1e-4) -> np.ndarray:
-        """Palm-frame velocity (3,) of a link-frame point when joint j increases."""
-        dq = np.zeros_like(q)
-        dq[j] = h
-        Ta, Tb = self._fk_np(q - dq)[link], self._fk_np(q + dq)[link]
-        return ((Tb[:3, :3] @ p_link + Tb[:3, 3]) - (Ta[:3, :3] @ p_link + Ta[:3, 3])) / (2 * h)
-
-    def _build_contacts(self, T_open, open_np):
-        cc = self.cfg.contacts
-        rng = np.random.default_rng(1234)
-        pts, nrm, lnk, self.pad_direction = [], [], [], {}
-        for name in cc.links:
-            if name not in self.link_names:
-                raise ConfigError(f"contacts.links: unknown body {name!r} (hand bodies: {', '.join(self.link_names)})")
-            if name not in self.geoms:
-                raise ConfigError(f"contacts.links: body {name!r} has no collision geometry")
-            li = self.link_names.index(name)
-            gs = self.geoms[name]
-            centroid = np.mean([g.mesh.centroid for g in gs], axis=0)
-            j = self._moving_joint(self._body_ids[li])
-            v = cc.flex_sign * self._point_velocity(open_np, li, centroid, j)
-            pad = T_open[li][:3, :3].T @ v
-            pad /= np.linalg.norm(pad) + 1e-12
-            self.pad_direction[name] = pad
-            p, n = sample_union_surface(gs, 3000, rng)
-            keep = n @ pad >= math.cos(math.radians(cc.pad_cone_deg))
-            if keep.sum() < cc.points_per_link:
-                raise ConfigError(f"contacts.links: body {name!r} has only {int(keep.sum())} surface samples facing its "
-                                  f"pad direction {np.round(pad, 3).tolist()}; check contacts.flex_sign/pad_cone_deg")
-            p, n = p[keep], n[keep]
-            sel = _farthest_points(p, cc.points_per_link)
-            pts.append(p[sel]); nrm.append(n[sel]); lnk += [li] * len(sel)
-        self.contact_point = torch.as_tensor(np.concatenate(pts))
-        self.contact_normal = torch.as_tensor(np.concatenate(nrm))
-        self.contact_link = torch.as_tensor(lnk, dtype=torch.long)
-
-    def _build_palm(self, T_open, open_np):
-        pc = self.cfg.palm
-        root_geoms = self.geoms.get(self.cfg.root_body)
-        if pc.approach is not None:
-            a = np.asarray(pc.approach, dtype=np.float64)
-        else:
-            if not pc.approach_joints:
-                raise ConfigError("palm.approach_joints: give the fingers' base flexion joints, or palm.approach")
-            vs = []
-            for jn in pc.approach_joints:
-                if jn not in self.joint_names:
-                    raise ConfigError(f"palm.approach_joints: unknown joint {jn!r}")
-                j = self.joint_names.index(jn)
-                leaf = self._leaf_below(self.mj_model.jnt_bodyid[self.mj_model.joint(jn).id])
-                li = self._body_ids.index(leaf)
-                vs.append(self._point_velocity(open_np, li, np.zeros(3), j))
-            vs = np.asarray(vs) * self.cfg.contacts.flex_sign
-            a = (vs / np.linalg.norm(vs, axis=1, keepdims=True)).mean(0)
-            if np.linalg.norm(a) < 0.3:
-                raise ConfigError("palm.approach_joints: these joints move the fingers in opposite directions, so "
-                                  "no approach direction follows from them; set palm.approach")
-        a = a / np.linalg.norm(a)
-        if pc.center is not None:
-            c = np.asarray(pc.center, dtype=np.float64)
-        else:
-            if not root_geoms:
-                raise ConfigError(f"palm.center: root body {self.cfg.root_body!r} has no collision geometry; set palm.center")
-            p, n = sample_union_surface(root_geoms, 4000, np.random.default_rng(7))
-            front = p[n @ a > math.cos(math.radians(30))]
-            if len(front) == 0:
-                raise ConfigError("palm.center: no palm surface faces the approach direction; set palm.center")
-            h = front @ a
-            c = front[h >= h.max() - 0.005].mean(0)
-        self.palm_center = torch.as_tensor(c)
-        self.approach = torch.as_tensor(a)
-
-    def _leaf_below(self, body: int) -> int:
-        m = self.mj_model
-        while True:
-            kids = [b for b in range(m.nbody) if m.body_parentid[b] == body and b != body]
-            if not kids:
-                return body
-            body = kids[0]
-
-    def _build_tips(self):
-        self.tip_names = list(self.cfg.fingertips)
-        tl, tp = [], []
-        for finger, body in self.cfg.fingertips.items():
-            if body not in self.geoms:
-                raise ConfigError(f"fingertips.{finger}: body {body!r} is not a hand body with collision geometry")
-            p, _ = sample_union_surface(self.geoms[body], 2000, np.random.default_rng(3))
-            far = p[np.argmax(np.linalg.norm(p, axis=1))]
-            tl.append(self.link_names.index(body))
-            tp.append(far)
-        self.tip_link = torch.as_tensor(tl, dtype=torch.long)
-        self.tip_point = torch.as_tensor(np.asarray(tp))
-
-    def _build_self_pairs(self, T_open):
-        m = self.mj_model
-        L = len(self.link_names)
-        # rigid groups: bodies welded to their parent (no joint) move with it
-        group = list(range(L))
-        for li, b in enumerate(self._body_ids):
-            if m.body_jntnum[b] == 0 and li > 0:
-                group[li] = group[self._body_ids.index(m.body_parentid[b])]
-        parent_group = {}
-        for li, b in enumerate(self._body_ids):
-            if li > 0 and group[li] == li:
-                parent_group[li] = group[self._body_ids.index(m.body_parentid[b])]
-        allowed = np.ones((L, L), bool)
-        for i in range(L):
-            for j in range(L):
-                gi, gj = group[i], group[j]
-                if gi == gj or parent_group.get(gi) == gj or parent_group.get(gj) == gi:
-                    allowed[i, j] = False
-        for ex in self.spec.excludes:
-            b1, b2 = ex.bodyname1, ex.bodyname2
-            if b1 in self.link_names and b2 in self.link_names:
-                i, j = self.link_names.index(b1), self.link_names.index(b2)
-                allowed[i, j] = allowed[j, i] = False
-        sl = self.self_sphere_link.numpy()
-        ii, jj = np.triu_indices(len(sl), k=1)
-        keep = allowed[sl[ii], sl[jj]]
-        ii, jj = ii[keep], jj[keep]
-        # drop pairs already touching in the open pose (structural, not a collision)
-        c = self.self_sphere_center.double().numpy()
-        Tw = T_open[sl]
-        cw = np.einsum("sij,sj->si", Tw[:, :3, :3], c) + Tw[:, :3, 3]
-        r = self.self_sphere_radius.double().numpy()
-        gap = np.linalg.norm(cw[ii] - cw[jj], axis=1) - r[ii] - r[jj]
-        ok = gap > 0
-        ii, jj = ii[ok], jj[ok]
-        # keep only pairs that can actually come close: sample random joint configurations
-        # (uniform within limits) and keep a pair if its gap ever drops below the margin.
-        # First on links (one bounding sphere each), then on the sphere pairs that survive.
-        sc = self.cfg.spheres
-        g = torch.Generator().manual_seed(0)
-        lo, hi = torch.as_tensor(self.lower_np), torch.as_tensor(self.upper_np)
-        qs = lo + (hi - lo) * torch.rand(sc.self_pair_samples, len(lo), generator=g, dtype=torch.float64)
-        sl_t = self.self_sphere_link
-        cen = self.self_sphere_center.double()
-        links = sorted(set(sl.tolist()))
-        bc = torch.stack([cen[sl_t == k].mean(0) for k in links])
-        br = torch.stack([((cen[sl_t == k] - bc[n]).norm(dim=-1) + self.self_sphere_radius.double()[sl_t == k]).max()
-                          for n, k in enumerate(links)])
-        link_pos = {k: n for n, k in enumerate(links)}
-        lt = torch.as_tensor(links)
-        with torch.no_grad():
-            Tq = self.link_poses_palm(qs)
-            bw = self._apply(Tq, lt, bc)                               # (N, Lg, 3)
-            lgap = (torch.cdist(bw, bw) - br[:, None] - br[None, :]).min(0).values.numpy()
-        li_ = np.array([link_pos[k] for k in sl[ii]]); lj_ = np.array([link_pos[k] for k in sl[jj]])
-        cand = lgap[li_, lj_] < sc.self_pair_margin
-        ii, jj = ii[cand], jj[cand]
-        ti, tj = torch.as_tensor(ii), torch.as_tensor(jj)
-        rr = torch.as_tensor(r)
-        min_gap = torch.full((len(ii),), float("inf"), dtype=torch.float64)
-        with torch.no_grad():
-            for start in range(0, len(qs), 500):
-                cq = self._apply(Tq[start:start + 500], sl_t, cen)
-                gap = (cq[:, ti] - cq[:, tj]).norm(dim=-1) - rr[ti] - rr[tj]
-                min_gap = torch.minimum(min_gap, gap.min(0).values)
-        near = (min_gap < sc.self_pair_margin).numpy()
-        self.self_pairs = torch.as_tensor(np.stack([ii[near], jj[near]], 1), dtype=torch.long)
 
     # ------------------------------------------------------------------ device
     def to(self, device=None, dtype=None) -> "HandModel":
@@ -503,29 +249,16 @@ class HandModel:
     def _apply(self, T: torch.Tensor, link: torch.Tensor, p: torch.Tensor, vec: bool = False,
                cache: str | None = None) -> torch.Tensor:
         """Transform link-frame points p (K, 3) on links ``link`` (K,) with T (B, L, 4, 4) or
-        (B, L, 3, 4) -> (B, K, 3) (``vec``: directions, no translation).
-
-        One dense GEMM: T as a (3B, 4L) matrix times a fixed (4L, K) matrix that holds each
-        point's homogeneous coordinates in its link's 4 rows (zeros elsewhere). The zeros cost
-        little next to what a gather of per-point transforms costs in backward (measured, 1,024
-        LEAP poses, forward + backward, 1 thread: 544 points 7 ms vs 17 ms for broadcast batched
-        3x3 matmuls, 76 points 1.6 vs 7 ms). ``cache`` names a fixed point set so its matrix is
-        built once."""
+        (B, L, 3, 4) -> (B, K, 3) (``vec``: directions, no translation); one dense GEMM (see
+        :func:`dex1b_ros.hands.kinematics.apply_link_matrix`). ``cache`` names a fixed point
+        set so its matrix is built once."""
         key = (cache, vec) if cache else None
         W = self._layouts.get(key) if key else None
         if W is None or W.device != p.device or W.dtype != p.dtype:
-            L, K = T.shape[1], len(link)
-            W = torch.zeros(L, 4, K, dtype=p.dtype, device=p.device)
-            k = torch.arange(K, device=p.device)
-            W[link, :3, k] = p
-            if not vec:
-                W[link, 3, k] = 1.0
-            W = W.reshape(L * 4, K)
+            W = link_point_matrix(T.shape[1], link, p, vec)
             if key:
                 self._layouts[key] = W
-        B = T.shape[0]
-        Tt = T[..., :3, :].transpose(1, 2).reshape(B * 3, -1)              # (3B, 4L)
-        return (Tt @ W.to(Tt.dtype)).view(B, 3, -1).transpose(1, 2)        # (B, K, 3)
+        return apply_link_matrix(T, W)
 
     @staticmethod
     def to_object(pose: HandPose, p_palm: torch.Tensor, vec: bool = False) -> torch.Tensor:
@@ -631,110 +364,23 @@ class HandModel:
         }
 
 
-#: Where derived hand geometry is cached ($DEX1B_CACHE_DIR, default ~/.cache/dex1b_ros).
-CACHE_ENV = "DEX1B_CACHE_DIR"
-
-
-def _cache_path(cfg: HandConfig, mjcf: Path) -> Path | None:
-    """Cache file for the derived geometry: keyed by the config, every model file and the
-    source of the code that derives it, so any change rebuilds. None disables caching."""
-    root = os.environ.get(CACHE_ENV, str(Path.home() / ".cache" / "dex1b_ros"))
-    if root in ("", "0", "off"):
-        return None
-    h = hashlib.sha256(json.dumps(to_dict(cfg), sort_keys=True).encode())
-    for f in sorted(mjcf.parent.rglob("*")):
-        if f.is_file() and f.suffix.lower() in (".xml", ".obj", ".stl", ".msh"):
-            h.update(f.name.encode() + f.read_bytes())
-    for src in (Path(__file__), Path(__file__).with_name("collision.py")):
-        h.update(src.read_bytes())
-    return Path(root) / "hands" / f"{cfg.name}-{h.hexdigest()[:20]}.npz"
-
-
-def transform_points(R: torch.Tensor, t: torch.Tensor | None, p: torch.Tensor) -> torch.Tensor:
-    """R (..., 3, 3) @ p (..., K, 3) (+ t (..., 3)) -> (..., K, 3), as three broadcast
-    multiply-adds: on CPU a batched matmul of many 3x3 matrices loops per matrix and costs
-    several times more (forward and backward)."""
-    out = p[..., 0:1] * R[..., None, :, 0] + p[..., 1:2] * R[..., None, :, 1] + p[..., 2:3] * R[..., None, :, 2]
-    return out if t is None else out + t[..., None, :]
-
-
-def link_points(T_flat: torch.Tensor, lidx: torch.Tensor, p: torch.Tensor, vec: bool = False) -> torch.Tensor:
-    """Points p (N, 3), each given in the frame of link pose ``T_flat[lidx]``: T_flat (B * L, 3, 4)
-    (link poses flattened, index = grasp * L + link), lidx (N,). Returns (N, 3) in the frame
-    of T_flat, differentiable w.r.t. it (``vec``: directions, no translation)."""
-    Tp = T_flat.index_select(0, lidx)                                                  # (N, 3, 4)
-    return transform_points(Tp[..., :3], None if vec else Tp[..., 3], p[:, None, :])[:, 0]
-
-
-def _is_descendant(m: mujoco.MjModel, body: int, root: int) -> bool:
-    while True:
-        if body == root:
-            return True
-        if body == 0:
-            return False
-        body = m.body_parentid[body]
-
-
-def _farthest_points(p: np.ndarray, k: int) -> np.ndarray:
-    """Indices of k farthest-point samples of p (N, 3) (small N: plain numpy)."""
-    k = min(k, len(p))
-    idx = [int(np.argmin(np.linalg.norm(p - p.mean(0), axis=1)))]
-    d = np.linalg.norm(p - p[idx[0]], axis=1)
-    for _ in range(k - 1):
-        i = int(np.argmax(d))
-        idx.append(i)
-        d = np.minimum(d, np.linalg.norm(p - p[i], axis=1))
-    return np.asarray(idx)
-
-
-def load_hand_spec(cfg: HandConfig, hands_dir: str | Path | None = None) -> tuple[Path, mujoco.MjSpec]:
-    """The hand's MjSpec with the root body moved to the origin (palm frame = world)."""
-    path = resolve_mjcf(cfg, hands_dir)
-    try:
-        spec = mujoco.MjSpec.from_file(str(path))
-    except Exception as e:  # mujoco raises ValueError with the parser's message
-        raise ConfigError(f"mjcf: cannot load {path}: {e}") from None
-    root = spec.body(cfg.root_body)
-    if root is None:
-        raise ConfigError(f"root_body: no body {cfg.root_body!r} in {path}")
-    root.pos = [0.0, 0.0, 0.0]
-    root.quat = [1.0, 0.0, 0.0, 0.0]
-    return path, spec
-
-
-def _xml_with_assets(spec: mujoco.MjSpec, path: Path) -> tuple[str, dict[str, bytes]]:
-    """The spec as an XML string whose mesh files are passed in memory (keyed by file name),
-    as ``pytorch_kinematics`` compiles from a string and cannot resolve ``meshdir``."""
-    meshdir = spec.meshdir or ""
-    assets = {}
-    for mesh in spec.meshes:
-        if not mesh.file:
-            continue
-        f = (path.parent / meshdir / mesh.file).resolve()
-        if not f.is_file():
-            raise FileNotFoundError(f"hand model {path}: mesh file {f} is missing")
-        assets[mesh.file] = f.read_bytes()
-    flat = spec.copy()
-    flat.meshdir = ""
-    flat.assets = assets
-    return flat.to_xml(), assets
-
-
 def load_hand(hand: str | Path | HandConfig, hands_dir: str | Path | None = None, device="cpu",
               dtype=torch.float32, analytical_grad: bool = True) -> HandModel:
     """Build the ``HandModel`` of a hand given by name (``"leap"``), YAML path or config."""
     cfg = hand if isinstance(hand, HandConfig) else load_hand_config(hand)
     path, spec = load_hand_spec(cfg, hands_dir)
     model = spec.compile()
-    root_id = model.body(cfg.root_body).id
-    mj_joints = [model.joint(j).name for j in range(model.njnt) if _is_descendant(model, model.jnt_bodyid[j], root_id)]
-    if set(mj_joints) != set(cfg.joint_names) or len(mj_joints) != len(cfg.joint_names):
-        missing = sorted(set(mj_joints) - set(cfg.joint_names))
-        extra = sorted(set(cfg.joint_names) - set(mj_joints))
-        raise ConfigError(f"{cfg.source or cfg.name}: joint_names: expected the {len(mj_joints)} joints of {path.name}, got {len(cfg.joint_names)}"
-                          + (f"; missing {missing}" if missing else "") + (f"; not in the model {extra}" if extra else ""))
-    xml, assets = _xml_with_assets(spec, path)
-    chain = pk.build_chain_from_mjcf(xml, body=cfg.root_body, assets=assets)
-    chain = chain.to(dtype=torch.float64)
+    check_joints(cfg, model, path)
+    chain = build_chain(spec, path, cfg.root_body, dtype=torch.float64)
     hm = HandModel(cfg, path, spec, model, chain, device="cpu", dtype=torch.float64, analytical_grad=analytical_grad)
     return hm.to(device, dtype)
+
+
+# old private names, kept for callers of this module
+_cache_path = cache_path
+_is_descendant = is_descendant
+_farthest_points = farthest_points
+_xml_with_assets = xml_with_assets
+_DERIVED = DERIVED_FIELDS
+
+__all__ = ["CACHE_ENV", "HandModel", "HandPose", "link_points", "load_hand", "load_hand_spec", "transform_points"]
