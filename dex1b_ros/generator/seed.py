@@ -5,6 +5,7 @@ Examples::
     dex1b seed --hand leap                         # default subset, ~10-15 min on 2 cores
     dex1b seed --hand allegro --ycb-train 4 --proc-train 1 --ycb-val 1 --proc-val 0 --grasps 64
     dex1b seed --hand leap --object ycb:011_banana --object proc:box:3 --keep-invalid
+    dex1b seed --config my_seed.yaml --grasps 256  # a SeedConfig YAML; flags override it
     python -m dex1b_ros.generator.seed --hand leap --out out/seed --workers 2
 
 For each object (by default the first ``--ycb-train`` YCB objects of the train split, the first
@@ -13,7 +14,7 @@ training can validate on held-out objects): ``GraspOptimizer.synthesize`` makes 
 grasps of ``--steps`` steps; the accepted ones are tested by ``GraspValidator`` (DexGraspBench
 protocol); the successful ones (plus, with ``--keep-invalid``, the failed ones, flagged
 ``success = false``) are written to ``<out>/<hand>/part-<object>.parquet`` (schema:
-``dex1b_ros.dataset.schema``; ':' in ids becomes '_'). An object whose shard exists is skipped,
+:mod:`dex1b_ros.records`; ':' in ids becomes '_'). An object whose shard exists is skipped,
 so an interrupted run resumes where it stopped; an object where nothing passed still gets an
 (empty) shard. ``<out>/<hand>/summary.csv`` gets one row per object (counts, seconds).
 
@@ -53,8 +54,8 @@ class SeedConfig:
     steps: int = 250                    # optimizer steps
     keep_invalid: bool = False          # also write accepted grasps that failed the validator
     workers: int = 1                    # validator processes
-    seed: int = 0
-    hands_dir: Path | None = None
+    seed: int = 0                       # random seed (combined with each object id)
+    hands_dir: Path | None = None       # directory holding hand model folders (none: the default search)
 
     def __post_init__(self):
         for k in ("ycb_train", "proc_train", "ycb_val", "proc_val"):
@@ -99,11 +100,11 @@ class ObjectResult:
 
 def seed_object(hand, object_id: str, cfg: SeedConfig, path: Path, progress=None) -> ObjectResult:
     """Synthesise, validate and write the shard of one object."""
-    from ..dataset.schema import empty_records, records_from_graspset, write_records
     from ..geometry.pointcloud import sample_surface
     from ..hands import load_hand_config
     from ..objects import load_object
     from ..optim import GraspOptimizer, ObjectField, synthesis_config
+    from ..records import empty_records, records_from_graspset, write_records
     from ..validate import GraspValidator
     from .model import associated_points
 
@@ -163,35 +164,26 @@ def run_seed(cfg: SeedConfig, progress: bool = True) -> list[ObjectResult]:
 
 
 def build_parser(prog: str = "dex1b seed") -> argparse.ArgumentParser:
-    d = SeedConfig()
+    from ..cli_config import add_config_args
+
     ap = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--hand", default=d.hand, help=f"hand name (default {d.hand})")
-    ap.add_argument("--out", type=Path, default=d.out, help=f"output root; shards in <out>/<hand>/ (default {d.out})")
-    ap.add_argument("--ycb-train", type=int, default=d.ycb_train, help=f"YCB train objects (default {d.ycb_train})")
-    ap.add_argument("--proc-train", type=int, default=d.proc_train,
-                    help=f"procedural train seeds per kind (default {d.proc_train})")
-    ap.add_argument("--ycb-val", type=int, default=d.ycb_val, help=f"YCB val objects (default {d.ycb_val})")
-    ap.add_argument("--proc-val", type=int, default=d.proc_val, help=f"procedural val seeds per kind (default {d.proc_val})")
-    ap.add_argument("--object", action="append", default=[], metavar="ID",
-                    help="explicit object id (repeatable; replaces the four counts), e.g. ycb:011_banana")
-    ap.add_argument("--grasps", type=int, default=d.grasps, help=f"grasps synthesised per object (default {d.grasps})")
-    ap.add_argument("--steps", type=int, default=d.steps, help=f"optimizer steps (default {d.steps})")
-    ap.add_argument("--keep-invalid", action="store_true", help="also write grasps that failed the validator")
-    ap.add_argument("--workers", type=int, default=d.workers, help=f"validator processes (default {d.workers})")
-    ap.add_argument("--seed", type=int, default=d.seed, help="random seed")
-    ap.add_argument("--hands-dir", type=Path, default=None, help="directory holding hand model folders")
+    ap.add_argument("--config", type=Path, default=None, help="SeedConfig YAML; the flags below override it")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--list", action="store_true", help="print the object ids and exit")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_config_args(ap, SeedConfig, aliases={"objects": ["--object"]},
+                    title="SeedConfig (every field; overrides --config)")
     return ap
 
 
 def main(argv=None) -> int:
-    a = build_parser().parse_args(argv)
+    from ..cli_config import parse_config
+    from ..config_utils import load_yaml
+
+    ap = build_parser()
+    a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
-    cfg = SeedConfig(hand=a.hand, out=a.out, ycb_train=a.ycb_train, proc_train=a.proc_train, ycb_val=a.ycb_val,
-                     proc_val=a.proc_val, objects=a.object, grasps=a.grasps, steps=a.steps,
-                     keep_invalid=a.keep_invalid, workers=a.workers, seed=a.seed, hands_dir=a.hands_dir)
+    cfg = parse_config(ap, SeedConfig, a, base=load_yaml(SeedConfig, a.config) if a.config else None)
     if a.list:
         print("\n".join(cfg.object_ids()))
         return 0
