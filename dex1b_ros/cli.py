@@ -7,135 +7,98 @@ Examples::
     dex1b seed --hand allegro             # seed grasps: synthesis + MuJoCo validation -> Parquet
     dex1b train --hand allegro --data out/seed/allegro --steps 5000   # -> models/allegro/
     dex1b hands --hand leap --render out/leap.png
+    dex1b dataset build --config config/dataset/tiny.yaml
     dex1b eval --config config/eval/results.yaml --hand leap   # docs/RESULTS.md
     dex1b bench fk --batch 1000 --threads 1
-    dex1b bench sdf                       # SDF grid accuracy and speed on YCB objects
-    dex1b bench optim --render out/grasps.png   # refinement/synthesis speed and quality
-    dex1b bench validate                  # MuJoCo validator tests/s and agreement
     dex1b bench latency                   # ROS 2 planner: cloud -> validated trajectory, p50/p95
-    dex1b bench plan-quality              # the planner's first grasp from one view, held by the TRUE object?
 
-Hand model files are looked up in --hands-dir, $DEX1B_HANDS_DIR, then
-../shared/assets/hands next to the repository.
+Every subcommand is listed once, in :data:`COMMANDS` (name, module, one-line help); its module
+has ``main(argv)`` and its own ``--help``. Hand model files are looked up in --hands-dir,
+$DEX1B_HANDS_DIR, then ../shared/assets/hands next to the repository.
 """
 from __future__ import annotations
 
-import argparse
-import json
+import importlib
 import sys
-from pathlib import Path
+from dataclasses import dataclass
 
 
-def _cmd_hands(a) -> int:
-    import numpy as np
-    import torch
-
-    from .hands import available_hands, load_hand
-    from .hands.render import hand_sheet, save_png
-
-    torch.set_num_threads(a.threads)
-    names = a.hand or available_hands()
-    sheets = []
-    for name in names:
-        hand = load_hand(name, hands_dir=a.hands_dir)
-        info = hand.summary()
-        if a.json:
-            print(json.dumps(info))
-        else:
-            print(f"== {name}: {info['joints']} joints, {info['links']} links  ({info['mjcf']})")
-            print(f"   collision spheres: {info['spheres']} (min per-link surface coverage "
-                  f"{info['min_sphere_coverage']:.2f}); self-collision: {info['self_collision_spheres']} spheres, "
-                  f"{info['self_collision_pairs']} pairs")
-            print(f"   contact candidates: {info['contact_candidates']} on {', '.join(hand.cfg.contacts.links)}")
-            print(f"   palm centre {info['palm_center_m']} m, approach {info['approach']} (palm frame)")
-            lim = "  ".join(f"{k}[{lo:+.2f},{hi:+.2f}]" for k, (lo, hi) in info["joint_limits_rad"].items())
-            print(f"   joint limits (rad): {lim}")
-        if a.render:
-            sheets.append(hand_sheet(hand))
-    if a.render:
-        w = max(s.shape[1] for s in sheets)
-        sheets = [np.pad(s, ((0, 0), (0, w - s.shape[1]), (0, 0))) for s in sheets]
-        out = save_png(np.concatenate(sheets, 0), a.render)
-        print(f"wrote {out} (rows: {', '.join(names)}; green: collision spheres, red: contact candidates, "
-              f"blue: palm centre + approach)")
-    return 0
+@dataclass(frozen=True)
+class Command:
+    name: str    # one word, or a group and a word ("bench fk")
+    module: str  # has main(argv) -> int
+    help: str    # one line
 
 
-def _cmd_bench(a) -> int:
-    import importlib
-    return importlib.import_module(BENCHES[a.what]).main(a.rest) or 0
+COMMANDS: tuple[Command, ...] = (
+    Command("demo", "dex1b_ros.ros.demo", "end-to-end demo: sim camera -> grasp_planner -> sim hand over ROS 2"),
+    Command("hands", "dex1b_ros.hands.summary", "summarise the hand models (joints, spheres, contacts) and render them"),
+    Command("seed", "dex1b_ros.generator.seed", "make a seed grasp dataset for a hand (optimizer + MuJoCo)"),
+    Command("train", "dex1b_ros.generator.train", "train the DexSimple generator from Parquet grasp shards"),
+    Command("dataset build", "dex1b_ros.dataset.build", "build/grow a grasp dataset in rounds"),
+    Command("dataset card", "dex1b_ros.dataset.card", "write the dataset card (CARD.md) of a build"),
+    Command("dataset bench", "dex1b_ros.dataset.bench", "dataset builder throughput per stage"),
+    Command("eval", "dex1b_ros.eval.run", "compare baseline / generator / +refinement / +validator on objects"),
+    Command("bench fk", "dex1b_ros.hands.bench", "batched forward kinematics speed"),
+    Command("bench sdf", "dex1b_ros.geometry.bench_sdf", "SDF grid accuracy and speed on YCB objects"),
+    Command("bench optim", "dex1b_ros.optim.bench", "refinement/synthesis speed and quality"),
+    Command("bench validate", "dex1b_ros.validate.bench", "MuJoCo validator tests/s and agreement"),
+    Command("bench latency", "dex1b_ros.ros.bench_latency", "ROS 2 planner: cloud -> validated trajectory, p50/p95"),
+    Command("bench plan-quality", "dex1b_ros.planner.bench_quality",
+            "the planner's first grasp from one view: held by the true object?"),
+)
+
+# views of the table (kept for callers of the old names)
+BENCHES = {c.name.split()[1]: c.module for c in COMMANDS if c.name.startswith("bench ")}
+PASSTHROUGH = {c.name.split()[0]: c.module for c in COMMANDS
+               if " " not in c.name or c.name == "dataset build"}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="dex1b", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
-
-    h = sub.add_parser("hands", help="summarise the hand models and render them",
-                       description="Load each hand (LEAP, Allegro, or any YAML in config/hands), print its joints, "
-                                   "limits, collision spheres, contact candidates and palm frame, and optionally "
-                                   "render a picture.")
-    h.add_argument("--hand", action="append", help="hand name or YAML path (repeatable; default: all configured)")
-    h.add_argument("--hands-dir", type=Path, default=None, help="directory holding hand model folders")
-    h.add_argument("--render", type=Path, default=None, help="write a PNG of the hands here")
-    h.add_argument("--json", action="store_true", help="print one JSON object per hand")
-    h.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    h.set_defaults(func=_cmd_hands)
-
-    d = sub.add_parser("demo", help="end-to-end demo: sim camera -> grasp_planner -> sim hand over ROS 2",
-                       description="Runs sim_camera, grasp_planner and sim_hand as real ROS 2 processes over "
-                                   "loopback and prints the chosen grasp and whether the hand held the object. "
-                                   "`dex1b demo --help` lists options.", add_help=False)
-    d.add_argument("rest", nargs=argparse.REMAINDER)
-    d.set_defaults(func=lambda a: __import__("dex1b_ros.ros.demo", fromlist=["main"]).main(a.rest) or 0)
-
-    for name, mod, helptext in (
-            ("seed", "dex1b_ros.generator.seed", "make a seed grasp dataset for a hand (optimizer + MuJoCo)"),
-            ("train", "dex1b_ros.generator.train", "train the DexSimple generator from Parquet grasp shards"),
-            ("dataset", "dex1b_ros.dataset.build", "build/grow a grasp dataset in rounds (`dex1b dataset build ...`)"),
-            ("eval", "dex1b_ros.eval.run", "compare baseline / generator / +refinement / +validator on objects")):
-        sp = sub.add_parser(name, help=helptext, add_help=False,
-                            description=f"{helptext}. `dex1b {name} --help` lists options.")
-        sp.add_argument("rest", nargs=argparse.REMAINDER)
-        sp.set_defaults(func=lambda a, mod=mod: __import__(mod, fromlist=["main"]).main(a.rest) or 0)
-
-    b = sub.add_parser("bench", help="benchmarks (fk, sdf, optim, validate, latency, plan-quality); "
-                       "`dex1b bench NAME --help` for options",
-                       description="Benchmarks print figures for docs/. `dex1b bench fk --help` lists options.")
-    b.add_argument("what", choices=list(BENCHES), help="which benchmark")
-    b.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark")
-    b.set_defaults(func=_cmd_bench)
-    return ap
+def usage(group: str = "") -> str:
+    """Usage text: the commands of ``group`` ("" = all), one line each."""
+    cmds = [c for c in COMMANDS if not group or c.name.split()[0] == group]
+    width = max(len(c.name) for c in cmds) + 2
+    head = f"usage: dex1b {group + ' ' if group else ''}COMMAND [options]   (`dex1b {group + ' ' if group else ''}" \
+           f"COMMAND --help` lists a command's options)\n"
+    doc = "" if group else "\n" + (__doc__ or "").split("\n\nEvery subcommand")[0] + "\n"
+    lines = [f"  {c.name:<{width}}{c.help}" for c in cmds]
+    return head + doc + "\ncommands:\n" + "\n".join(lines) + "\n"
 
 
-#: subcommands whose own argparse parser takes every argument after the name
-PASSTHROUGH = {"demo": "dex1b_ros.ros.demo", "seed": "dex1b_ros.generator.seed", "train": "dex1b_ros.generator.train",
-               "dataset": "dex1b_ros.dataset.build", "eval": "dex1b_ros.eval.run"}
-BENCHES = {"fk": "dex1b_ros.hands.bench", "sdf": "dex1b_ros.geometry.bench_sdf", "optim": "dex1b_ros.optim.bench",
-           "validate": "dex1b_ros.validate.bench", "latency": "dex1b_ros.ros.bench_latency",
-           "plan-quality": "dex1b_ros.planner.bench_quality"}
+def find(argv: list[str]) -> tuple[Command | None, list[str]]:
+    """The command named by the first words of ``argv`` (longest match) and the rest."""
+    best = None
+    for c in COMMANDS:
+        words = c.name.split()
+        if argv[:len(words)] == words and (best is None or len(words) > len(best.name.split())):
+            best = c
+    return best, (argv[len(best.name.split()):] if best else argv)
 
 
 def main(argv=None) -> int:
+    from .config_utils import ConfigError
+
     argv = list(sys.argv[1:] if argv is None else argv)
-    # `dex1b demo --help`, `dex1b bench fk --batch 10`: hand the rest to the subcommand's parser
-    if argv and argv[0] in PASSTHROUGH:
-        import importlib
-        rest = argv[1:]
-        if argv[0] == "dataset":  # `dex1b dataset build ...` (the only verb so far)
-            if not rest or rest[0] != "build":
-                print("usage: dex1b dataset build --config config/dataset/<name>.yaml [...]"
-                      "  (`dex1b dataset build --help` for options)", file=sys.stderr)
-                return 2
-            rest = rest[1:]
-        return importlib.import_module(PASSTHROUGH[argv[0]]).main(rest) or 0
-    if len(argv) >= 2 and argv[0] == "bench" and argv[1] in BENCHES:
-        import importlib
-        return importlib.import_module(BENCHES[argv[1]]).main(argv[2:]) or 0
-    args = build_parser().parse_args(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage(), end="", file=sys.stdout if argv else sys.stderr)
+        return 0 if argv else 2
+    cmd, rest = find(argv)
+    if cmd is None:
+        groups = {c.name.split()[0] for c in COMMANDS if " " in c.name}
+        group = argv[0] if argv[0] in groups else ""
+        if group and (len(argv) == 1 or argv[1] in ("-h", "--help")):
+            print(usage(group), end="", file=sys.stdout if len(argv) > 1 else sys.stderr)
+            return 0 if len(argv) > 1 else 2
+        bad = argv[1] if group else argv[0]
+        choices = sorted({c.name.split()[1] if group else c.name.split()[0] for c in COMMANDS
+                          if not group or c.name.startswith(group + " ")})
+        print(usage(group) + f"dex1b{' ' + group if group else ''}: error: invalid choice: {bad!r} "
+              f"(choose from {', '.join(choices)})", file=sys.stderr)
+        return 2
     try:
-        return args.func(args)
-    except (FileNotFoundError, ValueError) as e:  # ConfigError is a ValueError
-        print(f"dex1b {args.cmd}: error: {e}", file=sys.stderr)
+        return importlib.import_module(cmd.module).main(rest) or 0
+    except (ConfigError, FileNotFoundError) as e:  # a bad config value or a missing file: no traceback
+        print(f"dex1b {cmd.name}: error: {e}", file=sys.stderr)
         return 2
 
 
