@@ -1,6 +1,4 @@
 """Hand configuration: errors that name the field, model lookup, and a third hand from YAML only."""
-import textwrap
-
 import mujoco
 import numpy as np
 import pytest
@@ -65,52 +63,10 @@ def test_missing_model_file_names_every_path_tried(tmp_path, monkeypatch):
     assert hands_dir_candidates()[0] == tmp_path / "nowhere"
 
 
-THIRD_HAND_MJCF = """
-<mujoco model="pincer">
-  <compiler angle="radian"/>
-  <default><joint damping="0.1"/></default>
-  <worldbody>
-    <body name="base" pos="0 0 0.2" quat="0.7071 0.7071 0 0">
-      <geom type="box" size="0.04 0.03 0.01"/>
-      <body name="a1" pos="0.03 0 0.01">
-        <joint name="a_j1" axis="0 -1 0" range="-0.2 1.5"/>
-        <geom type="capsule" fromto="0 0 0 0 0 0.05" size="0.009"/>
-        <body name="a2" pos="0 0 0.05">
-          <joint name="a_j2" axis="0 -1 0" range="0 1.6"/>
-          <geom type="capsule" fromto="0 0 0 0 0 0.04" size="0.008"/>
-        </body>
-      </body>
-      <body name="b1" pos="-0.03 0 0.01">
-        <joint name="b_j1" axis="0 1 0" range="-0.2 1.5"/>
-        <geom type="box" size="0.008 0.008 0.025" pos="0 0 0.025"/>
-        <body name="b2" pos="0 0 0.05">
-          <joint name="b_j2" axis="0 1 0" range="0 1.6"/>
-          <geom type="sphere" size="0.01" pos="0 0 0.02"/>
-        </body>
-      </body>
-    </body>
-  </worldbody>
-</mujoco>
-"""
-
-THIRD_HAND_YAML = """
-name: pincer
-mjcf: pincer/pincer.xml
-root_body: base
-joint_names: [b_j1, b_j2, a_j1, a_j2]     # driver order differs from the MJCF order
-open_pose: [0.0, 0.1, 0.0, 0.1]
-fingertips: {thumb: b2, middle: a2}
-contacts: {links: [a2, b2], points_per_link: 4, pad_cone_deg: 45}
-palm: {approach: [0.0, 0.0, 1.0]}       # opposing fingers: the approach is given
-spheres: {max_per_link: 6}
-"""
-
-
-def test_a_third_hand_needs_only_yaml_and_model_files(tmp_path):
-    (tmp_path / "hands" / "pincer").mkdir(parents=True)
-    (tmp_path / "hands" / "pincer" / "pincer.xml").write_text(THIRD_HAND_MJCF)
-    (tmp_path / "pincer.yaml").write_text(textwrap.dedent(THIRD_HAND_YAML))
-    hand = load_hand(tmp_path / "pincer.yaml", hands_dir=tmp_path / "hands", dtype=torch.float64)
+def test_a_third_hand_needs_only_yaml_and_model_files(synthetic_hand_files):
+    # the synthetic MJCF + YAML of test/conftest.py (also the shared `synthetic_hand` fixture)
+    yaml_path, hands_dir = synthetic_hand_files
+    hand = load_hand(yaml_path, hands_dir=hands_dir, dtype=torch.float64)
     assert hand.joint_names == ["b_j1", "b_j2", "a_j1", "a_j2"]
     assert hand.n_joints == 4 and hand.lower[2] == -0.2 and hand.upper[3] == 1.6
     assert hand.contact_point.shape == (8, 3)
