@@ -354,7 +354,7 @@ def records_from_graspset(grasps, object_id: str, joint_names: Iterable[str], ro
         pen = np.asarray(validation.penetration_mm, np.float32)
         nc = np.asarray(validation.n_contacts, np.int16)
         nrc = np.asarray(validation.no_real_contact, bool)
-        from ..validate import failure_reasons
+        from .validate import failure_reasons
         failure = np.asarray(failure_reasons(validation), dtype=object)
     else:
         validated, success, nrc = np.zeros(N, bool), np.zeros(N, bool), np.zeros(N, bool)
