@@ -7,11 +7,10 @@ import pytest
 import torch
 import yaml
 
-from dex1b_ros.dataset import records_from_graspset, write_records
-from dex1b_ros.dataset.schema import SCHEMA_VERSION
 from dex1b_ros.generator import train as T
 from dex1b_ros.generator.model import GeneratorConfig, associated_points
 from dex1b_ros.objects.procedural import KINDS
+from dex1b_ros.records import SCHEMA_VERSION, records_from_graspset, write_records
 
 torch.set_num_threads(1)
 TINY = GeneratorConfig(n_points=128, point_mlp=(32,), point_feature=32, latent=8, hidden=(64, 64))
