@@ -3,7 +3,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from dex1b_ros.dataset import schema as S
+from dex1b_ros import records as S
 from dex1b_ros.dataset import (SCHEMA_VERSION, GraspRecords, SchemaError, empty_records, read_records,
                                temp_path, write_records)
 
