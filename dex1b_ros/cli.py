@@ -32,7 +32,8 @@ class Command:
 
 COMMANDS: tuple[Command, ...] = (
     Command("demo", "dex1b_ros.ros.demo", "end-to-end demo: sim camera -> grasp_planner -> sim hand over ROS 2"),
-    Command("hands", "dex1b_ros.hands.summary", "summarise the hand models (joints, spheres, contacts) and render them"),
+    Command("hands", "dex1b_ros.hands.summary",
+            "summarise the hand models (joints, spheres, contacts) and render them"),
     Command("seed", "dex1b_ros.generator.seed", "make a seed grasp dataset for a hand (optimizer + MuJoCo)"),
     Command("train", "dex1b_ros.generator.train", "train the DexSimple generator from Parquet grasp shards"),
     Command("dataset build", "dex1b_ros.dataset.build", "build/grow a grasp dataset in rounds"),

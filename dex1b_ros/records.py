@@ -372,7 +372,8 @@ def records_from_graspset(grasps, object_id: str, joint_names: Iterable[str], ro
         energy={k: np.asarray(grasps.energy.get(k, np.full(N, np.nan)), np.float32) for k in ENERGY_TERMS},
         validated=validated, success=success, penetration_mm=pen, n_contacts=nc, no_real_contact=nrc,
         failure=failure, lift_tested=lift_tested, lift_success=lift_ok,
-        stable_pose=np.full(N, stable_pose if lift is not None else -1, np.int16), grasp_type=gt, assoc_point=ap, generator_version=np.full(N, generator_version, dtype=object))
+        stable_pose=np.full(N, stable_pose if lift is not None else -1, np.int16), grasp_type=gt, assoc_point=ap,
+        generator_version=np.full(N, generator_version, dtype=object))
 
 
 def empty_records(hand: str, joint_names: Iterable[str]) -> GraspRecords:
@@ -385,4 +386,5 @@ def empty_records(hand: str, joint_names: Iterable[str]) -> GraspRecords:
                         energy={k: z(0) for k in ENERGY_TERMS}, validated=z(0, dt=bool), success=z(0, dt=bool),
                         penetration_mm=z(0), n_contacts=z(0, dt=np.int16), no_real_contact=z(0, dt=bool),
                         failure=np.zeros(0, object), lift_tested=z(0, dt=bool), lift_success=z(0, dt=bool),
-                        stable_pose=z(0, dt=np.int16), grasp_type=np.zeros(0, object), assoc_point=z(0, 3), generator_version=np.zeros(0, object))
+                        stable_pose=z(0, dt=np.int16), grasp_type=np.zeros(0, object), assoc_point=z(0, 3),
+                        generator_version=np.zeros(0, object))

@@ -124,7 +124,8 @@ def seed_object(hand, object_id: str, cfg: SeedConfig, path: Path, progress=None
         cloud, _ = sample_surface(mesh, 2048, seed=0, fps=True)
         _, ap = associated_points(hand, acc.pose(hand), torch.as_tensor(cloud, dtype=hand.dtype))
         records = records_from_graspset(acc, object_id, hand.joint_names, round_=0, validation=res,
-                                        assoc_point=ap.cpu().numpy(), grasp_type=grasp_types(acc.active, hand.tip_names),
+                                        assoc_point=ap.cpu().numpy(),
+                                        grasp_type=grasp_types(acc.active, hand.tip_names),
                                         generator_version=SEED_GENERATOR_VERSION)
         if not cfg.keep_invalid:
             records = records.select(records.success)

@@ -46,10 +46,29 @@ import torch
 from ..config_utils import ConfigError, fail, load_yaml, to_dict
 from ..hands import HandModel, HandPose, load_hand
 from ..records import SCHEMA_VERSION, GraspRecords, read_records
-from .checkpoint import (CARD_NAME, WEIGHTS_NAME, GeneratorLoadError, _atomic, atomic_write, export_model,
-                         load_checkpoint, read_model_card, save_checkpoint, sha256_file)
-from .data import (Batch, CloudCache, GraspData, _rotations, augment_rotations, make_batch, read_shards, shard_paths,
-                   split_records)
+from .checkpoint import (
+    CARD_NAME,
+    WEIGHTS_NAME,
+    GeneratorLoadError,
+    _atomic,
+    atomic_write,
+    export_model,
+    load_checkpoint,
+    read_model_card,
+    save_checkpoint,
+    sha256_file,
+)
+from .data import (
+    Batch,
+    CloudCache,
+    GraspData,
+    _rotations,
+    augment_rotations,
+    make_batch,
+    read_shards,
+    shard_paths,
+    split_records,
+)
 from .load import load_generator
 from .model import DexSimple, GeneratorConfig
 

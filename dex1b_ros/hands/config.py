@@ -47,7 +47,8 @@ class SphereConfig:
 
     def __post_init__(self):
         if not 1 <= self.min_per_link <= self.max_per_link:
-            fail("min_per_link", f"need 1 <= min_per_link <= max_per_link, got {self.min_per_link}, {self.max_per_link}")
+            fail("min_per_link",
+                 f"need 1 <= min_per_link <= max_per_link, got {self.min_per_link}, {self.max_per_link}")
         if not 0.5 <= self.coverage <= 1.0:
             fail("coverage", f"must be in [0.5, 1], got {self.coverage}")
         for k, v in self.link_max.items():
@@ -112,7 +113,8 @@ class DriverConfig:
 
     def __post_init__(self):
         if self.command_type not in ("joint_state", "float64_multi_array", "joint_trajectory"):
-            fail("command_type", f"expected joint_state | float64_multi_array | joint_trajectory, got {self.command_type!r}")
+            fail("command_type",
+                 f"expected joint_state | float64_multi_array | joint_trajectory, got {self.command_type!r}")
 
 
 @dataclass

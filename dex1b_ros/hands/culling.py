@@ -102,7 +102,8 @@ class PairChunks:
 def chunk_pairs(sphere_link: np.ndarray, centers: np.ndarray, radii: np.ndarray, pairs: np.ndarray,
                 n_links: int) -> PairChunks:
     """Group sphere ``pairs`` (P, 2) by the links of their spheres."""
-    sphere_link, centers, radii = np.asarray(sphere_link), np.asarray(centers, np.float64), np.asarray(radii, np.float64)
+    sphere_link = np.asarray(sphere_link)
+    centers, radii = np.asarray(centers, np.float64), np.asarray(radii, np.float64)
     pairs = np.asarray(pairs).reshape(-1, 2)
     lp = np.sort(sphere_link[pairs], axis=1)
     keys, inv = np.unique(lp, axis=0, return_inverse=True)

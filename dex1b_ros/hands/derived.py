@@ -142,7 +142,8 @@ def contacts(hand: HandModel, T_open: np.ndarray, open_np: np.ndarray) -> dict[s
         pts.append(p[sel])
         nrm.append(n[sel])
         lnk += [li] * len(sel)
-    return {"contact_point": torch.as_tensor(np.concatenate(pts)), "contact_normal": torch.as_tensor(np.concatenate(nrm)),
+    return {"contact_point": torch.as_tensor(np.concatenate(pts)),
+            "contact_normal": torch.as_tensor(np.concatenate(nrm)),
             "contact_link": torch.as_tensor(lnk, dtype=torch.long), "pad_direction": pad_direction}
 
 

@@ -38,8 +38,17 @@ from .collision import ConvexGeom, link_geoms
 from .config import HandConfig, load_hand_config
 from .culling import PairChunks, PointChunks, chunk_pairs, chunk_points
 from .derived import DERIVED_FIELDS, derive_geometry, farthest_points, finger_and_surface
-from .kinematics import (apply_link_matrix, build_chain, check_joints, is_descendant, link_point_matrix, link_points,
-                         load_hand_spec, transform_points, xml_with_assets)
+from .kinematics import (
+    apply_link_matrix,
+    build_chain,
+    check_joints,
+    is_descendant,
+    link_point_matrix,
+    link_points,
+    load_hand_spec,
+    transform_points,
+    xml_with_assets,
+)
 
 
 @dataclass
@@ -231,7 +240,8 @@ class HandModel:
                 torch.cat([self.sphere_link, self.energy_surface_link]).cpu().numpy(),
                 torch.cat([self.sphere_center, self.energy_surface_point]).cpu().numpy(),
                 np.concatenate([self.sphere_radius.cpu().numpy(), np.zeros(n_p)]),
-                np.concatenate([np.ones(n_s, np.int64), np.full(n_p, 2, np.int64)]), size=12).to(self.device, self.dtype)
+                np.concatenate([np.ones(n_s, np.int64), np.full(n_p, 2, np.int64)]), size=12,
+            ).to(self.device, self.dtype)
             self._layouts["collision_chunks"] = ch
         return ch
 
@@ -307,7 +317,8 @@ class HandModel:
         r = self.self_sphere_radius
         with torch.no_grad():
             Td = T.detach()
-            c = self._apply(Td, torch.arange(L, device=T.device), pc.link_center, cache="self_link_centres")  # (B, L, 3)
+            c = self._apply(Td, torch.arange(L, device=T.device), pc.link_center,
+                            cache="self_link_centres")                                  # (B, L, 3)
             a, b = pc.link_pairs[:, 0], pc.link_pairs[:, 1]
             gap = (c[:, a] - c[:, b]).norm(dim=-1) - pc.link_bound[a] - pc.link_bound[b]  # (B, P)
             bi, pi = torch.nonzero(gap < 0, as_tuple=True)

@@ -53,5 +53,13 @@ def test_old_import_paths_still_work():
                  "make_batch", "CloudCache", "GraspData", "Batch", "CARD_NAME", "WEIGHTS_NAME", "GeneratorLoadError",
                  "sha256_file", "_split_records", "_rotations", "_atomic", "evaluate", "sample_geometry"):
         assert hasattr(T, name), name
-    from dex1b_ros.hands.model import (CACHE_ENV, HandModel, HandPose, _cache_path, link_points,  # noqa: F401
-                                       load_hand, load_hand_spec, transform_points)
+    from dex1b_ros.hands.model import (  # noqa: F401
+        CACHE_ENV,
+        HandModel,
+        HandPose,
+        _cache_path,
+        link_points,
+        load_hand,
+        load_hand_spec,
+        transform_points,
+    )

@@ -46,7 +46,8 @@ def test_self_penetration_equals_the_full_pair_sum(hand):
     qa = q.clone().requires_grad_(True)
     full = torch.relu(hand.self_sphere_radius[i] + hand.self_sphere_radius[j]
                       - (lambda c: (c[:, i] - c[:, j]).norm(dim=-1))(
-                          hand._apply(hand.link_poses_palm(qa), hand.self_sphere_link, hand.self_sphere_center))).sum(-1)
+                          hand._apply(hand.link_poses_palm(qa), hand.self_sphere_link,
+                                      hand.self_sphere_center))).sum(-1)
     ga, = torch.autograd.grad(full.sum(), qa)
     qb = q.clone().requires_grad_(True)
     culled = hand.self_penetration(qb)

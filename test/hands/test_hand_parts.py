@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from dex1b_ros.hands import cache, derived, kinematics
-from dex1b_ros.hands import load_hand, load_hand_config
+from dex1b_ros.hands import cache, derived, kinematics, load_hand, load_hand_config
 
 
 def test_pytorch_kinematics_is_patched_by_a_call_not_at_import():
