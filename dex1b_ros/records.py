@@ -1,9 +1,8 @@
 """One versioned Parquet schema for grasp records (no ROS).
 
 This is the lowest layer that reads and writes grasp shards: the generator (training data, seed
-shards) and the dataset builder both use it. (Moved here from ``dex1b_ros.dataset.schema`` so
-that ``generator`` does not import ``dataset``; that module is to become a re-export of this
-one, and ``test/generator/test_records.py`` checks the two agree until then.)
+shards) and the dataset builder both use it. (Moved here from ``dex1b_ros.dataset.schema``,
+which re-exports it, so that ``generator`` does not import ``dataset``.)
 
 A *grasp record* is one grasp of one hand on one object, with what made it and what the
 validator said about it. Every shard (one Parquet file) holds records of ONE hand (all rows

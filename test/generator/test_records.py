@@ -1,39 +1,16 @@
-"""dex1b_ros.records (the grasp-shard schema the generator uses) and dex1b_ros.dataset.schema
-are one schema: until dataset/schema.py re-exports records.py, the two must stay identical."""
-import ast
+"""dex1b_ros.records is the one grasp-shard schema: dex1b_ros.dataset.schema re-exports it, and
+the generator reads and writes shards through it without importing dex1b_ros.dataset."""
 import subprocess
 import sys
-from pathlib import Path
-
-import numpy as np
 
 import dex1b_ros.records as records
 
 
-def _code(path: Path) -> str:
-    """The module's code without its docstring (ast-normalised)."""
-    tree = ast.parse(path.read_text())
-    if tree.body and isinstance(tree.body[0], ast.Expr) and isinstance(tree.body[0].value, ast.Constant):
-        tree.body = tree.body[1:]
-    return ast.dump(tree)
-
-
-def test_dataset_schema_is_records():
+def test_dataset_schema_re_exports_records():
     import dex1b_ros.dataset.schema as schema
-    if schema.GraspRecords is records.GraspRecords:      # re-export: nothing can drift
-        return
-    assert _code(Path(schema.__file__)) == _code(Path(records.__file__)), (
-        "dex1b_ros/dataset/schema.py and dex1b_ros/records.py differ: change records.py and make "
-        "dataset/schema.py re-export it (`from ..records import *`)")
-
-
-def test_shards_written_by_one_read_by_the_other(tmp_path):
-    import dex1b_ros.dataset.schema as schema
-    r = records.empty_records("leap", [f"j{i}" for i in range(16)])
-    p = records.write_records(r, tmp_path / "a.parquet")
-    back = schema.read_records(p)
-    assert back.hand == "leap" and len(back) == 0 and list(back.joint_names) == list(r.joint_names)
-    assert np.array_equal(schema.grasp_schema(16).names, records.grasp_schema(16).names)
+    for name in ("GraspRecords", "SchemaError", "read_records", "write_records", "records_from_graspset",
+                 "empty_records", "grasp_schema", "SCHEMA_VERSION"):
+        assert getattr(schema, name) is getattr(records, name), name
 
 
 def test_generator_does_not_import_dataset():
