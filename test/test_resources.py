@@ -168,7 +168,8 @@ def test_installed_copy_finds_its_config_models_and_splits(installed, tmp_path):
 
     t0 = time.perf_counter()
     r = _run(prefix, site, tmp_path, "--plan")
-    print(f"installed probe + plan: {time.perf_counter() - t0:.1f} s (in-process {r['seconds']:.1f} s): {r.get('plan_info')}")
+    print(f"installed probe + plan: {time.perf_counter() - t0:.1f} s "
+          f"(in-process {r['seconds']:.1f} s): {r.get('plan_info')}")
     assert Path(r["file"]).is_relative_to(site), r["file"]          # the installed copy, not the checkout
     assert str(REPO) not in r["sys_path"]
     assert r["source_root"] is None

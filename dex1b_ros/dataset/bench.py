@@ -79,7 +79,8 @@ def _measure(out: Path, hand: str, wall: float, cores: float, label: str) -> dic
            "task_valid_per_core_s_round0": round(rate(kept[0], secs[0]), 4),
            "task_valid_per_core_s_rounds_ge1": round(rate(kept[1], secs[1]), 4),
            "end_to_end_valid_per_core_s": round(rate(total, wall * cores), 4)}
-    for key, r in (("round0", row["task_valid_per_core_s_round0"]), ("rounds_ge1", row["task_valid_per_core_s_rounds_ge1"]),
+    for key, r in (("round0", row["task_valid_per_core_s_round0"]),
+                   ("rounds_ge1", row["task_valid_per_core_s_rounds_ge1"]),
                    ("end_to_end", row["end_to_end_valid_per_core_s"])):
         row[f"core_hours_1e9_{key}"] = round(1e9 / r / 3600, 0) if r > 0 else None
     return row

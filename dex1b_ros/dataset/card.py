@@ -53,7 +53,8 @@ def card_text(cfg: BuildConfig, config_path: str) -> str:
     done_objects = sorted({e["object_id"] for e in entries})
     kinds = Counter(o.split(":")[1] if o.startswith("proc:") else "ycb" for o in objects)
     lines = [f"# Dataset card: `{cfg.name}` ({cfg.hand})", "",
-             f"Made by `dex1b dataset build --config {config_path}` (this card: `python -m dex1b_ros.dataset.card --config "
+             f"Made by `dex1b dataset build --config {config_path}` "
+             "(this card: `python -m dex1b_ros.dataset.card --config "
              f"{config_path}`, code at {_git_head()}). Build content hash `{cfg.content_hash()}`: a build "
              "resumes from the shards and manifest entries under this folder, on any machine, and only "
              "runs the tasks that are missing.", "",

@@ -49,7 +49,8 @@ class LoopbackRayCluster:
                             f"--object-store-memory={self.object_store}", "--disable-usage-stats"],
                            env=env, capture_output=True, text=True, timeout=120)
         if r.returncode != 0:
-            raise RuntimeError(f"ray start {' '.join(args)} failed ({r.returncode}):\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+            raise RuntimeError(f"ray start {' '.join(args)} failed ({r.returncode}):\n"
+                               f"{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
 
     def start(self) -> "LoopbackRayCluster":
         head = self.ips[0]

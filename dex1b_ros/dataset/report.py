@@ -64,7 +64,8 @@ def write_report(cfg, layout: Layout, summary) -> "Path":  # noqa: F821
                              squeeze=False)
     x = np.arange(len(all_types))
     for ax, t in zip(axes[:, 0], types):
-        ax.bar(x - 0.2, [t["before"].get(ty, 0) for ty in all_types], 0.4, label=f"valid ({t['entropy_before']:.2f} bits)")
+        ax.bar(x - 0.2, [t["before"].get(ty, 0) for ty in all_types], 0.4,
+               label=f"valid ({t['entropy_before']:.2f} bits)")
         ax.bar(x + 0.2, [t["after"].get(ty, 0) for ty in all_types], 0.4, label=f"kept ({t['entropy_after']:.2f} bits)")
         ax.set_title(f"round {t['round']}: grasp types before / after rebalancing", fontsize=9)
         ax.set_xticks(x)

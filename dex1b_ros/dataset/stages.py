@@ -344,8 +344,15 @@ def run_train_task(t: TrainTask) -> dict:
 
     from ..config_utils import from_dict
     from ..generator.model import DexSimple
-    from ..generator.train import (CARD_NAME, WEIGHTS_NAME, TrainConfig, TrainResult, export_model, save_checkpoint,
-                                   train)
+    from ..generator.train import (
+        CARD_NAME,
+        WEIGHTS_NAME,
+        TrainConfig,
+        TrainResult,
+        export_model,
+        save_checkpoint,
+        train,
+    )
     from .schema import read_records
 
     _threads(t.threads)
@@ -369,7 +376,8 @@ def run_train_task(t: TrainTask) -> dict:
     n_valid = int((recs.validated & recs.success).sum()) if recs is not None else 0
     from ..objects import load_split
     val_ids = set(load_split("val"))
-    n_train = int(sum(1 for o, v, s in zip(recs.object_id, recs.validated, recs.success) if v and s and o not in val_ids)) \
+    n_train = int(sum(1 for o, v, s in zip(recs.object_id, recs.validated, recs.success)
+                      if v and s and o not in val_ids)) \
         if recs is not None else 0
     if n_train > 0 and cfg.steps > 0:
         torch.manual_seed(cfg.seed)

@@ -205,7 +205,8 @@ class Manifest:
 
     def entries(self, round_: int | None = None) -> list[dict]:
         base = self.layout.root / "manifest"
-        pat = f"round={round_}/hand={self.layout.hand}/*.json" if round_ is not None else f"round=*/hand={self.layout.hand}/*.json"
+        pat = (f"round={round_}/hand={self.layout.hand}/*.json" if round_ is not None
+               else f"round=*/hand={self.layout.hand}/*.json")
         out = []
         for p in sorted(base.glob(pat)):
             try:

@@ -3,5 +3,5 @@ from .energy import EnergyWeights, finger_groups, grasp_energy
 from .field import ObjectField
 from .optimizer import Cancelled, GraspOptimizer, GraspSet, OptimizerConfig, refinement_config, synthesis_config
 
-__all__ = ["Cancelled", "EnergyWeights", "GraspOptimizer", "GraspSet", "ObjectField", "OptimizerConfig", "finger_groups",
-           "grasp_energy", "refinement_config", "synthesis_config"]
+__all__ = ["Cancelled", "EnergyWeights", "GraspOptimizer", "GraspSet", "ObjectField", "OptimizerConfig",
+           "finger_groups", "grasp_energy", "refinement_config", "synthesis_config"]

@@ -50,7 +50,8 @@ class OptimizerConfig:
     max_contact_dist: float = 0.005  # every active finger within this of the surface (m)
     max_penetration: float = 0.001   # deepest sphere or surface-sample penetration (m)
     max_self_penetration: float = 0.002  # summed self-penetration (m)
-    max_fc: float = 0.15             # force-closure residual (synthesis only; 0.15 measured: 42% of accepted LEAP grasps then pass MuJoCo vs 22% at 0.5)
+    max_fc: float = 0.15             # force-closure residual (synthesis only; 0.15 measured: 42% of accepted
+                                     # LEAP grasps then pass MuJoCo vs 22% at 0.5)
     seed: int = 0
 
     def __post_init__(self):
@@ -240,8 +241,8 @@ class GraspOptimizer:
         R = pose.rotation
         return GraspSet(
             hand=h.name, trans=np_(pose.trans), quat=np_(matrix_to_quat(R)), pregrasp=np_(pregrasp), grasp=np_(grasp),
-            squeeze=np_(squeeze), energy={k: np_(e[k]) for k in ("total", "dis", "pen", "surface", "table", "spen", "joints", "fc",
-                                                         "align")},
+            squeeze=np_(squeeze),
+            energy={k: np_(e[k]) for k in ("total", "dis", "pen", "surface", "table", "spen", "joints", "fc", "align")},
             contact_distance=np_(cd), penetration=np_(pen), active=np_(active), accepted=np_(ok), seconds=seconds)
 
     def squeeze(self, pose: HandPose, active: torch.Tensor, delta: float) -> torch.Tensor:

@@ -78,7 +78,8 @@ def decomposition_rows(objs: dict[str, trimesh.Trimesh], config: ValidatorConfig
 def _quat_wxyz(R: np.ndarray) -> np.ndarray:
     w = np.sqrt(max(1e-12, 1.0 + R[0, 0] + R[1, 1] + R[2, 2])) / 2
     if w > 1e-3:
-        return np.array([w, (R[2, 1] - R[1, 2]) / (4 * w), (R[0, 2] - R[2, 0]) / (4 * w), (R[1, 0] - R[0, 1]) / (4 * w)])
+        return np.array([w, (R[2, 1] - R[1, 2]) / (4 * w), (R[0, 2] - R[2, 0]) / (4 * w),
+                         (R[1, 0] - R[0, 1]) / (4 * w)])
     i = int(np.argmax(np.diag(R)))
     j, k = (i + 1) % 3, (i + 2) % 3
     s = np.sqrt(max(1e-12, 1.0 + R[i, i] - R[j, j] - R[k, k])) * 2

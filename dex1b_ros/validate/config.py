@@ -38,7 +38,8 @@ class ValidatorConfig:
     rolling_friction: float = 0.0         # m, rolling friction (used only with condim 6)
     condim: int = 4                       # -, contact dimensionality of object contacts (3, 4 or 6)
     maxhullvert: int = 64                 # -, max vertices of each object collision hull (-1 = no limit)
-    object_collision: str = "decomposition"  # decomposition (CoACD parts, cached) | hull (one convex hull: fast, wrong on concave objects)
+    object_collision: str = "decomposition"  # decomposition (CoACD parts, cached) | hull (one convex hull: fast,
+                                             #    wrong on concave objects)
     decomposition: DecompositionConfig = field(default_factory=DecompositionConfig)  # how a mesh becomes convex parts
 
     # --- hand actuation (overrides of the hand MJCF's weak position actuators) -----------
@@ -47,7 +48,8 @@ class ValidatorConfig:
     actuator_forcerange: float | None = 2.0  # N*m, symmetric torque limit |tau| <= value; None = no limit
 
     # --- pre-filter ------------------------------------------------------------------------
-    max_penetration: float = 0.01         # m, reject if hand-object (or hand-table) penetration exceeds it at the grasp pose
+    max_penetration: float = 0.01         # m, reject if hand-object (or hand-table) penetration exceeds it
+                                          #    at the grasp pose
     max_self_penetration: float = 0.01    # m, reject if hand-hand penetration exceeds it at the grasp pose
 
     # --- test sequence -----------------------------------------------------------------------
@@ -60,11 +62,13 @@ class ValidatorConfig:
 
     # --- real-contact check (refuses grasps "held" by squeezing air) ---------------------------
     require_real_contact: bool = True     # success also needs no_real_contact == False
-    real_contact_tol: float = 0.003       # m, a hand link "touches" at the grasp pose if within this distance of the object
+    real_contact_tol: float = 0.003       # m, a hand link "touches" at the grasp pose if within this distance
+                                          #    of the object
     min_contact_links: int = 2            # -, distinct hand links needed, at the grasp pose AND after squeezing
 
     # --- tabletop variant ------------------------------------------------------------------------
-    table_clearance: float = 0.0          # m, gap between the object's lowest point and the table top (z of object frame)
+    table_clearance: float = 0.0          # m, gap between the object's lowest point and the table top
+                                          #    (z of object frame)
     lift_height: float = 0.1              # m, how far the hand is lifted (+z)
     lift_time: float = 1.0                # s, duration of the lift (linear)
     lift_hold_time: float = 0.5           # s, hold after the lift before measuring
@@ -73,7 +77,8 @@ class ValidatorConfig:
     lift_kv: float = 200.0                # N*s/m, its damping gain
 
     # --- speed (never changes a verdict; see docs/validator.md) --------------------------------
-    early_exit: bool = True               # stop at the first failed direction (later directions reported NaN / failed=False)
+    early_exit: bool = True               # stop at the first failed direction (later directions reported
+                                          #    NaN / failed=False)
     share_closing: bool = True            # simulate pregrasp->grasp->squeeze once and copy the state to every direction
     hold_exit_factor: float = 3.0         # -, end a direction early once translation > factor * max_displacement
                                           #    and no hand-object contact remains (object flew off); <= 0 disables

@@ -343,7 +343,8 @@ def _collect(ones: list[_One], config: ValidatorConfig, directions) -> Validatio
         success=success, rejected_by_prefilter=rej, failed_directions=failed, tested_directions=tested,
         displacement=np.array([o.disp for o in ones]).reshape(len(ones), -1),
         rotation=np.array([o.rot for o in ones]).reshape(len(ones), -1),
-        penetration_mm=1000 * np.array([o.pen for o in ones]), self_penetration_mm=1000 * np.array([o.self_pen for o in ones]),
+        penetration_mm=1000 * np.array([o.pen for o in ones]),
+        self_penetration_mm=1000 * np.array([o.self_pen for o in ones]),
         n_contacts=np.array([o.n_contacts for o in ones], int), n_contact_links=nlinks, n_near_links=near,
         n_real_contact_links=nreal,
         no_real_contact=no_real, directions=tuple(directions))
@@ -484,7 +485,8 @@ class GraspValidator:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("fork"),
                                                  initializer=_worker_init,
-                                                 initargs=(self.hand_cfg, self.object_mesh, self.config, self.hands_dir))
+                                                 initargs=(self.hand_cfg, self.object_mesh, self.config,
+                                                           self.hands_dir))
             # interleaved chunks balance slow (passing) and fast (early-exit) grasps
             n_chunks = min(B, self.workers * 4)
             idx = [np.arange(i, B, n_chunks) for i in range(n_chunks)]

@@ -23,7 +23,8 @@ def test_overrides_and_hash():
     assert dataclasses.replace(cfg, seed=1).content_hash() != cfg.content_hash()
 
 
-@pytest.mark.parametrize("text,field", [("rounds: 0", "rounds"), ("generate: {samples_per_task: 0}", "generate.samples_per_task"),
+@pytest.mark.parametrize("text,field", [("rounds: 0", "rounds"),
+                                        ("generate: {samples_per_task: 0}", "generate.samples_per_task"),
                                         ("types: {cap_per_type: -1}", "types.cap_per_type"),
                                         ("engine: spark", "engine"), ("objects: {split: dev}", "objects.split")])
 def test_bad_values_name_the_field(tmp_path, text, field):

@@ -27,7 +27,8 @@ def test_ray_two_nodes_equals_embedded(tmp_path, micro):
     with LoopbackRayCluster(nodes=2, cpus_per_node=1) as cluster:
         env = {**os.environ, **cluster.env}
         nodes = subprocess.run([sys.executable, "-c", "import ray, json; ray.init(); "
-                                "print(json.dumps(sorted(n['NodeManagerAddress'] for n in ray.nodes() if n['Alive'])))"],
+                                "print(json.dumps(sorted(n['NodeManagerAddress'] "
+                                "for n in ray.nodes() if n['Alive'])))"],
                                env=env, capture_output=True, text=True, timeout=60)
         assert nodes.returncode == 0, nodes.stderr[-2000:]
         assert json.loads(nodes.stdout.strip().splitlines()[-1]) == ["127.0.0.2", "127.0.0.3"]

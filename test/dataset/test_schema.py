@@ -4,8 +4,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from dex1b_ros import records as S
-from dex1b_ros.dataset import (SCHEMA_VERSION, GraspRecords, SchemaError, empty_records, read_records,
-                               temp_path, write_records)
+from dex1b_ros.dataset import (
+    SCHEMA_VERSION,
+    GraspRecords,
+    SchemaError,
+    empty_records,
+    read_records,
+    temp_path,
+    write_records,
+)
 
 J = 16
 NAMES = tuple(f"j{i}" for i in range(J))
@@ -138,7 +145,8 @@ def test_records_from_graspset():
                   {k: rng.random(n) for k in ("total", "dis", "pen", "spen", "joints", "fc", "align")},
                   rng.random(n), rng.random(n), np.ones((n, 4), bool), np.ones(n, bool))
     val = SimpleNamespace(success=np.array([1, 0, 1, 0], bool), penetration_mm=np.ones(n), n_contacts=np.full(n, 3),
-                          no_real_contact=np.array([0, 1, 0, 0], bool), rejected_by_prefilter=np.array([0, 0, 0, 1], bool),
+                          no_real_contact=np.array([0, 1, 0, 0], bool),
+                          rejected_by_prefilter=np.array([0, 0, 0, 1], bool),
                           failed_directions=np.zeros((n, 6), bool), directions=("+x", "-x", "+y", "-y", "+z", "-z"))
     lift = SimpleNamespace(success=np.array([1, 0, 0, 0], bool))
     r = S.records_from_graspset(gs, "proc:box:3", NAMES, validation=_Res(val), assoc_point=np.zeros((n, 3)),

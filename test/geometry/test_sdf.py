@@ -124,7 +124,8 @@ def test_point_sphere_distance_equals_brute_force(shared, radii_2d):
     B, S, P = 5, 17, 300
     c = (torch.randn(B, S, 3, dtype=torch.float64) * 0.05).requires_grad_(True)
     r = torch.rand(B, S, dtype=torch.float64) * 0.01 if radii_2d else torch.rand(S, dtype=torch.float64) * 0.01
-    cloud = torch.randn(P, 3, dtype=torch.float64) * 0.05 if shared else torch.randn(B, P, 3, dtype=torch.float64) * 0.05
+    cloud = (torch.randn(P, 3, dtype=torch.float64) * 0.05 if shared
+             else torch.randn(B, P, 3, dtype=torch.float64) * 0.05)
     d = point_sphere_distance(c, r, cloud, max_elems=S * P * 2)  # forces 3 chunks
     ref = _brute(c, r, cloud)
     assert d.shape == (B, S)

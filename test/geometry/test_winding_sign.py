@@ -85,7 +85,8 @@ def test_sign_matches_brute_force_winding_number(case):
 def test_overlap_region_is_inside_and_ray_parity_was_not():
     tm = _two_boxes()
     p = np.array([[0.015, 0.015, 0.0], [0.0, 0.0, 0.0]])  # inside both boxes
-    assert (exact_signed_distance(tm, p) < -0.004).all()  # depth to the nearest (inner) face: union_shells fixes the magnitude
+    # depth to the nearest (inner) face: union_shells fixes the magnitude
+    assert (exact_signed_distance(tm, p) < -0.004).all()
     assert winding_number(tm, p) == pytest.approx([2.0, 2.0], abs=0.02)
 
 

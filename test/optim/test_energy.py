@@ -21,7 +21,8 @@ def _facing(hand, field, distance, n=1):
     R = look_at_rotation(torch.tensor([[0.0, 0.0, -1.0]], dtype=dt)) @ R_hand.T
     palm = torch.tensor([0.0, 0.0, top + distance], dtype=dt)
     trans = palm - R[0] @ hand.palm_center
-    return HandPose(trans.expand(n, 3).clone(), matrix_to_rot6d(R).expand(n, 6).clone(), hand.open_pose.expand(n, -1).clone())
+    return HandPose(trans.expand(n, 3).clone(), matrix_to_rot6d(R).expand(n, 6).clone(),
+                    hand.open_pose.expand(n, -1).clone())
 
 
 def _all(hand, n=1):

@@ -43,7 +43,8 @@ def handle() -> trimesh.Trimesh:
 
 
 def cup(r=0.03, h=0.12, wall=0.004) -> trimesh.Trimesh:
-    return _trimesh(mf.Manifold.cylinder(h, r, r, 48) - mf.Manifold.cylinder(h, r - wall, r - wall, 48).translate([0, 0, wall]))
+    return _trimesh(mf.Manifold.cylinder(h, r, r, 48)
+                    - mf.Manifold.cylinder(h, r - wall, r - wall, 48).translate([0, 0, wall]))
 
 
 def _b(*xs):
