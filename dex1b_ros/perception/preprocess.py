@@ -4,10 +4,10 @@ Pipeline of :func:`preprocess_cloud`, each step optional through :class:`Preproc
 
 1. checks: empty cloud; more than ``max_input_points`` -> rejected (hard cap); non-finite
    coordinates dropped (fail if fewer than ``min_points`` remain);
-2. random subsample to ``downsample_above`` points when larger (seeded);
+2. random subsample to ``downsample_above`` points when larger (from the ``rng`` given);
 3. transform to the planning frame with a 4x4 ``T_planning_cloud`` (p_plan = R p_cloud + t);
 4. crop to an axis-aligned box of the planning frame;
-5. remove the support plane (open3d RANSAC ``segment_plane``) and everything below it, but only
+5. remove the support plane (RANSAC, :func:`fit_plane`) and everything below it, but only
    when the plane looks like a support: near-horizontal (normal within ``plane_max_tilt_deg``
    of planning +z), holding at least ``plane_min_inlier_fraction`` of the points, and with most
    of the other points above it (so the top face of a box is not mistaken for a table);
@@ -17,7 +17,7 @@ Pipeline of :func:`preprocess_cloud`, each step optional through :class:`Preproc
 8. keep the largest DBSCAN cluster (open3d) = the object;
 9. checks: at least ``min_points`` left; bounding-box size within
    [``min_extent``, ``max_extent``] (object too small / too large for the hand); at most
-   ``max_output_points`` points (seeded random subsample).
+   ``max_output_points`` points (random subsample, same ``rng``).
 
 Frames/units: metres; the planning frame is z-up (the support plane is horizontal in it).
 Errors are :class:`CloudError` (a ``ValueError``) with a message saying what was wrong.
@@ -25,10 +25,12 @@ Errors are :class:`CloudError` (a ``ValueError``) with a message saying what was
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import trimesh
 
+from ..config_fields import Range, between, check_ranges, ge, gt
 from ..config_utils import fail
 
 
@@ -38,60 +40,63 @@ class CloudError(ValueError):
 
 @dataclass
 class PreprocessConfig:
-    """Settings of :func:`preprocess_cloud`. Lengths in metres of the planning frame."""
+    """Settings of :func:`preprocess_cloud`. Lengths in metres of the planning frame. The numeric
+    bounds (``RANGES``) are checked here and exported as the ROS parameters' ranges. Random steps
+    (subsampling, RANSAC) draw from the ``rng`` given to :func:`preprocess_cloud` (the planner's
+    one generator per plan), not from a seed of their own."""
 
-    crop_min: list[float] | None = None       # m, (3,) lower corner of the crop box; None = no crop
-    crop_max: list[float] | None = None       # m, (3,) upper corner of the crop box; None = no crop
-    max_input_points: int = 3_000_000         # -, hard cap: larger clouds are rejected
+    crop_min: list[float] | None = None       # m, (3,) lower corner of the crop box in the planning frame;
+                                              #    None/[] = no crop
+    crop_max: list[float] | None = None       # m, (3,) upper corner of the crop box in the planning frame;
+                                              #    None/[] = no crop
+    max_input_points: int = 3_000_000         # -, hard cap: clouds with more points are rejected
     downsample_above: int = 100_000           # -, larger clouds are randomly subsampled to this first
     remove_plane: bool = True                 # remove the support plane (table) and what lies below it
     plane_distance: float = 0.006             # m, RANSAC inlier distance of the support plane
     plane_iterations: int = 200               # -, RANSAC iterations
-    plane_min_inlier_fraction: float = 0.1    # -, a plane with fewer inliers is not removed
+    plane_min_inlier_fraction: float = 0.1    # -, a plane holding a smaller fraction of the points is not removed
     plane_max_tilt_deg: float = 30.0          # deg, max angle between the plane normal and planning +z
     voxel_size: float = 0.003                 # m, voxel downsampling cell; 0 = off
     max_cluster_points: int = 20_000          # -, the voxel cell is doubled until at most this many points remain
                                               #    (bounds the cost of the outlier and DBSCAN steps)
     outlier_neighbors: int = 20               # -, neighbours of the statistical outlier test; 0 = off
     outlier_std_ratio: float = 2.5            # -, points beyond mean + ratio * std of neighbour distance are outliers
-    cluster_eps: float = 0.015                # m, DBSCAN neighbourhood radius; 0 = keep every cluster
+    cluster_eps: float = 0.015                # m, DBSCAN neighbourhood radius; the largest cluster is the object;
+                                              #    0 = keep every cluster
     cluster_min_points: int = 10              # -, DBSCAN core-point neighbour count
-    min_points: int = 50                      # -, fewer points left at any check -> error
+    min_points: int = 50                      # -, fewer points left at any check -> error (failed plan)
     max_output_points: int = 8192             # -, the cleaned cloud is randomly subsampled to at most this
     min_extent: float = 0.015                 # m, largest bounding-box side must be >= this (else too small to grasp)
-    max_extent: float = 0.35                  # m, largest bounding-box side must be <= this (else too large for the hand)
-    seed: int = 0                             # -, seed of every random step (subsampling, RANSAC)
+    max_extent: float = 0.35                  # m, largest bounding-box side must be <= this
+                                              #    (else too large for the hand)
+
+    RANGES: ClassVar[dict[str, Range]] = {
+        "max_input_points": ge(1), "downsample_above": ge(1), "plane_iterations": ge(1),
+        "plane_distance": between(0, 1, hi_open=True), "plane_min_inlier_fraction": between(0, 1, lo_open=True),
+        "plane_max_tilt_deg": between(0, 90), "voxel_size": between(0, 1, hi_open=True),
+        "max_cluster_points": ge(1), "outlier_neighbors": ge(0), "outlier_std_ratio": gt(0),
+        "cluster_eps": between(0, 1, hi_open=True), "cluster_min_points": ge(1), "min_points": ge(1),
+        "max_output_points": ge(1), "min_extent": gt(0), "max_extent": gt(0),
+    }
 
     def __post_init__(self):
         for name in ("crop_min", "crop_max"):
             v = getattr(self, name)
-            if v is not None and (len(v) != 3 or not np.all(np.isfinite(v))):
+            if v is not None and len(v) == 0:   # [] = no crop (a ROS parameter cannot be null)
+                setattr(self, name, None)
+            elif v is not None and (len(v) != 3 or not np.all(np.isfinite(v))):
                 fail(name, f"expected 3 finite numbers (m) or null, got {v!r}")
         if (self.crop_min is None) != (self.crop_max is None):
             fail("crop_min", "crop_min and crop_max must be given together (or both null)")
         if self.crop_min is not None and np.any(np.asarray(self.crop_min) >= np.asarray(self.crop_max)):
             fail("crop_max", f"must be > crop_min on every axis, got min {self.crop_min} max {self.crop_max}")
-        for name in ("max_input_points", "downsample_above", "min_points", "max_output_points", "plane_iterations",
-                     "max_cluster_points"):
-            if getattr(self, name) < 1:
-                fail(name, f"must be >= 1, got {getattr(self, name)}")
+        check_ranges(self, self.RANGES)
         if self.downsample_above > self.max_input_points:
-            fail("downsample_above", f"must be <= max_input_points ({self.max_input_points}), got {self.downsample_above}")
-        for name in ("plane_distance", "voxel_size", "cluster_eps"):
-            v = getattr(self, name)
-            if not 0 <= v < 1.0:
-                fail(name, f"must be in [0, 1) m, got {v}")
-        if not self.outlier_std_ratio > 0:
-            fail("outlier_std_ratio", f"must be > 0, got {self.outlier_std_ratio}")
+            fail("downsample_above",
+                 f"must be <= max_input_points ({self.max_input_points}), got {self.downsample_above}")
         if self.remove_plane and self.plane_distance <= 0:
             fail("plane_distance", "must be > 0 when remove_plane is true")
-        if not 0 < self.plane_min_inlier_fraction <= 1:
-            fail("plane_min_inlier_fraction", f"must be in (0, 1], got {self.plane_min_inlier_fraction}")
-        if not 0 <= self.plane_max_tilt_deg <= 90:
-            fail("plane_max_tilt_deg", f"must be in [0, 90], got {self.plane_max_tilt_deg}")
-        if self.outlier_neighbors < 0 or self.cluster_min_points < 1:
-            fail("outlier_neighbors", "outlier_neighbors must be >= 0 and cluster_min_points >= 1")
-        if not 0 < self.min_extent < self.max_extent:
+        if not self.min_extent < self.max_extent:
             fail("max_extent", f"need 0 < min_extent < max_extent, got {self.min_extent}, {self.max_extent}")
 
 
@@ -117,6 +122,39 @@ class PreprocessResult:
     plane: np.ndarray | None = None
 
 
+def fit_plane(points: np.ndarray, distance: float, iterations: int, rng: np.random.Generator,
+              max_points: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
+    """RANSAC plane of ``points`` (N, 3) m: the plane through 3 random points with the most points
+    within ``distance`` (tried ``iterations`` times, scored on a random subset of at most
+    ``max_points``), refitted by least squares to all its inliers. Every random draw comes from
+    ``rng``, so the result is reproducible (open3d's ``segment_plane`` draws from one global
+    generator in parallel threads: a different plane from run to run). Returns ([a, b, c, d]
+    with a unit normal, inlier indices); ([0, 0, 1, 0], []) when every triple is degenerate."""
+    pts = np.asarray(points, dtype=np.float64)
+    sub = pts if len(pts) <= max_points else pts[rng.choice(len(pts), max_points, replace=False)]
+    tri = rng.integers(0, len(sub), size=(iterations, 3))
+    a = sub[tri[:, 0]]
+    nrm = np.cross(sub[tri[:, 1]] - a, sub[tri[:, 2]] - a)
+    ln = np.linalg.norm(nrm, axis=1)
+    ok = ln > 1e-12
+    if not ok.any():
+        return np.array([0.0, 0.0, 1.0, 0.0]), np.zeros(0, dtype=np.int64)
+    nrm = nrm[ok] / ln[ok, None]
+    off = -np.einsum("ij,ij->i", nrm, a[ok])
+    counts = np.concatenate([(np.abs(sub @ nrm[i:i + 64].T + off[i:i + 64]) <= distance).sum(0)
+                             for i in range(0, len(nrm), 64)])
+    best = int(np.argmax(counts))                  # the first of the best: deterministic
+    n, d = nrm[best], off[best]
+    inl = np.flatnonzero(np.abs(pts @ n + d) <= distance)
+    if len(inl) >= 3:                              # least-squares refit to the inliers, kept if no worse
+        c = pts[inl].mean(0)
+        n2 = np.linalg.svd(pts[inl] - c, full_matrices=False)[2][2]
+        inl2 = np.flatnonzero(np.abs(pts @ n2 - n2 @ c) <= distance)
+        if len(inl2) >= len(inl):
+            n, d, inl = n2, -float(n2 @ c), inl2
+    return np.array([n[0], n[1], n[2], d]), inl
+
+
 def _o3d():
     import open3d as o3d  # heavy import (~0.5 s): only when a cloud is processed
     return o3d
@@ -133,16 +171,21 @@ def transform_points(points: np.ndarray, T: np.ndarray, normals: np.ndarray | No
 
 
 def preprocess_cloud(points: np.ndarray, normals: np.ndarray | None = None, T_planning_cloud: np.ndarray | None = None,
-                     config: PreprocessConfig | None = None) -> PreprocessResult:
+                     config: PreprocessConfig | None = None,
+                     rng: np.random.Generator | int | None = None) -> PreprocessResult:
     """Clean a cloud into the object's points in the planning frame (see the module doc).
 
     Args:
         points: (N, 3) m in the cloud's frame; may contain NaN/inf (dropped).
         normals: (N, 3) or None.
         T_planning_cloud: (4, 4) pose of the cloud's frame in the planning frame; None = identity.
+        rng: the random generator of every random step (subsampling, RANSAC), or an int
+            seed; None = seed 0. Same cloud, config and generator state -> same result.
     Raises CloudError with a clear message when the cloud cannot be used.
     """
     cfg = config or PreprocessConfig()
+    if not isinstance(rng, np.random.Generator):
+        rng = np.random.default_rng(0 if rng is None else int(rng))
     steps: list[str] = []
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 3:
@@ -162,11 +205,11 @@ def preprocess_cloud(points: np.ndarray, normals: np.ndarray | None = None, T_pl
     if not ok.all():
         n_ok = int(ok.sum())
         if n_ok < cfg.min_points:
-            raise CloudError(f"cloud has only {n_ok} finite points of {n0} ({n0 - n_ok} NaN/inf); need >= {cfg.min_points}")
+            raise CloudError(f"cloud has only {n_ok} finite points of {n0} ({n0 - n_ok} NaN/inf); "
+                             f"need >= {cfg.min_points}")
         pts = pts[ok]
         nrm = None if nrm is None else nrm[ok]
         steps.append(f"drop non-finite: {n0} -> {n_ok}")
-    rng = np.random.default_rng(cfg.seed)
     if len(pts) > cfg.downsample_above:
         sel = np.sort(rng.choice(len(pts), cfg.downsample_above, replace=False))
         steps.append(f"random subsample: {len(pts)} -> {cfg.downsample_above}")
@@ -184,15 +227,13 @@ def preprocess_cloud(points: np.ndarray, normals: np.ndarray | None = None, T_pl
         pts, nrm = pts[keep], (None if nrm is None else nrm[keep])
 
     o3d = _o3d()
-    o3d.utility.random.seed(int(cfg.seed))
     pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts))
     if nrm is not None:
         pc.normals = o3d.utility.Vector3dVector(nrm)
 
     support = None
     if cfg.remove_plane and len(pts) >= 3:
-        plane, inl = pc.segment_plane(distance_threshold=cfg.plane_distance, ransac_n=3,
-                                      num_iterations=cfg.plane_iterations)
+        plane, inl = fit_plane(pts, cfg.plane_distance, cfg.plane_iterations, rng)
         a, b, c, d = (float(v) for v in np.asarray(plane).reshape(4))
         nz = np.array([a, b, c]) / (np.linalg.norm([a, b, c]) or 1.0)
         d = d / (np.linalg.norm([a, b, c]) or 1.0)
@@ -204,7 +245,8 @@ def preprocess_cloud(points: np.ndarray, normals: np.ndarray | None = None, T_pl
         others = np.ones(len(pts), bool)
         others[np.asarray(inl, dtype=np.int64)] = False
         above = float(np.mean(sd[others] > cfg.plane_distance)) if others.any() else 0.0
-        if tilt <= cfg.plane_max_tilt_deg and frac >= cfg.plane_min_inlier_fraction and (above >= 0.5 or not others.any()):
+        support_like = above >= 0.5 or not others.any()
+        if tilt <= cfg.plane_max_tilt_deg and frac >= cfg.plane_min_inlier_fraction and support_like:
             keep = sd > cfg.plane_distance
             steps.append(f"support plane (tilt {tilt:.1f} deg, {frac:.0%} inliers): {len(pts)} -> {int(keep.sum())}")
             pc = pc.select_by_index(np.flatnonzero(keep).tolist())

@@ -1,9 +1,10 @@
 """Plan quality benchmark: ``dex1b bench plan-quality`` (a benchmark, not a test; no ROS).
 
 What a robot gets from the node: for each object and camera view, ``GraspPipeline.plan`` (the
-node's planner, with the node's default parameters unless overridden) runs on one simulated
-single-view cloud of the object standing on a table (the planner is told the table plane, as
-the node is when its preprocessing finds the table). The grasp it returns FIRST (the one the
+node's planner, with the node's settings: ``PlannerConfig`` from ``config/grasp_planner.yaml``,
+unless overridden here) runs on one simulated single-view cloud of the object standing on a table
+(the planner is told the table plane, as it is when its preprocessing finds the table; its
+preprocessing then cleans the view as the node's does). The grasp it returns FIRST (the one the
 node executes) is then simulated on the TRUE object mesh: the DexGraspBench six-direction test
 and the tabletop lift (``GraspValidator``). Also counted: how often that grasp had passed the
 planner's own MuJoCo check (run on its guess of the object: the view mirrored behind itself).
@@ -21,23 +22,25 @@ import numpy as np
 import torch
 
 
-
 def main(argv=None) -> int:
-    from ..ros.planner_factory import PlannerParams
-    d = PlannerParams()
+    from .config import load_planner_config, planner_config
+    d = load_planner_config()   # the node's settings
     ap = argparse.ArgumentParser(prog="dex1b bench plan-quality", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hands", nargs="+", default=["leap", "allegro"])
     ap.add_argument("--objects", nargs="+", default=None,
                     help="object ids (default: the held-out set, config/objects/heldout.yaml)")
     ap.add_argument("--views", type=int, default=3, help="camera views per object")
-    ap.add_argument("--num-samples", type=int, default=d.num_samples)
-    ap.add_argument("--refine-steps", type=int, default=d.refine_steps)
-    ap.add_argument("--num-validate", type=int, default=d.num_validate)
+    ap.add_argument("--num-samples", type=int, default=d.sampling.num_samples, help="(node default)")
+    ap.add_argument("--refine-steps", type=int, default=d.refinement.refine_steps, help="(node default)")
+    ap.add_argument("--num-validate", type=int, default=d.validation.num_validate, help="(node default)")
     ap.add_argument("--threads", type=int, default=max(d.torch_threads, 1), help="torch threads (node default)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="seed of the camera views")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
+    over = {"sampling.num_samples": a.num_samples, "refinement.refine_steps": a.refine_steps,
+            "validation.num_validate": a.num_validate}
+    over["ranking.top_k"] = min(d.ranking.top_k, a.num_samples)
     if a.objects is None:
         from ..objects.splits import load_object_set
         a.objects = load_object_set("heldout")
@@ -53,8 +56,7 @@ def main(argv=None) -> int:
     print(f"{'hand':8s} {'plans':>5s} {'holds (6 dir)':>14s} {'tabletop lift':>14s} {'passed own check':>17s} "
           f"{'held | passed':>14s} {'plan s p50':>11s}")
     for hand in a.hands:
-        pipe = GraspPipeline(hand, num_samples=a.num_samples, refine_steps=a.refine_steps,
-                             num_validate=a.num_validate, top_k=1)
+        pipe = GraspPipeline(config=planner_config({**over, "hand": hand}, d))
         cfg = EvalConfig(hand=hand)
         held, lift, own, lat = [], [], [], []
         for oi, oid in enumerate(a.objects):

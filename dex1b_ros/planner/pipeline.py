@@ -1,67 +1,86 @@
 """``GraspPipeline``: the grasp planner behind the ROS node (no ROS here).
 
-cloud (planning frame) -> :func:`prepare_cloud` (object field = SDF grid from the cloud, and
-the validator's hull points) -> candidates from the DexSimple generator, refined by the short
-post-optimisation (or, when no generator model is available, synthesised by the optimizer
-alone: slower, and said so in every result) -> ranked by energy -> the best ``num_validate``
-checked in MuJoCo against the convex hull of the hull points -> the top ``top_k``, validated
-successes first.
+``plan`` takes the raw cloud in the planning frame and runs six named steps, one method each:
 
-:func:`prepare_cloud` is also what ``dex1b eval`` runs, so the evaluation sees exactly the
-node's preprocessing.
+1. :meth:`~GraspPipeline.preprocess`: crop, support plane found and removed (or the one given),
+   outliers, voxel, largest cluster, size checks (:func:`~dex1b_ros.perception.preprocess_cloud`);
+2. :meth:`~GraspPipeline.prepare`: at most ``prepare.cloud_points`` points, normals estimated when
+   missing, then :func:`prepare_cloud`: the object field (a single view completed by symmetry)
+   and the validator's object;
+3. :meth:`~GraspPipeline.sample`: ``sampling.num_samples`` DexSimple candidates conditioned on the
+   cloud (none without a generator model);
+4. :meth:`~GraspPipeline.refine`: ``refinement.refine_steps`` of the SDF post-optimisation (without
+   a generator: synthesis from scratch, ``refinement.synth_steps``; slower, and said so in every
+   result);
+5. :meth:`~GraspPipeline.rank`: accepted by the energy filter first, then by energy;
+6. :meth:`~GraspPipeline.check`: the best ``validation.num_validate`` simulated in MuJoCo against the
+   prepared object, best first, stopping after ``validation.validate_stop_after`` passes;
+
+then the top ``ranking.top_k``, checked passes first. Every setting is a field of
+:class:`~dex1b_ros.planner.config.PlannerConfig`. One ``np.random.Generator`` seeded with
+``config.seed`` per plan feeds every random choice (subsampling, RANSAC's seed, the generator's
+and the synthesis' seeds): the same cloud with the same config gives the same grasps.
+
+:func:`prepare_cloud` is also what ``dex1b eval`` runs, so the evaluation prepares its clouds
+exactly as the node does.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .. import resources
-from ..config_utils import fail
+from ..config_utils import ConfigError
 from ..hands import load_hand
 from ..optim import Cancelled, GraspOptimizer, ObjectField, refinement_config, synthesis_config
+from .config import PlannerConfig, PrepareConfig, planner_config
 from .types import CancelFn, PlannedGrasp, PlanResult, ProgressFn
 
 #: The package's share directory at import time (see :mod:`dex1b_ros.resources`); kept for compatibility.
 REPO_ROOT = resources.resource_path(must_exist=False)
 
+_D = PlannerConfig()
+
 
 @dataclass
 class PipelineConfig:
-    num_samples: int = 256        # candidates per plan
-    refine_steps: int = 100       # post-optimisation steps (generator mode)
-    synth_steps: int = 150        # optimisation steps in optimizer-only mode
-    num_validate: int = 16        # best candidates simulated in MuJoCo (0: none)
-    top_k: int = 5                # grasps returned
-    require_validated: bool = False  # fail the plan when validation is on and nothing passes (else: best, flagged)
-    cloud_points: int = 1024      # cloud points used (random subset when larger)
-    field_resolution: int = 40    # SDF grid samples along the longest side
-    partial_threshold: float = 0.3  # |mean normal| above this marks a cloud as one-sided (partial)
-    single_view_field: str = "hull"  # one-sided clouds: "hull" | "shell" (see prepare_cloud)
-    partial_shell: float = 0.005  # m; "shell" mode: only this much behind the seen surface counts as solid
-    validate_threads: int = 2     # MuJoCo check threads (GraspValidator ``threads``; 2 cores: ~1.3x faster)
-    validate_stop_after: int = 1  # stop checking once this many passed (0: check all ``num_validate``).
-    # Candidates are checked best first, ``validate_threads`` at a time, so the grasp returned
-    # first is the same as when checking all; only the later ones may stay unchecked. A passing
-    # LEAP grasp costs all six 2 s holds (~0.13 s), so checking all 8 took ~1 s once most passed.
-    # Single views, measured (LEAP, 8 unseen objects, one view each, 256 samples x 100 steps,
-    # the 16 lowest-energy grasps simulated on the TRUE object): refining on the SDF of the
-    # completed object's convex hull 51/128 with the table known, 40/128 without; on the 5 mm
-    # shell field 20/128 and 18/128; on the true mesh ~50 % (the ceiling).
-    seed: int = 0
+    """The planning settings as one flat dataclass (the shape before :class:`PlannerConfig`), kept
+    for existing callers: ``GraspPipeline(config=PipelineConfig(...))`` and
+    ``prepare_cloud(..., PipelineConfig(...))`` still work. Its defaults ARE PlannerConfig's;
+    :meth:`planner_config` converts. New code uses PlannerConfig."""
+
+    num_samples: int = _D.sampling.num_samples
+    refine_steps: int = _D.refinement.refine_steps
+    synth_steps: int = _D.refinement.synth_steps
+    num_validate: int = _D.validation.num_validate
+    top_k: int = _D.ranking.top_k
+    require_validated: bool = _D.validation.require_validated
+    cloud_points: int = _D.prepare.cloud_points
+    field_resolution: int = _D.prepare.field_resolution
+    partial_threshold: float = _D.prepare.partial_threshold
+    single_view_field: str = _D.prepare.single_view_field
+    partial_shell: float = _D.prepare.partial_shell
+    validate_threads: int = _D.validation.validate_threads
+    validate_stop_after: int = _D.validation.validate_stop_after
+    seed: int = _D.seed
+
+    _SECTIONS = {"sampling": ("num_samples",), "refinement": ("refine_steps", "synth_steps"),
+                 "validation": ("num_validate", "require_validated", "validate_threads", "validate_stop_after"),
+                 "ranking": ("top_k",),
+                 "prepare": ("cloud_points", "field_resolution", "partial_threshold", "single_view_field",
+                             "partial_shell")}
 
     def __post_init__(self):
-        for k, lo in (("num_samples", 1), ("refine_steps", 0), ("synth_steps", 0), ("num_validate", 0),
-                      ("top_k", 1), ("cloud_points", 64), ("field_resolution", 8), ("validate_threads", 1),
-                      ("validate_stop_after", 0)):
-            if getattr(self, k) < lo:
-                fail(k, f"must be >= {lo}, got {getattr(self, k)}")
-        if not self.partial_shell > 0:
-            fail("partial_shell", f"must be > 0 m, got {self.partial_shell}")
-        if self.single_view_field not in ("hull", "shell"):
-            fail("single_view_field", f"expected 'hull' or 'shell', got {self.single_view_field!r}")
+        self.planner_config()   # validates (errors name the nested field, e.g. validation.validate_stop_after)
+
+    def planner_config(self, base: PlannerConfig | None = None) -> PlannerConfig:
+        over = {sec: {k: getattr(self, k) for k in keys} for sec, keys in self._SECTIONS.items()}
+        over["seed"] = self.seed
+        return planner_config(over, base)
 
 
 def shipped_model(hand: str) -> Path:
@@ -140,11 +159,12 @@ class PreparedCloud:
     hull_mesh: object = None
 
 
-def prepare_cloud(points: np.ndarray, normals: np.ndarray, cfg: PipelineConfig,
+def prepare_cloud(points: np.ndarray, normals: np.ndarray, cfg: PrepareConfig | PipelineConfig | PlannerConfig,
                   support_plane: np.ndarray | None = None, device="cpu") -> PreparedCloud:
-    """The planner's cloud preprocessing, after cleaning (finite points, at most
-    ``cfg.cloud_points`` of them, normals present): ``GraspPipeline.plan`` and ``dex1b eval`` both
-    run this.
+    """The planner's ``prepare`` step, after cleaning (finite points, at most ``cloud_points``
+    of them, normals present): ``GraspPipeline.plan`` and ``dex1b eval`` both run this. ``cfg``:
+    a :class:`PrepareConfig` (a PlannerConfig's ``prepare`` is used; a legacy PipelineConfig has
+    the same fields).
 
     ``points`` (N, 3) m with outward ``normals`` (N, 3) (normalised here). A cloud whose
     |mean unit normal| exceeds ``cfg.partial_threshold`` is one-sided (a single camera view): it
@@ -156,6 +176,8 @@ def prepare_cloud(points: np.ndarray, normals: np.ndarray, cfg: PipelineConfig,
     raw view with its inside clipped to ``cfg.partial_shell`` instead. Fields have
     ``cfg.field_resolution`` samples along the longest side, live on ``device``, and know
     ``support_plane`` when given."""
+    if isinstance(cfg, PlannerConfig):
+        cfg = cfg.prepare
     pts = np.asarray(points, dtype=np.float64)
     normals = np.asarray(normals, dtype=np.float64)
     normals = normals / np.linalg.norm(normals, axis=1, keepdims=True)
@@ -191,148 +213,286 @@ def prepare_cloud(points: np.ndarray, normals: np.ndarray, cfg: PipelineConfig,
     return PreparedCloud(pts, normals, partial, hull_pts, field_, hull_mesh)
 
 
-class GraspPipeline:
-    """Implements the :class:`~dex1b_ros.planner.types.Planner` protocol."""
+@dataclass
+class _Run:
+    """The state of one plan: its config snapshot, its one random generator, callbacks, timings."""
 
-    def __init__(self, hand: str, hands_dir=None, device: str = "cpu", num_samples: int = 256,
-                 refine_steps: int = 100, num_validate: int = 16, top_k: int = 5, model_path=None,
-                 config: PipelineConfig | None = None):
-        self.cfg = config or PipelineConfig(num_samples=num_samples, refine_steps=refine_steps,
-                                            num_validate=num_validate, top_k=top_k)
-        hands_dir = hands_dir or None  # "" (a ROS parameter left empty) = the default search path
-        self.hand = load_hand(hand, hands_dir=hands_dir, device=device)
+    cfg: PlannerConfig
+    rng: np.random.Generator
+    say: ProgressFn
+    stop: CancelFn
+    timings: dict[str, float] = field(default_factory=dict)
+    optimizer: GraspOptimizer | None = None   # built by ``prepare`` on the prepared field
+
+    def check_cancel(self) -> None:
+        if self.stop():
+            raise Cancelled("cancel requested")
+
+    def seed(self) -> int:
+        """A seed for a library that takes an int (generator, synthesis), drawn from the plan's generator."""
+        return int(self.rng.integers(2 ** 31))
+
+
+@dataclass
+class CleanCloud:
+    """Output of the ``preprocess`` step (planning frame, m)."""
+
+    points: np.ndarray                    # (N, 3) the object's points
+    normals: np.ndarray | None            # (N, 3) or None when the cloud had none
+    support_plane: np.ndarray | None      # (4,) the table (given, or found by preprocessing), or None
+    steps: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Checks:
+    """Output of the ``check`` step, one entry per candidate of the GraspSet."""
+
+    validated: np.ndarray
+    success: np.ndarray
+    n_contacts: np.ndarray
+    pen_mm: np.ndarray
+    spen_mm: np.ndarray
+
+
+class PlanFailed(Exception):
+    """A step cannot go on; the message becomes the failed PlanResult's message."""
+
+
+class GraspPipeline:
+    """Implements the :class:`~dex1b_ros.planner.types.Planner` protocol.
+
+    Args:
+        config: a :class:`PlannerConfig` (or a legacy :class:`PipelineConfig`); None = the defaults.
+        hand, hands_dir, device, model_path, num_samples, refine_steps, num_validate, top_k:
+            override the config's fields of the same name when given (not None).
+    """
+
+    def __init__(self, hand: str | None = None, hands_dir=None, device: str | None = None,
+                 num_samples: int | None = None, refine_steps: int | None = None, num_validate: int | None = None,
+                 top_k: int | None = None, model_path=None, config: PlannerConfig | PipelineConfig | None = None):
+        cfg = config.planner_config() if isinstance(config, PipelineConfig) else (config or PlannerConfig())
+        over = {k: str(v) for k, v in (("hand", hand), ("hands_dir", hands_dir), ("device", device),
+                                        ("model_path", model_path)) if v is not None}
+        for k, sec, v in (("num_samples", "sampling", num_samples), ("refine_steps", "refinement", refine_steps),
+                          ("num_validate", "validation", num_validate), ("top_k", "ranking", top_k)):
+            if v is not None:
+                over[f"{sec}.{k}"] = v
+        self.config: PlannerConfig = planner_config(over, cfg) if over else cfg
+        cfg = self.config
+        self.hands_dir = cfg.hands_dir or None   # "" (a ROS parameter left empty) = the default search path
+        self.hand = load_hand(cfg.hand, hands_dir=self.hands_dir, device=cfg.device)
         self.hand_name = self.hand.name
         self.joint_names = list(self.hand.joint_names)
-        self.hands_dir = hands_dir
-        path = Path(model_path) if model_path else shipped_model(self.hand_name)
+        path = Path(cfg.model_path) if cfg.model_path else shipped_model(self.hand_name)
         self.generator = None
         if path.is_file():
             from ..generator.train import load_generator
-            self.generator = load_generator(path, self.hand_name, device=device)
+            self.generator = load_generator(path, self.hand_name, device=cfg.device)
             self.mode = f"generator+refinement ({path.name})"
-        elif model_path:
+        elif cfg.model_path:
             raise FileNotFoundError(f"model_path: generator weights not found at {path}")
         else:
             self.mode = f"optimizer-only (no generator model at {path})"
 
+    # ------------------------------------------------------------------------------------ config
+    def configure(self, config: PlannerConfig) -> None:
+        """Use ``config`` from the next plan on (a running plan keeps its own). Fields in
+        ``PlannerConfig.REBUILD`` (hand, model, device, ...) must equal the built planner's."""
+        for k, v in self.config.rebuild_fields().items():
+            if getattr(config, k) != v:
+                raise ConfigError(f"{k}: cannot change on a built planner ({v!r} -> {getattr(config, k)!r}); "
+                                  "build a new one")
+        self.config = config
+
     def warmup(self) -> float:
-        """Plan once on a synthetic cloud (a 4 cm sphere above a table) so one-time costs (lazy
-        tables, allocator growth, the validator's first scene) are paid now, not by the first
-        request. Returns the seconds it took."""
+        """Plan once on a synthetic scene (a 4 cm sphere on a table) so one-time costs (lazy
+        tables, open3d's first calls, allocator growth, the validator's first scene) are paid now,
+        not by the first request. Returns the seconds it took."""
         t = time.perf_counter()
-        d = np.random.default_rng(0).normal(size=(512, 3))
+        rng = np.random.default_rng(0)
+        d = rng.normal(size=(512, 3))
         d /= np.linalg.norm(d, axis=1, keepdims=True)
-        self.plan(0.04 * d + [0.0, 0.0, 0.05], d, support_plane=np.array([0.0, 0.0, 1.0, 0.0]))
+        table = np.c_[rng.uniform(-0.12, 0.12, (600, 2)), np.zeros(600)]
+        points = np.vstack([0.04 * d + [0.0, 0.0, 0.05], table])
+        normals = np.vstack([d, np.tile([0.0, 0.0, 1.0], (600, 1))])
+        self.plan(points, normals)
         return time.perf_counter() - t
 
+    # ------------------------------------------------------------------------------------ the plan
     def plan(self, points: np.ndarray, normals: np.ndarray | None = None, num_grasps: int = 0,
              progress: ProgressFn | None = None, cancel: CancelFn | None = None,
              support_plane: np.ndarray | None = None) -> PlanResult:
-        cfg, hand = self.cfg, self.hand
-        say = progress or (lambda *a: None)
+        """Plan grasps for the raw cloud ``points`` (N, 3) m in the planning frame (the object
+        and whatever surrounds it; NaN allowed), with optional ``normals`` (N, 3). ``support_plane``
+        (4,) [a, b, c, d], unit normal up: the table when the caller knows it (then preprocessing
+        does not look for one); None: found by preprocessing, if there is one. ``num_grasps`` > 0
+        overrides ``ranking.top_k``. Never raises for bad input: a failed PlanResult says why."""
+        cfg = self.config   # one snapshot for the whole plan (configure() may swap it meanwhile)
+        run = _Run(cfg, np.random.default_rng(cfg.seed), progress or (lambda *a: None), cancel or (lambda: False))
         t0 = time.perf_counter()
-        timings: dict[str, float] = {}
         base = dict(hand=self.hand_name, joint_names=self.joint_names, info=self.mode)
-        pts = np.asarray(points, dtype=np.float64)
-        if pts.ndim != 2 or pts.shape[1] != 3:
-            return PlanResult.failure(f"points must be (N, 3), got {pts.shape}", **base)
-        keep = np.isfinite(pts).all(1)
-        if normals is not None:
-            normals = np.asarray(normals, dtype=np.float64)
-            keep &= np.isfinite(normals).all(1) & (np.linalg.norm(normals, axis=1) > 1e-6)
-        pts = pts[keep]
-        if len(pts) < 32:
-            return PlanResult.failure(f"too few valid points: {len(pts)} (need >= 32)", **base)
-        rng = np.random.default_rng(cfg.seed)
-        if len(pts) > cfg.cloud_points:
-            sel = rng.choice(len(pts), cfg.cloud_points, replace=False)
-            pts = pts[sel]
-            normals = None if normals is None else normals[keep][sel]
-        elif normals is not None:
-            normals = normals[keep]
-        if normals is None:
-            normals = _estimate_normals(pts)
-        t = time.perf_counter()
-        prep = prepare_cloud(pts, normals, cfg, support_plane=support_plane, device=hand.device)
-        pts, normals = prep.points, prep.normals
-        completed = " (single view)" if prep.partial else ""
-        say("preprocess", 0.05, f"{len(pts)} points{completed}")
-        opt = GraspOptimizer(hand, prep.field)
-        timings["field"] = time.perf_counter() - t  # incl. the single-view mirroring (a few ms)
-        stop = cancel or (lambda: False)
         try:
-            t = time.perf_counter()
-            if self.generator is not None:
-                say("sample", 0.1, f"{cfg.num_samples} samples from the generator")
-                pose = self.generator.sample(pts, normals, cfg.num_samples, seed=cfg.seed)
-                timings["sample"] = time.perf_counter() - t
-                if stop():
-                    return PlanResult.failure("cancelled", timings=timings, **base)
-                say("refine", 0.2, f"{cfg.refine_steps} refinement steps")
-                t = time.perf_counter()
-                gs = opt.refine(pose, refinement_config(steps=cfg.refine_steps), should_stop=stop,
-                                progress=lambda i, n: say("refine", 0.2 + 0.5 * i / max(n, 1), f"step {i}/{n}"))
-                source = "generator+refinement"
-            else:
-                say("sample", 0.1, f"optimizer-only: {cfg.num_samples} hands x {cfg.synth_steps} steps")
-                gs = opt.synthesize(cfg.num_samples, synthesis_config(steps=cfg.synth_steps, seed=cfg.seed),
-                                    should_stop=stop,
-                                    progress=lambda i, n: say("refine", 0.1 + 0.6 * i / max(n, 1), f"step {i}/{n}"))
-                source = "optimizer"
-            timings["refine"] = time.perf_counter() - t
+            cloud = self.preprocess(run, points, normals, support_plane)
+            prep = self.prepare(run, cloud)
+            pose = self.sample(run, prep)
+            gs, source = self.refine(run, prep, pose)
+            cand = self.rank(run, gs, num_grasps)
+            checks = self.check(run, prep, gs, cand)
         except Cancelled as e:
-            return PlanResult.failure(f"cancelled ({e})", timings=timings, **base)
-        order = np.lexsort((gs.energy["total"], ~gs.accepted))  # accepted first, then lowest energy
-        cand = order[:max(cfg.num_validate, num_grasps or cfg.top_k)]
-        success = np.zeros(len(gs), bool)
-        validated = np.zeros(len(gs), bool)
-        n_contacts = np.full(len(gs), -1)
-        pen_mm = gs.penetration * 1e3
-        spen_mm = np.full(len(gs), np.nan)
-        if cfg.num_validate > 0:
-            if stop():
-                return PlanResult.failure("cancelled", timings=timings, **base)
-            say("validate", 0.75, f"MuJoCo check of {min(cfg.num_validate, len(cand))} grasps")
-            t = time.perf_counter()
-            from ..validate import GraspValidator
-            if prep.hull_mesh is None:
-                return PlanResult.failure("cannot build an object model for the MuJoCo check: the cloud's points "
-                                          "span no volume (flat or degenerate)", timings=timings, **base)
-            hull = prep.hull_mesh
-            todo = cand[:cfg.num_validate]
-            step = len(todo) if cfg.validate_stop_after == 0 else cfg.validate_threads
-            with GraspValidator(hand.cfg, hull, hands_dir=self.hands_dir, threads=cfg.validate_threads) as v:
-                for i in range(0, len(todo), step):
-                    vi = todo[i:i + step]
-                    sub = gs.select(vi)
-                    r = v.validate(sub.trans, sub.quat, sub.pregrasp, sub.grasp, sub.squeeze)
-                    validated[vi] = True
-                    success[vi] = r.success
-                    n_contacts[vi] = r.n_contacts
-                    pen_mm[vi] = r.penetration_mm
-                    spen_mm[vi] = r.self_penetration_mm
-                    if (cfg.validate_stop_after and success.sum() >= cfg.validate_stop_after) or stop():
-                        break
-            timings["validate"] = time.perf_counter() - t
-        k = num_grasps if num_grasps > 0 else cfg.top_k
-        final = sorted(cand, key=lambda i: (not success[i], not gs.accepted[i], gs.energy["total"][i]))[:k]
+            return PlanResult.failure(f"cancelled ({e})", timings=run.timings, **base)
+        except PlanFailed as e:
+            return PlanResult.failure(str(e), timings=run.timings, **base)
+        return self._result(run, prep, gs, source, cand, checks, num_grasps, t0, base)
+
+    def preprocess(self, run: _Run, points, normals, support_plane) -> CleanCloud:
+        """Step 1: the object's points out of the raw cloud (:func:`preprocess_cloud` with
+        ``config.preprocess``; RANSAC plane search off when ``support_plane`` is given)."""
+        from ..perception.preprocess import CloudError, preprocess_cloud
+
+        t = time.perf_counter()
+        pcfg = run.cfg.preprocess
+        if support_plane is not None and pcfg.remove_plane:
+            pcfg = dataclasses.replace(pcfg, remove_plane=False)
+        try:
+            pre = preprocess_cloud(points, normals, None, pcfg, rng=run.rng)
+        except CloudError as e:
+            raise PlanFailed(f"bad cloud: {e}") from None
+        plane = np.asarray(support_plane, dtype=np.float64) if support_plane is not None else pre.plane
+        run.timings["preprocess"] = time.perf_counter() - t
+        run.say("preprocess", 0.02, f"{len(pre.points)} object points, extent "
+                                    f"{np.round(pre.extent * 1000).astype(int).tolist()} mm"
+                                    + (", on a support plane" if plane is not None else ""))
+        run.check_cancel()
+        return CleanCloud(pre.points, pre.normals, plane, pre.steps)
+
+    def prepare(self, run: _Run, cloud: CleanCloud) -> PreparedCloud:
+        """Step 2: at most ``prepare.cloud_points`` points (random subset), normals estimated
+        when missing, points with unusable normals dropped, then :func:`prepare_cloud`."""
+        cfg = run.cfg.prepare
+        t = time.perf_counter()
+        pts, nrm = cloud.points, cloud.normals
+        if nrm is not None:
+            ok = np.isfinite(nrm).all(1) & (np.linalg.norm(nrm, axis=1) > 1e-6)
+            pts, nrm = pts[ok], nrm[ok]
+            if len(pts) < run.cfg.preprocess.min_points:
+                raise PlanFailed(f"bad cloud: only {len(pts)} points with a usable normal; need >= "
+                                 f"{run.cfg.preprocess.min_points}")
+        if len(pts) > cfg.cloud_points:
+            sel = run.rng.choice(len(pts), cfg.cloud_points, replace=False)
+            pts, nrm = pts[sel], (None if nrm is None else nrm[sel])
+        if nrm is None:
+            nrm = _estimate_normals(pts)
+        prep = prepare_cloud(pts, nrm, cfg, support_plane=cloud.support_plane, device=self.hand.device)
+        run.optimizer = GraspOptimizer(self.hand, prep.field)
+        run.timings["field"] = time.perf_counter() - t   # incl. the single-view mirroring (a few ms)
+        run.say("preprocess", 0.05, f"{len(prep.points)} points" + (" (single view)" if prep.partial else ""))
+        run.check_cancel()
+        return prep
+
+    def sample(self, run: _Run, prep: PreparedCloud):
+        """Step 3: ``sampling.num_samples`` generator samples (a HandPose), or None without a generator."""
+        if self.generator is None:
+            return None
+        cfg = run.cfg.sampling
+        run.say("sample", 0.1, f"{cfg.num_samples} samples from the generator")
+        t = time.perf_counter()
+        pose = self.generator.sample(prep.points, prep.normals, cfg.num_samples, seed=run.seed(),
+                                     temperature=cfg.temperature)
+        run.timings["sample"] = time.perf_counter() - t
+        run.check_cancel()
+        return pose
+
+    def refine(self, run: _Run, prep: PreparedCloud, pose):
+        """Step 4: refine the samples (``refinement.refine_steps``), or synthesise
+        ``sampling.num_samples`` hands from scratch (``refinement.synth_steps``) when there are none.
+        Returns (GraspSet, source)."""
+        cfg = run.cfg
+        opt = run.optimizer
+        t = time.perf_counter()
+        if pose is not None:
+            run.say("refine", 0.2, f"{cfg.refinement.refine_steps} refinement steps")
+            gs = opt.refine(pose, refinement_config(steps=cfg.refinement.refine_steps), should_stop=run.stop,
+                            progress=lambda i, n: run.say("refine", 0.2 + 0.5 * i / max(n, 1), f"step {i}/{n}"))
+            source = "generator+refinement"
+        else:
+            run.say("sample", 0.1, f"optimizer-only: {cfg.sampling.num_samples} hands x "
+                                   f"{cfg.refinement.synth_steps} steps")
+            gs = opt.synthesize(cfg.sampling.num_samples,
+                                synthesis_config(steps=cfg.refinement.synth_steps, seed=run.seed()),
+                                should_stop=run.stop,
+                                progress=lambda i, n: run.say("refine", 0.1 + 0.6 * i / max(n, 1), f"step {i}/{n}"))
+            source = "optimizer"
+        run.timings["refine"] = time.perf_counter() - t
+        run.check_cancel()
+        return gs, source
+
+    def rank(self, run: _Run, gs, num_grasps: int = 0) -> np.ndarray:
+        """Step 5: candidate indices, accepted by the energy filter first, then lowest energy; as
+        many as will be checked or returned."""
+        cfg = run.cfg
+        order = np.lexsort((gs.energy["total"], ~gs.accepted))
+        return order[:max(cfg.validation.num_validate, num_grasps or cfg.ranking.top_k)]
+
+    def check(self, run: _Run, prep: PreparedCloud, gs, cand: np.ndarray) -> Checks:
+        """Step 6: MuJoCo check of the best ``validation.num_validate`` candidates against
+        ``prep.hull_mesh``, ``validate_threads`` at a time, best first, until
+        ``validate_stop_after`` passed (so the grasp returned first is the same as when checking all)."""
+        cfg = run.cfg.validation
+        n = len(gs)
+        out = Checks(np.zeros(n, bool), np.zeros(n, bool), np.full(n, -1), gs.penetration * 1e3, np.full(n, np.nan))
+        if cfg.num_validate == 0:
+            return out
+        run.check_cancel()
+        todo = cand[:cfg.num_validate]
+        run.say("validate", 0.75, f"MuJoCo check of {len(todo)} grasps")
+        if prep.hull_mesh is None:
+            raise PlanFailed("cannot build an object model for the MuJoCo check: the cloud's points span no volume "
+                             "(flat or degenerate)")
+        from ..validate import GraspValidator
+
+        t = time.perf_counter()
+        step = len(todo) if cfg.validate_stop_after == 0 else cfg.validate_threads
+        with GraspValidator(self.hand.cfg, prep.hull_mesh, hands_dir=self.hands_dir, threads=cfg.validate_threads) as v:
+            for i in range(0, len(todo), step):
+                vi = todo[i:i + step]
+                sub = gs.select(vi)
+                r = v.validate(sub.trans, sub.quat, sub.pregrasp, sub.grasp, sub.squeeze)
+                out.validated[vi] = True
+                out.success[vi] = r.success
+                out.n_contacts[vi] = r.n_contacts
+                out.pen_mm[vi] = r.penetration_mm
+                out.spen_mm[vi] = r.self_penetration_mm
+                if (cfg.validate_stop_after and out.success.sum() >= cfg.validate_stop_after) or run.stop():
+                    break
+        run.timings["validate"] = time.perf_counter() - t
+        return out
+
+    def _result(self, run: _Run, prep, gs, source: str, cand, c: Checks, num_grasps: int, t0: float,
+                base: dict) -> PlanResult:
+        """The top ``ranking.top_k`` (or ``num_grasps``): checked passes first, then accepted, then energy."""
+        cfg = run.cfg
+        k = num_grasps if num_grasps > 0 else cfg.ranking.top_k
+        final = sorted(cand, key=lambda i: (not c.success[i], not gs.accepted[i], gs.energy["total"][i]))[:k]
         e = gs.energy["total"]
         grasps = [PlannedGrasp(
             wrist_pos=gs.trans[i].astype(np.float64), wrist_quat=gs.quat[i].astype(np.float64),
             pregrasp=gs.pregrasp[i].astype(np.float64), grasp=gs.grasp[i].astype(np.float64),
             squeeze=gs.squeeze[i].astype(np.float64),
-            score=float(2.0 * success[i] + 1.0 * gs.accepted[i] + 1.0 / (1.0 + e[i])), energy=float(e[i]),
-            contact_distance_mm=float(gs.contact_distance[i] * 1e3), penetration_mm=float(pen_mm[i]),
-            self_penetration_mm=float(spen_mm[i]), num_contacts=int(n_contacts[i]), validated=bool(validated[i]),
-            sim_success=bool(success[i]), grasp_type="+".join(n for n, a in zip(hand.tip_names, gs.active[i]) if a),
+            score=float(2.0 * c.success[i] + 1.0 * gs.accepted[i] + 1.0 / (1.0 + e[i])), energy=float(e[i]),
+            contact_distance_mm=float(gs.contact_distance[i] * 1e3), penetration_mm=float(c.pen_mm[i]),
+            self_penetration_mm=float(c.spen_mm[i]), num_contacts=int(c.n_contacts[i]), validated=bool(c.validated[i]),
+            sim_success=bool(c.success[i]),
+            grasp_type="+".join(n for n, a in zip(self.hand.tip_names, gs.active[i]) if a),
             source=source) for i in final]
-        timings["total"] = time.perf_counter() - t0
-        n_ok = int(success.sum())
+        run.timings["total"] = time.perf_counter() - t0
+        n_ok = int(c.success.sum())
+        completed = " (single view)" if prep.partial else ""
+        checked = cfg.validation.num_validate > 0
         summary = (f"{self.mode}{completed}: {len(gs)} candidates, {int(gs.accepted.sum())} passed the energy filter, "
-                   + (f"{n_ok}/{int(validated.sum())} passed MuJoCo" if cfg.num_validate else "no MuJoCo check")
-                   + f"; {timings['total']:.2f} s")
-        say("publish", 1.0, summary)
-        if cfg.num_validate and cfg.require_validated and n_ok == 0:
-            return PlanResult(False, "no grasp passed the MuJoCo check: " + summary, grasps=grasps, timings=timings,
-                              **base)
-        return PlanResult(True, summary, grasps=grasps, timings=timings, **base)
+                   + (f"{n_ok}/{int(c.validated.sum())} passed MuJoCo" if checked else "no MuJoCo check")
+                   + f"; {run.timings['total']:.2f} s")
+        run.say("publish", 1.0, summary)
+        if checked and cfg.validation.require_validated and n_ok == 0:
+            return PlanResult(False, "no grasp passed the MuJoCo check: " + summary, grasps=grasps,
+                              timings=run.timings, **base)
+        return PlanResult(True, summary, grasps=grasps, timings=run.timings, **base)

@@ -53,7 +53,12 @@ class PlanResult:
 
 
 class Planner(Protocol):
-    """What the ROS node needs from the core: plan grasps for one object cloud."""
+    """What the ROS node needs from the core: plan grasps for one raw cloud.
+
+    The planner owns perception: the node only converts the message and transforms the points
+    into the planning frame. A planner may also have ``config`` (a
+    :class:`~dex1b_ros.planner.config.PlannerConfig`) and ``configure(config)``: the node then
+    hands it its parameters at start-up and whenever one changes at run time."""
 
     hand_name: str
     joint_names: list[str]
@@ -61,7 +66,10 @@ class Planner(Protocol):
     def plan(self, points: np.ndarray, normals: np.ndarray | None = None, num_grasps: int = 0,
              progress: ProgressFn | None = None, cancel: CancelFn | None = None,
              support_plane: np.ndarray | None = None) -> PlanResult:
-        """points: (N, 3) float m in the planning frame (already cropped to the object).
-        support_plane: (4,) [a, b, c, d], unit normal up: the table the object stands on (the
-        hand must stay above it), or None."""
+        """points: (N, 3) float m in the planning frame, the raw cloud (object, table, clutter,
+        NaN: the planner's preprocessing finds the object). normals: (N, 3) or None.
+        num_grasps: grasps wanted, <= 0 = the planner's default. support_plane: (4,) [a, b, c, d],
+        unit normal up: the table the object stands on when the caller knows it (the hand must
+        stay above it), or None (the planner looks for one). Bad input gives a failed
+        PlanResult, never an exception."""
         ...

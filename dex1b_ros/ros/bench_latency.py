@@ -1,7 +1,8 @@
 """Latency benchmark of the ROS 2 planner: ``dex1b bench latency`` (a benchmark, not a test).
 
 For each hand: starts ``grasp_planner`` (params ``config/grasp_planner.yaml``, i.e. the
-defaults) and, per object, ``sim_camera`` as real processes over loopback; then calls the
+node's defaults: the planner's are ``PlannerConfig``'s, printed in the header) and, per object,
+``sim_camera`` as real processes over loopback; then calls the
 ``plan_grasps`` service with an empty cloud (= the latest camera frame) and ``execute=true``
 ``--plans`` times per object. Latency = service call -> response carrying the validated
 trajectory, measured in this client. The first answered request per hand is not counted: it
@@ -63,8 +64,11 @@ def main(argv=None) -> int:
     ex = MultiThreadedExecutor(num_threads=2)
     ex.add_node(node)
     threading.Thread(target=ex.spin, daemon=True).start()
+    from ..planner.config import load_planner_config
+    pc = load_planner_config()
     print(f"# planner latency: cloud -> validated trajectory over ROS 2 loopback; {os.cpu_count()} CPU cores; "
-          f"params config/grasp_planner.yaml")
+          f"params config/grasp_planner.yaml: {pc.sampling.num_samples} samples, {pc.refinement.refine_steps} "
+          f"refinement steps, <= {pc.validation.num_validate} checked, {pc.torch_threads} torch thread(s)")
     print(f"{'hand':8s} {'plans':>5s} {'p50 s':>7s} {'p95 s':>7s} {'max s':>7s} {'ok':>4s} {'sim-checked ok':>15s}  "
           f"{'first s':>7s}  mode")
     try:

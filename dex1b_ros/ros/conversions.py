@@ -20,12 +20,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
-from dex1b_msgs.msg import Grasp, GraspArray
 from geometry_msgs.msg import Point, Pose, PoseStamped, Quaternion, Vector3
 from sensor_msgs.msg import JointState, PointCloud2, PointField
 from std_msgs.msg import ColorRGBA, Float64MultiArray, Header, MultiArrayDimension
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from visualization_msgs.msg import Marker, MarkerArray
+
+from dex1b_msgs.msg import Grasp, GraspArray
 
 from ..hands.config import HandConfig
 from ..planner.trajectory import GraspTrajectory

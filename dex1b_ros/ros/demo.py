@@ -60,10 +60,14 @@ def run(a) -> int:
     log_dir = out.parent / "demo_logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     scene = {"object": a.object, "object_xy": "[0.5, 0.0]", "object_yaw": 0.0}
+    planner_overrides = {"hand": a.hand}   # the rest: config/grasp_planner.yaml (the node's defaults)
+    if a.samples is not None:
+        planner_overrides["sampling.num_samples"] = a.samples
+    if a.validate is not None:
+        planner_overrides["validation.num_validate"] = a.validate
     procs = [
         _start("sim_camera", "sim_camera.yaml", {**scene, "rate_hz": 2.0}, env, log_dir),
-        _start("grasp_planner", "grasp_planner.yaml",
-               {"hand": a.hand, "num_samples": a.samples, "num_validate": a.validate, "top_k": 5}, env, log_dir),
+        _start("grasp_planner", "grasp_planner.yaml", planner_overrides, env, log_dir),
         _start("sim_hand", "sim_hand.yaml", {**scene, "hand": a.hand, "real_time_factor": 0.0}, env, log_dir),
     ]
     print(f"[demo] ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}: started sim_camera, grasp_planner ({a.hand}), sim_hand; "
@@ -196,8 +200,10 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hand", default="leap", help="leap | allegro")
     ap.add_argument("--object", default="ycb:006_mustard_bottle", help="object id (ycb:<name>, proc:<kind>:<seed>)")
-    ap.add_argument("--samples", type=int, default=96, help="grasp candidates per plan")
-    ap.add_argument("--validate", type=int, default=8, help="candidates checked in MuJoCo per plan")
+    ap.add_argument("--samples", type=int, default=None,
+                    help="grasp candidates per plan (default: sampling.num_samples of config/grasp_planner.yaml)")
+    ap.add_argument("--validate", type=int, default=None,
+                    help="candidates checked in MuJoCo per plan (default: validation.num_validate of the YAML)")
     ap.add_argument("--attempts", type=int, default=3, help="plans to try (each on a new camera frame)")
     ap.add_argument("--hand-timeout", type=float, default=60.0, help="s to wait for the sim hand's verdict")
     ap.add_argument("--out", default="out/demo.png", help="PNG of the chosen grasp")

@@ -15,11 +15,22 @@ Outputs (every plan): ``grasps_topic`` (dex1b_msgs/GraspArray, ranked) and ``mar
     sensor_msgs/JointState on ``cmd_leap`` (sim + pi), Allegro std_msgs/Float64MultiArray on
     ``/allegro_hand_position_controller/commands`` (both streamed along the trajectory at
     ``driver_rate_hz``), or the whole JointTrajectory in driver convention.
+What the node does: converts the message, transforms the points into the planning frame, hands
+    them to the planner (which owns perception: preprocessing, preparation, sampling, refinement,
+    ranking, MuJoCo check; ``GraspPipeline.plan``) and publishes the result.
+Parameters: every :class:`~dex1b_ros.planner.config.PlannerConfig` field is a parameter (nesting
+    with dots: ``sampling.num_samples``), with its range and description; those that need a new
+    planner (hand, hands_dir, model_path, device, torch_threads, warmup) are read-only, the others
+    can be set at run time (``ros2 param set``) and apply from the next plan. The node's own
+    parameters (topics, frames, trajectory timing, outputs) are read at start-up.
 Frames: outputs are in ``planning_frame``. No tf2 (not available as pip wheels): a cloud must be
     in the planning frame or in one of ``static_transforms`` (see :mod:`dex1b_ros.ros.frames`).
-Concurrency: one plan at a time (a second request while busy fails fast with "busy"; action goals
-    are rejected). The subscription, service and action server have their own callback groups and
-    the node runs on a MultiThreadedExecutor, so a running plan never blocks caching clouds,
+Concurrency: one plan at a time; ``busy_policy`` says what a request does meanwhile: ``reject``
+    (fail fast with "busy"; action goals are rejected), ``queue`` (wait for the running plan; one
+    waiting request at most, later ones rejected), ``preempt`` (cancel the running plan, which
+    fails with "preempted by a newer request", and run the new one). Topic-triggered plans only
+    start when idle. The subscription, service and action server have their own callback groups
+    and the node runs on a MultiThreadedExecutor, so a running plan never blocks caching clouds,
     answering the service, or accepting a cancel.
 Bad input (empty cloud, NaN/inf, too many points, missing x/y/z fields, unknown frame, object too
     small/large): a failed result with a clear message; the node keeps serving.
@@ -33,52 +44,49 @@ import traceback
 from dataclasses import dataclass
 
 import numpy as np
-from dex1b_msgs.action import PlanGrasps as PlanGraspsAction
-from dex1b_msgs.msg import GraspArray
-from dex1b_msgs.srv import PlanGrasps as PlanGraspsSrv
 from geometry_msgs.msg import PoseStamped
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import PointCloud2
 from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import MarkerArray
 
+from dex1b_msgs.action import PlanGrasps as PlanGraspsAction
+from dex1b_msgs.msg import GraspArray
+from dex1b_msgs.srv import PlanGrasps as PlanGraspsSrv
+
 from ..config_utils import ConfigError
 from ..hands.config import HandConfig, load_hand_config
-from ..perception.preprocess import CloudError, PreprocessConfig, preprocess_cloud
+from ..perception.preprocess import transform_points
+from ..planner.config import PlannerConfig, from_flat
 from ..planner.trajectory import GraspTrajectory, TrajectoryTiming, grasp_trajectory
 from ..planner.types import Planner, PlanResult
 from . import conversions as cv
 from .frames import FrameError, lookup, parse_static_transforms
-from .params import ParamSpec, declare, read, reject_runtime_changes, spin_node
-from .planner_factory import PlannerParams, PlannerUnavailable, make_planner
+from .params import ParamSpec, declare, planner_param_specs, read, reject_runtime_changes, spin_node
+from .planner_factory import PlannerUnavailable, make_planner
 
 NODE_NAME = "grasp_planner"
-#: executor threads of ``main``: a plan, the subscription, the service, the action's goal/cancel
-#: services and the driver timer must all be able to run at once.
-EXECUTOR_THREADS = 5
+#: executor threads of ``main``: a plan, a queued request, the subscription, the service, the
+#: action's goal/cancel services and the driver timer must all be able to run at once.
+EXECUTOR_THREADS = 6
+BUSY_POLICIES = ("reject", "queue", "preempt")
 
-_PRE = PreprocessConfig()
 _TIM = TrajectoryTiming()
-_PLN = PlannerParams()
 
-#: Every parameter of the node (config/grasp_planner.yaml lists the same names; a test checks).
-PARAMS: list[ParamSpec] = [
-    # planner (see dex1b_ros/ros/planner_factory.py)
-    ParamSpec("hand", _PLN.hand, "hand to plan for: a name from config/hands (leap | allegro)"),
-    ParamSpec("hands_dir", _PLN.hands_dir, "directory holding the MuJoCo Menagerie hand folders; '' = default search"),
-    ParamSpec("model_path", _PLN.model_path, "generator weights file; '' = the shipped model (optimizer alone if none)"),
-    ParamSpec("device", _PLN.device, "torch device of the planner: cpu | cuda | cuda:N"),
-    ParamSpec("num_samples", _PLN.num_samples, "grasp candidates sampled per plan"),
-    ParamSpec("refine_steps", _PLN.refine_steps, "post-optimisation gradient steps per candidate"),
-    ParamSpec("num_validate", _PLN.num_validate, "best candidates simulated in MuJoCo (0 = no validation)"),
-    ParamSpec("top_k", _PLN.top_k, "ranked grasps returned per plan (a request's num_grasps <= 0 uses this)"),
-    ParamSpec("torch_threads", _PLN.torch_threads, "torch CPU threads of the planner (0 = torch default; 1 is fastest "
-              "for the default batch on 2 cores)"),
-    ParamSpec("warmup", _PLN.warmup, "plan once on a synthetic cloud while loading so the first request is not slow"),
+#: The planner's parameters: one per PlannerConfig field (dex1b_ros/planner/config.py), generated.
+PLANNER_PARAMS: list[ParamSpec] = planner_param_specs()
+
+#: The node's own parameters (read at start-up).
+NODE_PARAMS: list[ParamSpec] = [
     ParamSpec("planner_wait_timeout", 120.0, "s, how long a request waits for the planner to finish loading"),
+    ParamSpec("busy_policy", "reject", "a request while another plan runs: reject (fail at once with 'busy') | "
+              "queue (wait for it; one waiting request at most, later ones rejected) | preempt (cancel the "
+              "running plan, which fails with 'preempted', and run the new one); topic plans only start when idle"),
     # frames
     ParamSpec("planning_frame", "world", "frame of every output; z up (the support plane is horizontal in it)"),
     ParamSpec("static_transforms", [], "poses of other cloud frames in the planning frame, one string each: "
@@ -96,7 +104,8 @@ PARAMS: list[ParamSpec] = [
     ParamSpec("grasps_topic", "grasps", "dex1b_msgs/GraspArray output (ranked, best first)"),
     ParamSpec("trajectory_topic", "grasp_trajectory", "trajectory_msgs/JointTrajectory of the chosen grasp, "
               "simulation convention"),
-    ParamSpec("wrist_pose_topic", "grasp_wrist_pose", "geometry_msgs/PoseStamped wrist (palm frame) target for the arm"),
+    ParamSpec("wrist_pose_topic", "grasp_wrist_pose",
+              "geometry_msgs/PoseStamped wrist (palm frame) target for the arm"),
     ParamSpec("markers_topic", "grasp_markers", "visualization_msgs/MarkerArray for RViz"),
     ParamSpec("markers_top_n", 5, "grasps drawn in RViz"),
     ParamSpec("output_adapter", "auto", "hand-driver command: auto (the hand config's driver.command_type) | none | "
@@ -109,29 +118,10 @@ PARAMS: list[ParamSpec] = [
     ParamSpec("trajectory.pregrasp_duration", _TIM.pregrasp_duration, "s, open -> pregrasp"),
     ParamSpec("trajectory.grasp_duration", _TIM.grasp_duration, "s, pregrasp -> grasp"),
     ParamSpec("trajectory.squeeze_duration", _TIM.squeeze_duration, "s, grasp -> squeeze"),
-    # preprocessing (dex1b_ros/perception/preprocess.py PreprocessConfig)
-    ParamSpec("preprocess.crop_min", [-1.0, -1.0, -0.5], "m, lower corner of the crop box in the planning frame"),
-    ParamSpec("preprocess.crop_max", [1.0, 1.0, 1.5], "m, upper corner of the crop box in the planning frame"),
-    ParamSpec("preprocess.max_input_points", _PRE.max_input_points, "hard cap: clouds with more points are rejected"),
-    ParamSpec("preprocess.downsample_above", _PRE.downsample_above, "larger clouds are randomly subsampled to this"),
-    ParamSpec("preprocess.remove_plane", _PRE.remove_plane, "remove the support plane (table) and what lies below it"),
-    ParamSpec("preprocess.plane_distance", _PRE.plane_distance, "m, RANSAC inlier distance of the support plane"),
-    ParamSpec("preprocess.plane_iterations", _PRE.plane_iterations, "RANSAC iterations"),
-    ParamSpec("preprocess.plane_min_inlier_fraction", _PRE.plane_min_inlier_fraction,
-              "a plane holding fewer of the points is not removed"),
-    ParamSpec("preprocess.plane_max_tilt_deg", _PRE.plane_max_tilt_deg, "deg, max tilt of a support plane from +z"),
-    ParamSpec("preprocess.voxel_size", _PRE.voxel_size, "m, voxel downsampling cell (0 = off)"),
-    ParamSpec("preprocess.max_cluster_points", _PRE.max_cluster_points, "voxel cell doubles until at most this many"),
-    ParamSpec("preprocess.outlier_neighbors", _PRE.outlier_neighbors, "statistical outlier neighbours (0 = off)"),
-    ParamSpec("preprocess.outlier_std_ratio", _PRE.outlier_std_ratio, "statistical outlier std ratio"),
-    ParamSpec("preprocess.cluster_eps", _PRE.cluster_eps, "m, DBSCAN radius; the largest cluster is the object (0 = off)"),
-    ParamSpec("preprocess.cluster_min_points", _PRE.cluster_min_points, "DBSCAN core-point neighbours"),
-    ParamSpec("preprocess.min_points", _PRE.min_points, "fewer object points than this -> failed plan"),
-    ParamSpec("preprocess.max_output_points", _PRE.max_output_points, "object points passed to the planner, at most"),
-    ParamSpec("preprocess.min_extent", _PRE.min_extent, "m, object smaller than this (largest side) -> failed plan"),
-    ParamSpec("preprocess.max_extent", _PRE.max_extent, "m, object larger than this (largest side) -> failed plan"),
-    ParamSpec("preprocess.seed", _PRE.seed, "seed of the random preprocessing steps"),
 ]
+
+#: Every parameter of the node (config/grasp_planner.yaml lists the same names; a test checks).
+PARAMS: list[ParamSpec] = PLANNER_PARAMS + NODE_PARAMS
 
 
 @dataclass
@@ -146,7 +136,11 @@ class PlanOutcome:
 
 
 class _Busy(Exception):
-    pass
+    """Another plan runs and the busy policy turns this request away (the message says why)."""
+
+
+class _Preempted(Exception):
+    """A newer request took over while this one waited (busy_policy preempt)."""
 
 
 class GraspPlannerNode(Node):
@@ -172,14 +166,20 @@ class GraspPlannerNode(Node):
     def _setup(self, planner: Planner | None) -> None:
         declare(self, PARAMS)
         p = read(self, PARAMS)
-        reject_runtime_changes(self, PARAMS)
+        reject_runtime_changes(self, NODE_PARAMS)
         self.p = p
         self._configure(p)
         self.plans_done = 0            # finished plans (any outcome), for tests and diagnostics
         self.clouds_received = 0       # clouds received on the topic
         self._latest_cloud: PointCloud2 | None = None
         self._cloud_lock = threading.Lock()
-        self._plan_lock = threading.Lock()
+        # admission (busy_policy): one plan runs; ``_waiting`` requests wait for it (queue: <= 1);
+        # preempt: a request numbered ``_preempt_by`` asks every older one to stop / give up
+        self._admit = threading.Condition()
+        self._running = False
+        self._waiting = 0
+        self._ticket = 0
+        self._preempt_by = 0
         self._stream: tuple[float, GraspTrajectory] | None = None
         self._stream_lock = threading.Lock()
 
@@ -187,8 +187,11 @@ class GraspPlannerNode(Node):
         self._planner: Planner | None = planner
         self._planner_error: str | None = None
         self._planner_ready = threading.Event()
+        self.add_on_set_parameters_callback(self._check_planner_params)
+        self.add_post_set_parameters_callback(self._apply_planner_params)
         if planner is not None:
             self._check_planner(planner)
+            self._push_config(planner)
             self._planner_ready.set()
         else:
             threading.Thread(target=self._load_planner, name="planner-loader", daemon=True).start()
@@ -229,19 +232,18 @@ class GraspPlannerNode(Node):
     # configuration
     # ------------------------------------------------------------------------------------------
     def _configure(self, p: dict) -> None:
-        def sub(prefix, cls, section):
-            kw = {k[len(prefix):]: v for k, v in p.items() if k.startswith(prefix)}
-            try:
-                return cls(**kw)
-            except ConfigError as e:
-                raise ConfigError(f"parameter {section}.{e}") from None
-
         try:
-            self.planner_params = PlannerParams(**{k: p[k] for k in PlannerParams.__dataclass_fields__})
+            self.config: PlannerConfig = from_flat({s.name: p[s.name] for s in PLANNER_PARAMS})
         except ConfigError as e:
             raise ConfigError(f"parameter {e}") from None
-        self.timing = sub("trajectory.", TrajectoryTiming, "trajectory")
-        self.preprocess = sub("preprocess.", PreprocessConfig, "preprocess")
+        try:
+            self.timing = TrajectoryTiming(**{k[len("trajectory."):]: v for k, v in p.items()
+                                              if k.startswith("trajectory.")})
+        except ConfigError as e:
+            raise ConfigError(f"parameter trajectory.{e}") from None
+        if p["busy_policy"] not in BUSY_POLICIES:
+            raise ConfigError(f"parameter busy_policy: expected one of {list(BUSY_POLICIES)}, got {p['busy_policy']!r}")
+        self.busy_policy = p["busy_policy"]
         try:
             self.hand: HandConfig = load_hand_config(p["hand"])
         except ConfigError as e:
@@ -277,11 +279,41 @@ class GraspPlannerNode(Node):
             raise ConfigError(f"planner joint_names {list(planner.joint_names)} differ from hand "
                               f"{self.hand.name!r} joint_names {self.hand.joint_names} (driver order)")
 
+    def _push_config(self, planner: Planner) -> None:
+        """Give the planner the node's PlannerConfig (planners without ``configure`` keep their own)."""
+        if hasattr(planner, "configure") and getattr(planner, "config", None) != self.config:
+            planner.configure(self.config)
+
+    def _check_planner_params(self, params: list[Parameter]) -> SetParametersResult:
+        """Before a run-time ``set``: the planner parameters must still make a valid PlannerConfig."""
+        names = {s.name for s in PLANNER_PARAMS}
+        changed = {q.name: q.value for q in params if q.name in names}
+        if changed:
+            try:
+                from_flat(changed, self.config)
+            except ConfigError as e:
+                return SetParametersResult(successful=False, reason=f"invalid planner configuration: {e}")
+        return SetParametersResult(successful=True)
+
+    def _apply_planner_params(self, params: list[Parameter]) -> None:
+        """After a run-time ``set``: the next plan uses the new PlannerConfig (a running one keeps its own)."""
+        names = {s.name for s in PLANNER_PARAMS}
+        changed = {q.name: q.value for q in params if q.name in names}
+        if not changed:
+            return
+        self.config = from_flat(changed, self.config)
+        self.p.update(changed)
+        if self._planner is not None:
+            self._push_config(self._planner)
+        self.get_logger().info("planner parameters changed (from the next plan on): "
+                               + ", ".join(f"{k}={v}" for k, v in changed.items()))
+
     def _load_planner(self) -> None:
         t0 = time.monotonic()
         try:
-            planner = make_planner(self.planner_params)
+            planner = make_planner(self.config)
             self._check_planner(planner)
+            self._push_config(planner)   # parameters set while it loaded
             self._planner = planner
             self.get_logger().info(f"planner ready ({time.monotonic() - t0:.1f} s): "
                                    f"{type(planner).__name__} for hand {self.hand.name!r}")
@@ -300,7 +332,12 @@ class GraspPlannerNode(Node):
     # ------------------------------------------------------------------------------------------
     @property
     def busy(self) -> bool:
-        return self._plan_lock.locked()
+        return self._running
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for the running plan (busy_policy queue / preempt)."""
+        return self._waiting
 
     def latest_cloud(self) -> PointCloud2 | None:
         with self._cloud_lock:
@@ -310,22 +347,63 @@ class GraspPlannerNode(Node):
         return GraspArray(header=header), JointTrajectory(header=header), PoseStamped(header=header)
 
     def plan(self, cloud: PointCloud2 | None, hand: str = "", num_grasps: int = 0, execute: bool = False,
-             feedback=None, cancel=None) -> PlanOutcome:
+             feedback=None, cancel=None, policy: str | None = None) -> PlanOutcome:
         """Plan for ``cloud`` (None/empty: the latest cached cloud). Never raises for bad input.
 
-        Raises _Busy when another plan is running (callers turn it into their own failure)."""
-        if not self._plan_lock.acquire(blocking=False):
-            raise _Busy()
+        While another plan runs, ``policy`` (default: the ``busy_policy`` parameter) decides:
+        ``reject`` raises _Busy; ``queue`` waits for it (raises _Busy when a request already
+        waits); ``preempt`` asks it to stop and waits for it (raises _Preempted when a newer
+        request comes first). A waiting request whose ``cancel()`` turns true fails "cancelled"."""
+        policy = policy or self.busy_policy
+        cancel = cancel or (lambda: False)
+        with self._admit:
+            self._ticket += 1
+            me = self._ticket
+            if self._running:
+                if policy == "reject":
+                    raise _Busy("busy: another plan is running; retry later or cancel it (busy_policy reject)")
+                if policy == "queue" and self._waiting:
+                    raise _Busy("busy: another plan is running and a request is already waiting for it "
+                                "(busy_policy queue)")
+                if policy == "preempt":
+                    self._preempt_by = me
+                    self._admit.notify_all()
+                self._waiting += 1
+                try:
+                    while self._running:
+                        if self._preempt_by > me:
+                            raise _Preempted("preempted by a newer request before it started (busy_policy preempt)")
+                        if cancel():
+                            return self._not_started("cancelled while waiting for the running plan")
+                        self._admit.wait(0.02)
+                finally:
+                    self._waiting -= 1
+                    self._admit.notify_all()
+                if self._preempt_by > me:
+                    raise _Preempted("preempted by a newer request before it started (busy_policy preempt)")
+            self._running = True
+        preempted = lambda: self._preempt_by > me  # noqa: E731
         try:
-            return self._plan_locked(cloud, hand, num_grasps, execute, feedback, cancel)
+            out = self._plan_locked(cloud, hand, num_grasps, execute, feedback,
+                                    lambda: cancel() or preempted())
+            if preempted() and not out.success:
+                out.message = f"preempted by a newer request ({out.message})"
+            return out
         finally:
-            self.plans_done += 1
-            self._plan_lock.release()
+            with self._admit:
+                self.plans_done += 1
+                self._running = False
+                self._admit.notify_all()
+
+    def _not_started(self, msg: str) -> PlanOutcome:
+        header = cv.header_msg(self.planning_frame, self.get_clock().now().to_msg())
+        g, t, w = self._empty_outputs(header)
+        g.planner_info = msg
+        return PlanOutcome(False, msg, g, t, w)
 
     def _plan_locked(self, cloud, hand, num_grasps, execute, feedback, cancel) -> PlanOutcome:
         t0 = time.monotonic()
         fb = feedback or (lambda stage, frac, detail: None)
-        cancel = cancel or (lambda: False)
         header = cv.header_msg(self.planning_frame, self.get_clock().now().to_msg())
 
         def failed(msg: str) -> PlanOutcome:
@@ -343,23 +421,24 @@ class GraspPlannerNode(Node):
                 return failed(f"the request has an empty cloud and no cloud has been received on "
                               f"{self.sub_cloud.topic_name!r} yet")
         fb("preprocess", 0.0, f"{cloud.width * cloud.height} points in frame {cloud.header.frame_id!r}")
+        # the node's part: message -> arrays in the planning frame; the planner does the rest
         try:
             arrays = cv.pointcloud2_to_xyz(cloud)
             T = lookup(arrays.frame_id, self.planning_frame, self.static)
-            pre = preprocess_cloud(arrays.points, arrays.normals, T, self.preprocess)
-        except (cv.CloudFormatError, FrameError, CloudError) as e:
+            points, normals = arrays.points, arrays.normals
+            if not np.array_equal(T, np.eye(4)):
+                points, normals = transform_points(points, T, normals)
+        except (cv.CloudFormatError, FrameError) as e:
             return failed(f"bad cloud: {e}")
         except Exception as e:
             self.get_logger().error(traceback.format_exc())
-            return failed(f"bad cloud: preprocessing failed: {type(e).__name__}: {e}")
-        t_pre = time.monotonic() - t0
-        fb("preprocess", 0.05, f"{len(pre.points)} object points, extent "
-                               f"{np.round(pre.extent * 1000).astype(int).tolist()} mm")
+            return failed(f"bad cloud: conversion failed: {type(e).__name__}: {e}")
+        t_convert = time.monotonic() - t0
         if cancel():
             return failed("cancelled")
 
         if not self._planner_ready.is_set():
-            fb("preprocess", 0.05, "waiting for the planner to finish loading")
+            fb("preprocess", 0.01, "waiting for the planner to finish loading")
             deadline = time.monotonic() + self.p["planner_wait_timeout"]
             while not self._planner_ready.wait(0.05):
                 if cancel():
@@ -369,10 +448,9 @@ class GraspPlannerNode(Node):
         if self._planner is None:
             return failed(self._planner_error or "planner unavailable")
 
-        n = int(num_grasps) if num_grasps and num_grasps > 0 else self.planner_params.top_k
         try:
-            kw = {} if pre.plane is None else {"support_plane": pre.plane}
-            result: PlanResult = self._planner.plan(pre.points, pre.normals, n, progress=fb, cancel=cancel, **kw)
+            result: PlanResult = self._planner.plan(points, normals, max(int(num_grasps or 0), 0), progress=fb,
+                                                    cancel=cancel)
         except Exception as e:
             self.get_logger().error(f"planner raised:\n{traceback.format_exc()}")
             return failed(f"planner error: {type(e).__name__}: {e}")
@@ -380,7 +458,7 @@ class GraspPlannerNode(Node):
             return failed(f"planner error: plan() returned {type(result).__name__}, not PlanResult")
         if cancel():
             return failed("cancelled" + (f" ({result.message})" if result.message else ""))
-        result.timings.setdefault("preprocess", t_pre)
+        result.timings.setdefault("convert", t_convert)
         try:
             grasps = cv.plan_result_to_msg(result, header, hand=self.hand.name, joint_names=self.hand.joint_names)
             if result.success and not result.grasps:
@@ -451,9 +529,9 @@ class GraspPlannerNode(Node):
         if self.busy:
             self.get_logger().debug("cloud cached; a plan is already running")
             return
-        try:
-            self.plan(msg, execute=self.p["execute_on_cloud"])
-        except _Busy:
+        try:   # topic plans only start when idle: they never wait, queue or preempt
+            self.plan(msg, execute=self.p["execute_on_cloud"], policy="reject")
+        except (_Busy, _Preempted):
             pass
         except Exception:  # never let a callback kill the executor
             self.get_logger().error(f"plan on cloud failed:\n{traceback.format_exc()}")
@@ -462,8 +540,8 @@ class GraspPlannerNode(Node):
         try:
             out = self.plan(req.cloud, req.hand, req.num_grasps, req.execute,
                             cancel=lambda: not self.context.ok())
-        except _Busy:
-            res.success, res.message = False, "busy: another plan is running; retry later or cancel it"
+        except (_Busy, _Preempted) as e:
+            res.success, res.message = False, str(e)
             return res
         except Exception as e:
             self.get_logger().error(traceback.format_exc())
@@ -474,8 +552,11 @@ class GraspPlannerNode(Node):
         return res
 
     def _on_goal(self, goal) -> GoalResponse:
-        if self.busy:
-            self.get_logger().warning("action goal rejected: another plan is running")
+        """reject: no goal while a plan runs; queue: none while one already waits; preempt: always
+        (the running plan is asked to stop when the goal executes)."""
+        if self.busy and (self.busy_policy == "reject" or (self.busy_policy == "queue" and self._waiting)):
+            self.get_logger().warning(f"action goal rejected: another plan is running (busy_policy "
+                                      f"{self.busy_policy})")
             return GoalResponse.REJECT
         return GoalResponse.ACCEPT
 
@@ -498,8 +579,8 @@ class GraspPlannerNode(Node):
         try:
             out = self.plan(g.cloud, g.hand, g.num_grasps, g.execute, feedback=feedback,
                             cancel=lambda: goal_handle.is_cancel_requested or not self.context.ok())
-        except _Busy:
-            result.success, result.message = False, "busy: another plan is running"
+        except (_Busy, _Preempted) as e:
+            result.success, result.message = False, str(e)
             goal_handle.abort()
             return result
         except Exception as e:

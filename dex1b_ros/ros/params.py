@@ -1,17 +1,22 @@
 """Declared, typed, documented ROS parameters from one table per node.
 
 Each node lists its parameters once as :class:`ParamSpec` rows; :func:`declare` declares them
-(type from the default, description shown by ``ros2 param describe``), :func:`read` returns a
-plain dict, and the launch/config drift test reads the same tables. Parameters are read at
-start-up; :func:`reject_runtime_changes` refuses later ``set`` calls with a clear reason.
+(type from the default, description shown by ``ros2 param describe``, the numeric range and
+read-only flag in the descriptor), :func:`read` returns a plain dict, and the launch/config
+drift test reads the same tables. The grasp planner's rows are generated from
+:class:`~dex1b_ros.planner.config.PlannerConfig` (:func:`planner_param_specs`). Node parameters
+are read at start-up; :func:`reject_runtime_changes` refuses later ``set`` calls with a clear reason.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import InvalidParameterValueException
 from rclpy.parameter import Parameter
 
+from ..config_fields import Range
 from ..config_utils import ConfigError
 
 _TYPES = {bool: Parameter.Type.BOOL, int: Parameter.Type.INTEGER, float: Parameter.Type.DOUBLE,
@@ -24,6 +29,8 @@ class ParamSpec:
     default: object            # default value; its Python type fixes the ROS type
     description: str           # with units
     array_of: type | None = None  # element type for list parameters (needed when the default is empty)
+    range: Range | None = None     # numeric bounds (the config dataclass checks the same), in the descriptor
+    read_only: bool = False        # cannot be set after start-up (ROS refuses it)
 
     @property
     def ros_type(self) -> Parameter.Type:
@@ -34,19 +41,51 @@ class ParamSpec:
         return _TYPES[type(self.default)]
 
 
+    def descriptor(self) -> ParameterDescriptor:
+        desc = ParameterDescriptor(description=self.description, type=self.ros_type.value, read_only=self.read_only)
+        if self.range is not None and self.ros_type in (Parameter.Type.INTEGER, Parameter.Type.DOUBLE):
+            integer = self.ros_type == Parameter.Type.INTEGER
+            lo, hi = self.range.closed(integer)
+            if integer:
+                desc.integer_range = [IntegerRange(from_value=lo, to_value=hi, step=0)]
+            else:
+                desc.floating_point_range = [FloatingPointRange(from_value=lo, to_value=hi, step=0.0)]
+        return desc
+
+
+def planner_param_specs() -> list[ParamSpec]:
+    """One row per leaf field of PlannerConfig: dotted name, its default, the field comment as
+    description, its range, read-only when changing it needs a new planner (PlannerConfig.REBUILD)."""
+    from ..planner.config import flat_fields
+
+    return [ParamSpec(f.name, f.default, f.description or f.name, array_of=float if f.type is list else None,
+                      range=f.range, read_only=f.read_only) for f in flat_fields()]
+
+
 def declare(node, specs: list[ParamSpec]) -> None:
-    """Declare every parameter with its type and description (values from overrides/params file)."""
+    """Declare every parameter with its type, description, range and read-only flag (values from
+    overrides / the params file). A value out of its range raises ConfigError naming it."""
     for s in specs:
-        desc = ParameterDescriptor(description=s.description, type=s.ros_type.value)
-        if isinstance(s.default, (list, tuple)) and not s.default:
-            # an empty list cannot carry its type (rclpy would infer BYTE_ARRAY, and a YAML `[]`
-            # arrives unset): declare typed, then give an unset value a typed empty list so that
-            # get_parameters / `ros2 param dump` work
-            p = node.declare_parameter(s.name, s.ros_type, desc)
-            if p.type_ == Parameter.Type.NOT_SET:
-                node.set_parameters([Parameter(s.name, s.ros_type, [])])
-        else:
-            node.declare_parameter(s.name, list(s.default) if isinstance(s.default, tuple) else s.default, desc)
+        try:
+            _declare_one(node, s)
+        except InvalidParameterValueException as e:
+            m = re.search(r"value \((.*?)\) for parameter", str(e))
+            got = f", got {m.group(1)}" if m else f" ({e})"
+            what = f"must be {s.range.describe()}" if s.range is not None else "invalid value"
+            raise ConfigError(f"parameter {s.name}: {what}{got}") from None
+
+
+def _declare_one(node, s: ParamSpec) -> None:
+    desc = s.descriptor()
+    if isinstance(s.default, (list, tuple)) and not s.default:
+        # an empty list cannot carry its type (rclpy would infer BYTE_ARRAY, and a YAML `[]`
+        # arrives unset): declare typed, then give an unset value a typed empty list so that
+        # get_parameters / `ros2 param dump` work
+        p = node.declare_parameter(s.name, s.ros_type, desc)
+        if p.type_ == Parameter.Type.NOT_SET:
+            node.set_parameters([Parameter(s.name, s.ros_type, [])])
+    else:
+        node.declare_parameter(s.name, list(s.default) if isinstance(s.default, tuple) else s.default, desc)
 
 
 def read(node, specs: list[ParamSpec]) -> dict:

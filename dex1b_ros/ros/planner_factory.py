@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from ..config_utils import fail
+from ..planner.config import PlannerConfig, planner_config
 from ..planner.types import Planner
 
 PIPELINE_MODULE = "dex1b_ros.planner.pipeline"
@@ -21,45 +21,44 @@ class PlannerUnavailable(RuntimeError):
     """The real planner cannot be constructed (module missing, model missing, bad settings)."""
 
 
+_D = PlannerConfig()
+
+
 @dataclass
 class PlannerParams:
-    """What the planner is built from (the node's parameters of the same names)."""
+    """The node's planner settings before :class:`PlannerConfig` (a flat subset of it), kept for
+    existing callers; its defaults ARE PlannerConfig's. :meth:`planner_config` converts."""
 
-    hand: str = "leap"              # hand name (config/hands/<hand>.yaml)
-    hands_dir: str = ""             # directory of hand model folders; "" = default search path
-    model_path: str = ""            # generator weights; "" = the shipped model (or optimizer-only if none)
-    device: str = "cpu"             # torch device, "cpu" or "cuda[:i]"
-    num_samples: int = 96           # -, grasp candidates sampled per plan
-    refine_steps: int = 50          # -, gradient steps of the post-optimisation
-    num_validate: int = 8           # -, best candidates checked in MuJoCo (0 = none)
-    top_k: int = 5                  # -, grasps returned (ranked)
-    torch_threads: int = 1          # -, torch CPU threads of the planner process (0 = torch's default);
-                                    # 1 measured fastest: planning batches are small, so more threads
-                                    # mostly add contention with the node's other threads and processes
-    warmup: bool = True             # plan once on a synthetic cloud while loading, so the first request
-                                    # does not pay one-time costs (~1 s)
+    hand: str = _D.hand
+    hands_dir: str = _D.hands_dir
+    model_path: str = _D.model_path
+    device: str = _D.device
+    num_samples: int = _D.sampling.num_samples
+    refine_steps: int = _D.refinement.refine_steps
+    num_validate: int = _D.validation.num_validate
+    top_k: int = _D.ranking.top_k
+    torch_threads: int = _D.torch_threads
+    warmup: bool = _D.warmup
 
     def __post_init__(self):
-        if not self.hand:
-            fail("hand", "must not be empty")
-        if not (self.device == "cpu" or self.device.startswith("cuda")):
-            fail("device", f"expected 'cpu' or 'cuda[:i]', got {self.device!r}")
-        for name, lo in (("num_samples", 1), ("refine_steps", 0), ("num_validate", 0), ("top_k", 1),
-                         ("torch_threads", 0)):
-            v = getattr(self, name)
-            if v < lo:
-                fail(name, f"must be >= {lo}, got {v}")
-        if self.top_k > self.num_samples:
-            fail("top_k", f"must be <= num_samples ({self.num_samples}), got {self.top_k}")
+        self.planner_config()   # validates; errors name the PlannerConfig field
+
+    def planner_config(self, base: PlannerConfig | None = None) -> PlannerConfig:
+        return planner_config({"hand": self.hand, "hands_dir": self.hands_dir, "model_path": self.model_path,
+                               "device": self.device, "torch_threads": self.torch_threads, "warmup": self.warmup,
+                               "sampling.num_samples": self.num_samples, "refinement.refine_steps": self.refine_steps,
+                               "validation.num_validate": self.num_validate, "ranking.top_k": self.top_k}, base)
 
 
-def make_planner(params: PlannerParams) -> Planner:
-    """Build ``GraspPipeline`` from ``params`` (sets the process's torch threads when
+def make_planner(config: PlannerConfig | PlannerParams) -> Planner:
+    """Build ``GraspPipeline`` from ``config`` (sets the process's torch threads when
     ``torch_threads`` > 0, and runs the planner's ``warmup`` when ``warmup``).
 
     Raises PlannerUnavailable with a clear message when the pipeline module does not exist yet,
     lacks the class, or its constructor fails (e.g. a missing model file or hand model).
     """
+    if isinstance(config, PlannerParams):
+        config = config.planner_config()
     try:
         mod = importlib.import_module(PIPELINE_MODULE)
     except ModuleNotFoundError as e:
@@ -70,18 +69,16 @@ def make_planner(params: PlannerParams) -> Planner:
     cls = getattr(mod, PIPELINE_CLASS, None)
     if cls is None:
         raise PlannerUnavailable(f"{PIPELINE_MODULE} has no class {PIPELINE_CLASS}")
-    if params.torch_threads > 0:
+    if config.torch_threads > 0:
         import torch
-        torch.set_num_threads(params.torch_threads)
+        torch.set_num_threads(config.torch_threads)
     try:
-        planner = cls(hand=params.hand, hands_dir=params.hands_dir or None, device=params.device,
-                      num_samples=params.num_samples, refine_steps=params.refine_steps,
-                      num_validate=params.num_validate, top_k=params.top_k, model_path=params.model_path or None)
+        planner = cls(config=config)
     except Exception as e:
-        raise PlannerUnavailable(f"{PIPELINE_CLASS}({params.hand!r}) failed: {type(e).__name__}: {e}") from e
+        raise PlannerUnavailable(f"{PIPELINE_CLASS}({config.hand!r}) failed: {type(e).__name__}: {e}") from e
     for attr in ("plan", "hand_name", "joint_names"):
         if not hasattr(planner, attr):
             raise PlannerUnavailable(f"{PIPELINE_CLASS} does not implement the Planner protocol (no {attr!r})")
-    if params.warmup and hasattr(planner, "warmup"):
+    if config.warmup and hasattr(planner, "warmup"):
         planner.warmup()
     return planner

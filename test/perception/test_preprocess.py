@@ -1,4 +1,6 @@
 """Cloud preprocessing (no ROS): frames, crop, support plane, outliers, clusters, checks, hull."""
+import dataclasses
+
 import numpy as np
 import pytest
 import trimesh
@@ -39,7 +41,7 @@ def _inside(points, bounds, tol):
 
 def test_table_outliers_and_clutter_are_removed():
     pts, nrm, bounds = _scene_cloud(outliers=200, distractor=True)
-    r = preprocess_cloud(pts, nrm, config=PreprocessConfig(seed=1))
+    r = preprocess_cloud(pts, nrm, rng=1)
     assert len(r.points) >= 200
     assert _inside(r.points, bounds, 0.006).mean() > 0.99       # only the box is left
     assert r.points[:, 2].min() > 0.004                          # the table is gone
@@ -124,9 +126,12 @@ def test_top_face_of_a_box_is_not_taken_for_a_table():
 
 def test_deterministic_for_a_seed():
     pts, nrm, _ = _scene_cloud(outliers=100)
-    a = preprocess_cloud(pts, nrm, config=PreprocessConfig(seed=3, max_output_points=300))
-    b = preprocess_cloud(pts, nrm, config=PreprocessConfig(seed=3, max_output_points=300))
+    cfg = PreprocessConfig(max_output_points=300)
+    a = preprocess_cloud(pts, nrm, config=cfg, rng=3)
+    b = preprocess_cloud(pts, nrm, config=cfg, rng=np.random.default_rng(3))
     np.testing.assert_array_equal(a.points, b.points)
+    c = preprocess_cloud(pts, nrm, config=cfg, rng=4)
+    assert not np.array_equal(a.points, c.points)                # the subsample comes from the generator
 
 
 @pytest.mark.parametrize("kw,field", [
@@ -135,7 +140,9 @@ def test_deterministic_for_a_seed():
     ({"voxel_size": -0.1}, "voxel_size"),
     ({"min_extent": 0.5, "max_extent": 0.1}, "max_extent"),
     ({"downsample_above": 10, "max_input_points": 5}, "downsample_above"),
-    ({"plane_max_tilt_deg": 120.0}, "plane_max_tilt_deg"),
+    ({"plane_max_tilt_deg": 120.0}, "plane_max_tilt_deg: must be in \\[0, 90\\], got 120"),
+    ({"outlier_neighbors": -1}, "outlier_neighbors: must be >= 0"),
+    ({"outlier_std_ratio": 0.0}, "outlier_std_ratio: must be > 0"),
 ])
 def test_config_errors_name_the_field(kw, field):
     with pytest.raises(ConfigError, match=field):
@@ -156,3 +163,14 @@ def test_estimate_object_mesh_is_the_hull_of_the_seen_part():
         estimate_object_mesh(np.c_[np.random.default_rng(0).random((100, 2)), np.zeros(100)])
     with pytest.raises(CloudError, match="need >= 4"):
         estimate_object_mesh(np.zeros((3, 3)))
+
+
+def test_empty_crop_lists_mean_no_crop_and_ranges_are_declared():
+    cfg = PreprocessConfig(crop_min=[], crop_max=[])
+    assert cfg.crop_min is None and cfg.crop_max is None
+    assert set(PreprocessConfig.RANGES) <= {f.name for f in dataclasses.fields(PreprocessConfig)}
+    from dex1b_ros.config_fields import field_docs
+    docs = field_docs(PreprocessConfig)
+    assert docs["voxel_size"].startswith("m, voxel")
+    assert "bounds the cost" in docs["max_cluster_points"]       # continuation comment lines are kept
+    assert all(docs[f.name] for f in dataclasses.fields(PreprocessConfig))

@@ -1,10 +1,15 @@
-"""GraspPipeline end to end on a real cloud (small budgets), cancel and bad input; prepare_cloud."""
+"""GraspPipeline end to end on a real cloud (small budgets), its steps, determinism, cancel and
+bad input; prepare_cloud; the legacy PipelineConfig."""
 import numpy as np
 import pytest
 
 from dex1b_ros.geometry.pointcloud import sample_surface
 from dex1b_ros.objects import make_object
+from dex1b_ros.planner.config import PlannerConfig, planner_config
 from dex1b_ros.planner.pipeline import GraspPipeline, PipelineConfig
+
+SMALL = {"sampling": {"num_samples": 32}, "refinement": {"synth_steps": 60}, "validation": {"num_validate": 4},
+         "ranking": {"top_k": 3}}
 
 
 @pytest.fixture(scope="module")
@@ -14,7 +19,20 @@ def box_cloud():
 
 @pytest.fixture(scope="module")
 def pipe():
-    return GraspPipeline("leap", config=PipelineConfig(num_samples=32, synth_steps=60, num_validate=4, top_k=3))
+    return GraspPipeline(config=planner_config(SMALL))
+
+
+def _scene(seed=0):
+    """A raw cloud in the planning frame: an 8 cm box standing on a table (z = 0), the table
+    around it, a few NaN rows; normals included."""
+    rng = np.random.default_rng(seed)
+    p, n = sample_surface(make_object("box", 0, size=0.08).mesh, 1500, seed=seed)
+    p = p - [0.0, 0.0, p[:, 2].min()] + [0.4, 0.0, 0.0]
+    t = np.c_[rng.uniform(0.25, 0.55, 1500), rng.uniform(-0.15, 0.15, 1500), np.zeros(1500)]
+    pts = np.vstack([p, t])
+    nrm = np.vstack([n, np.tile([0.0, 0.0, 1.0], (1500, 1))])
+    pts[::97] = np.nan
+    return pts, nrm
 
 
 def test_plan_returns_ranked_grasps_with_metrics(pipe, box_cloud):
@@ -29,7 +47,70 @@ def test_plan_returns_ranked_grasps_with_metrics(pipe, box_cloud):
     assert sum(x.validated for x in r.grasps) >= 1
     assert [s for s, _ in stages][0] == "preprocess" and stages[-1][0] == "publish"
     assert all(b >= a for (_, a), (_, b) in zip(stages, stages[1:]))  # progress never goes back
-    assert set(r.timings) >= {"field", "refine", "validate", "total"}
+    assert set(r.timings) >= {"preprocess", "field", "refine", "validate", "total"}
+
+
+def test_plan_preprocesses_the_raw_cloud_itself(pipe, monkeypatch):
+    """The planner owns perception: NaN rows and the table go, the table becomes the support
+    plane, and the steps run in order."""
+    import dex1b_ros.planner.pipeline as pl
+    order, seen = [], {}
+    for step in ("preprocess", "prepare", "sample", "refine", "rank", "check"):
+        real = getattr(GraspPipeline, step)
+
+        def spy(self, run, *a, _real=real, _step=step, **k):
+            order.append(_step)
+            out = _real(self, run, *a, **k)
+            seen[_step] = out
+            return out
+        monkeypatch.setattr(GraspPipeline, step, spy)
+    r = pipe.plan(*_scene())
+    assert r.success, r.message
+    assert order == ["preprocess", "prepare", "sample", "refine", "rank", "check"]
+    clean = seen["preprocess"]
+    assert np.isfinite(clean.points).all() and clean.points[:, 2].min() > 0.003     # NaN and table removed
+    np.testing.assert_allclose(clean.support_plane, [0, 0, 1, 0], atol=0.01)        # the table, found
+    assert seen["prepare"].field.plane is not None                                  # ... and kept as a constraint
+    assert len(seen["prepare"].points) <= pipe.config.prepare.cloud_points
+    assert isinstance(seen["rank"], np.ndarray)
+    assert pl.CleanCloud is type(clean)
+
+
+def test_same_cloud_and_config_give_the_same_grasps():
+    """One seeded generator per plan: two fresh pipelines, the same raw cloud -> identical grasps."""
+    cfg = planner_config(SMALL)
+    pts, nrm = _scene()
+    a = GraspPipeline(config=cfg).plan(pts, nrm)
+    b = GraspPipeline(config=cfg).plan(pts, nrm)
+    assert a.success and b.success and len(a.grasps) == len(b.grasps) == 3
+    for ga, gb in zip(a.grasps, b.grasps):
+        for k in ("wrist_pos", "wrist_quat", "pregrasp", "grasp", "squeeze"):
+            np.testing.assert_array_equal(getattr(ga, k), getattr(gb, k))
+        assert (ga.score, ga.validated, ga.sim_success) == (gb.score, gb.validated, gb.sim_success)
+    c = GraspPipeline(config=planner_config({"seed": 1}, cfg)).plan(pts, nrm)   # the seed matters
+    assert not np.array_equal(c.grasps[0].wrist_pos, a.grasps[0].wrist_pos)
+
+
+def test_configure_swaps_the_settings_but_not_the_hand(pipe):
+    old = pipe.config
+    try:
+        pipe.configure(planner_config({"ranking": {"top_k": 2}}, old))
+        assert pipe.config.ranking.top_k == 2
+        from dex1b_ros.config_utils import ConfigError
+        with pytest.raises(ConfigError, match="hand: cannot change"):
+            pipe.configure(planner_config({"hand": "allegro"}, old))
+    finally:
+        pipe.configure(old)
+
+
+def test_legacy_pipeline_config_maps_onto_planner_config():
+    pc = PipelineConfig(num_samples=16, refine_steps=10, num_validate=2, top_k=2, field_resolution=24, seed=3)
+    cfg = pc.planner_config()
+    assert (cfg.sampling.num_samples, cfg.refinement.refine_steps, cfg.validation.num_validate, cfg.ranking.top_k,
+            cfg.prepare.field_resolution, cfg.seed) == (16, 10, 2, 2, 24, 3)
+    d = PlannerConfig()
+    assert (PipelineConfig().num_samples, PipelineConfig().refine_steps, PipelineConfig().num_validate) == \
+        (d.sampling.num_samples, d.refinement.refine_steps, d.validation.num_validate)    # one source of defaults
 
 
 def test_cancel_stops_the_plan(pipe, box_cloud):
@@ -44,8 +125,8 @@ def test_cancel_stops_the_plan(pipe, box_cloud):
 
 
 @pytest.mark.parametrize("points, why", [
-    (np.zeros((0, 3)), "too few valid points"),
-    (np.full((100, 3), np.nan), "too few valid points"),
+    (np.zeros((0, 3)), "bad cloud: empty cloud"),
+    (np.full((100, 3), np.nan), "bad cloud: cloud has only 0 finite points"),
     (np.zeros((10, 2)), "points must be (N, 3)"),
 ])
 def test_bad_clouds_fail_with_a_clear_message(pipe, points, why):
@@ -190,17 +271,17 @@ def test_plan_uses_prepare_cloud_and_validates_against_its_hull(pipe, monkeypatc
     assert r.success and "(single view)" in r.message
     prep = seen["prep"]
     assert prep.partial and seen["plane"] is plane
-    assert len(prep.points) == min(len(p), pipe.cfg.cloud_points)
+    assert len(prep.points) <= min(len(p), pipe.config.prepare.cloud_points)   # after the planner's cleaning
     np.testing.assert_array_equal(seen["hull"], prep.hull_points)
     assert len(prep.hull_points) > len(prep.points)
 
 
 @pytest.mark.slow
 def test_validation_stops_at_the_first_pass_without_changing_the_chosen_grasp(box_cloud):
-    import dataclasses
-    base = PipelineConfig(num_samples=48, refine_steps=20, num_validate=8, top_k=3)
-    all_ = GraspPipeline("leap", config=dataclasses.replace(base, validate_stop_after=0))
-    first = GraspPipeline("leap", config=dataclasses.replace(base, validate_stop_after=1))
+    base = planner_config({"sampling": {"num_samples": 48}, "refinement": {"refine_steps": 20},
+                           "validation": {"num_validate": 8}, "ranking": {"top_k": 3}})
+    all_ = GraspPipeline("leap", config=planner_config({"validation.validate_stop_after": 0}, base))
+    first = GraspPipeline("leap", config=planner_config({"validation.validate_stop_after": 1}, base))
     a = all_.plan(box_cloud[0], box_cloud[1])
     b = first.plan(box_cloud[0], box_cloud[1])
     n_a, n_b = sum(g.validated for g in a.grasps), sum(g.validated for g in b.grasps)
@@ -217,5 +298,12 @@ def test_a_flat_cloud_fails_the_plan_with_a_clear_message(pipe):
     rng = np.random.default_rng(0)
     p = np.c_[rng.uniform(-0.04, 0.04, (400, 2)), np.zeros(400)]   # a flat disc: no volume
     n = np.tile([0.0, 0.0, 1.0], (400, 1))
-    r = pipe.plan(p, n)
+    old = pipe.config
+    pipe.configure(planner_config({"preprocess.remove_plane": False}, old))   # else: taken for a table, removed
+    try:
+        r = pipe.plan(p, n)
+    finally:
+        pipe.configure(old)
     assert not r.success and "span no volume" in r.message
+    r = pipe.plan(p, n)
+    assert not r.success and "after removing the support plane" in r.message

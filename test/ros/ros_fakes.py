@@ -1,8 +1,12 @@
 """Test helpers for the ROS tests (test tree only): bounded waits, fake planners, synthetic clouds.
 
-The fakes implement the ``Planner`` protocol at the boundary: deterministic grasps built from
-the hand's open pose. No fake lives in production code.
+The fakes implement the ``Planner`` protocol at the boundary: the planner owns perception, so a
+fake cleans the raw cloud with the real ``preprocess_cloud`` and its ``config.preprocess`` (a bad
+cloud fails with the real message), then returns deterministic grasps built from the hand's open
+pose. Like the real planner, a fake takes the node's PlannerConfig through ``configure``. No fake
+lives in production code.
 """
+import dataclasses
 import threading
 import time
 
@@ -10,6 +14,8 @@ import numpy as np
 import pytest
 
 from dex1b_ros.hands import load_hand_config
+from dex1b_ros.perception import CloudError, preprocess_cloud
+from dex1b_ros.planner.config import PlannerConfig
 from dex1b_ros.planner.types import PlannedGrasp, PlanResult
 
 
@@ -31,12 +37,15 @@ def future_result(fut, timeout=10.0, what="future"):
 
 
 class FakePlanner:
-    """Deterministic Planner for tests: grasps around the cloud centroid from the open pose.
+    """Deterministic Planner for tests: grasps around the cleaned cloud's centroid from the open pose.
 
-    Grasp i: wrist 0.1 + 0.01 i m above the centroid, identity orientation; pregrasp = open + 0.1,
-    grasp = open + 0.3 + 0.01 i, squeeze = grasp + 0.08 rad; score 1 - 0.1 i. Reports the stages
+    The raw cloud goes through ``preprocess_cloud`` with ``config.preprocess`` (a CloudError is a
+    failed result "bad cloud: ..."); ``calls`` records each plan that got that far, with the
+    cleaned points. Grasp i: wrist 0.1 + 0.01 i m above the centroid, identity orientation;
+    pregrasp = open + 0.1, grasp = open + 0.3 + 0.01 i, squeeze = grasp + 0.08 rad; score
+    1 - 0.1 i; ``num_grasps`` of them (<= 0: ``config.ranking.top_k``). Reports the stages
     sample/refine/validate through ``progress`` and sleeps ``delay`` s in total (checking
-    ``cancel`` every 10 ms). Records each call's arguments in ``calls``.
+    ``cancel`` every 10 ms).
     """
 
     def __init__(self, hand="leap", delay=0.0):
@@ -47,6 +56,17 @@ class FakePlanner:
         self.delay = delay
         self.calls = []
         self.started = threading.Event()
+        self.config = PlannerConfig(hand=cfg.name)
+        self.configured = []            # every config the node handed over
+
+    def configure(self, config):
+        self.config = config
+        self.configured.append(config)
+
+    def _clean(self, points, normals, support_plane):
+        cfg = self.config
+        pcfg = cfg.preprocess if support_plane is None else dataclasses.replace(cfg.preprocess, remove_plane=False)
+        return preprocess_cloud(points, normals, None, pcfg, rng=np.random.default_rng(cfg.seed))
 
     def grasp(self, i, centroid):
         g = self.open + 0.3 + 0.01 * i
@@ -57,8 +77,12 @@ class FakePlanner:
                             sim_success=True, grasp_type="fake", source="FakePlanner")
 
     def plan(self, points, normals=None, num_grasps=0, progress=None, cancel=None, support_plane=None):
-        self.calls.append({"points": np.array(points), "normals": None if normals is None else np.array(normals),
-                           "num_grasps": num_grasps})
+        try:
+            pre = self._clean(points, normals, support_plane)
+        except CloudError as e:
+            return PlanResult.failure(f"bad cloud: {e}", hand=self.hand_name, joint_names=self.joint_names)
+        self.calls.append({"points": pre.points, "normals": pre.normals, "num_grasps": num_grasps,
+                           "raw_points": np.array(points), "plane": pre.plane})
         self.started.set()
         for stage, frac in (("sample", 0.2), ("refine", 0.5), ("validate", 0.8)):
             if progress:
@@ -69,8 +93,8 @@ class FakePlanner:
                     return PlanResult.failure("cancelled by request", hand=self.hand_name,
                                               joint_names=self.joint_names)
                 time.sleep(0.01)
-        c = np.asarray(points).mean(axis=0)
-        n = num_grasps if num_grasps > 0 else 5
+        c = pre.points.mean(axis=0)
+        n = num_grasps if num_grasps > 0 else self.config.ranking.top_k
         return PlanResult(success=True, message="fake plan", hand=self.hand_name, joint_names=self.joint_names,
                           grasps=[self.grasp(i, c) for i in range(n)], timings={"sample": 0.001},
                           info="FakePlanner")
@@ -81,6 +105,35 @@ class SlowFakePlanner(FakePlanner):
 
     def __init__(self, hand="leap", delay=6.0):
         super().__init__(hand, delay)
+
+
+class GatedFakePlanner(FakePlanner):
+    """FakePlanner whose every plan waits until the test calls ``release()`` (one plan each), or
+    until it is cancelled (unless ``ignore_cancel``). ``entered`` counts the plans that reached
+    the gate; ``results`` holds what each returned."""
+
+    def __init__(self, hand="leap", ignore_cancel=False):
+        super().__init__(hand)
+        self.ignore_cancel = ignore_cancel
+        self._gate = threading.Semaphore(0)
+        self.entered = 0
+        self.results = []
+
+    def release(self, n=1):
+        for _ in range(n):
+            self._gate.release()
+
+    def plan(self, points, normals=None, num_grasps=0, progress=None, cancel=None, support_plane=None):
+        self.entered += 1
+        self.started.set()
+        while not self._gate.acquire(timeout=0.01):
+            if cancel and cancel() and not self.ignore_cancel:
+                r = PlanResult.failure("cancelled by request", hand=self.hand_name, joint_names=self.joint_names)
+                self.results.append(r)
+                return r
+        r = super().plan(points, normals, num_grasps, progress, cancel, support_plane)
+        self.results.append(r)
+        return r
 
 
 class RaisingFakePlanner(FakePlanner):

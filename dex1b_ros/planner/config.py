@@ -1,0 +1,261 @@
+"""``PlannerConfig``: every setting of the grasp planner, in one place (no ROS here).
+
+One dataclass, nested by planning step (``GraspPipeline.plan``: preprocess -> prepare ->
+sample -> refine -> rank -> check), plus what the planner is built from (hand, model,
+device). Its defaults are THE defaults: the ``grasp_planner`` node declares one ROS parameter
+per field (nesting flattened with dots: ``sampling.num_samples``; description = the field's
+comment, range = the field's ``RANGES`` entry, read-only = ``REBUILD``), and
+``config/grasp_planner.yaml`` lists them with the same values (a test checks). ``dex1b eval``
+and the benchmarks load the same file (:func:`load_planner_config`), so "the node's settings"
+is true by construction.
+
+The defaults were measured for the node's latency goal (p50 <= 1 s, p95 <= 2 s on 2 cores,
+docs/ros.md): 96 samples, 50 refinement steps, at most 8 MuJoCo checks stopping at the first
+pass, 1 torch thread.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+
+from ..config_fields import Range, between, check_ranges, field_docs, ge
+from ..config_utils import ConfigError, fail, from_dict, to_dict
+from ..perception.preprocess import PreprocessConfig
+
+#: top-level key and section of config/grasp_planner.yaml (a ROS 2 params file)
+NODE_NAME = "grasp_planner"
+YAML_SECTION = "ros__parameters"
+
+
+def node_preprocess() -> PreprocessConfig:
+    """The planner's preprocessing defaults: PreprocessConfig's, with a crop box of 2 x 2 x 2 m
+    around the planning frame's origin (z from -0.5 m)."""
+    return PreprocessConfig(crop_min=[-1.0, -1.0, -0.5], crop_max=[1.0, 1.0, 1.5])
+
+
+@dataclass
+class PrepareConfig:
+    """Step ``prepare`` (:func:`~dex1b_ros.planner.pipeline.prepare_cloud`): the object field and the
+    validator's object from the cleaned cloud."""
+
+    cloud_points: int = 1024        # -, points the planner works on: a random subset of the cleaned cloud when larger
+    field_resolution: int = 40      # -, SDF grid samples along the object's longest side
+    partial_threshold: float = 0.3  # -, |mean unit normal| above this marks a cloud as one-sided
+                                    #    (a single view, completed by symmetry)
+    single_view_field: str = "hull"  # single views: hull (exact SDF of the completed view's convex hull) |
+                                     #    shell (the view's own field)
+    partial_shell: float = 0.005    # m, shell field only: this much behind the seen surface counts as solid
+
+    RANGES: ClassVar[dict[str, Range]] = {"cloud_points": ge(64), "field_resolution": ge(8),
+                                          "partial_threshold": between(0, 1), "partial_shell": Range(0, lo_open=True)}
+
+    def __post_init__(self):
+        check_ranges(self, self.RANGES)
+        if self.single_view_field not in ("hull", "shell"):
+            fail("single_view_field", f"expected 'hull' or 'shell', got {self.single_view_field!r}")
+
+
+@dataclass
+class SamplingConfig:
+    """Step ``sample``: DexSimple candidates conditioned on the cloud (optimizer-only mode: hands
+    initialised around it)."""
+
+    num_samples: int = 96           # -, grasp candidates per plan
+    temperature: float = 1.0        # -, generator latent temperature (z ~ N(0, temperature^2 I))
+
+    RANGES: ClassVar[dict[str, Range]] = {"num_samples": ge(1), "temperature": ge(0)}
+
+    def __post_init__(self):
+        check_ranges(self, self.RANGES)
+
+
+@dataclass
+class RefinementConfig:
+    """Step ``refine``: the SDF post-optimisation of the samples (or synthesis without a generator)."""
+
+    refine_steps: int = 50          # -, gradient steps of the post-optimisation (generator mode)
+    synth_steps: int = 150          # -, optimisation steps in optimizer-only mode (no generator model)
+
+    RANGES: ClassVar[dict[str, Range]] = {"refine_steps": ge(0), "synth_steps": ge(0)}
+
+    def __post_init__(self):
+        check_ranges(self, self.RANGES)
+
+
+@dataclass
+class ValidationConfig:
+    """Step ``check``: MuJoCo simulation of the best candidates against the prepared object."""
+
+    num_validate: int = 8           # -, best candidates simulated in MuJoCo, best first; 0 = no check
+    validate_threads: int = 2       # -, MuJoCo check threads (2 cores: ~1.3x faster, verdicts identical)
+    validate_stop_after: int = 1    # -, stop checking once this many passed; 0 = check all num_validate
+    require_validated: bool = False  # fail the plan when nothing passes the check (else: the best, flagged)
+
+    RANGES: ClassVar[dict[str, Range]] = {"num_validate": ge(0), "validate_threads": ge(1),
+                                          "validate_stop_after": ge(0)}
+
+    def __post_init__(self):
+        check_ranges(self, self.RANGES)
+
+
+@dataclass
+class RankingConfig:
+    """Step ``rank`` and the output: accepted by the energy filter first, then by energy; checked passes first."""
+
+    top_k: int = 5                  # -, ranked grasps returned per plan (a request's num_grasps <= 0 uses this)
+
+    RANGES: ClassVar[dict[str, Range]] = {"top_k": ge(1)}
+
+    def __post_init__(self):
+        check_ranges(self, self.RANGES)
+
+
+@dataclass
+class PlannerConfig:
+    """Every planner setting (see the module doc). Units in the field comments."""
+
+    hand: str = "leap"              # hand to plan for: a name from config/hands (leap | allegro)
+    hands_dir: str = ""             # directory holding the MuJoCo Menagerie hand folders; '' = default search
+    model_path: str = ""            # generator weights file; '' = the shipped model (optimizer alone if none)
+    device: str = "cpu"             # torch device of the planner: cpu | cuda | cuda:N
+    torch_threads: int = 1          # -, torch CPU threads of the planner process; 0 = torch's default
+                                    #    (1 is fastest for the default batch on 2 cores)
+    warmup: bool = True             # plan once on a synthetic scene while loading so the first request does
+                                    #    not pay one-time costs (~1 s)
+    seed: int = 0                   # -, seed of the plan's one random generator (subsampling, RANSAC,
+                                    #    generator latents, synthesis): same cloud + same config = same grasps
+    preprocess: PreprocessConfig = field(default_factory=node_preprocess)
+    prepare: PrepareConfig = field(default_factory=PrepareConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    refinement: RefinementConfig = field(default_factory=RefinementConfig)
+    ranking: RankingConfig = field(default_factory=RankingConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+
+    RANGES: ClassVar[dict[str, Range]] = {"torch_threads": ge(0), "seed": ge(0)}
+    #: fields a built planner cannot change (the node declares them read-only)
+    REBUILD: ClassVar[tuple[str, ...]] = ("hand", "hands_dir", "model_path", "device", "torch_threads", "warmup")
+
+    def __post_init__(self):
+        if not self.hand:
+            fail("hand", "must not be empty")
+        if not (self.device == "cpu" or self.device.startswith("cuda")):
+            fail("device", f"expected 'cpu' or 'cuda[:i]', got {self.device!r}")
+        check_ranges(self, self.RANGES)
+        if self.ranking.top_k > self.sampling.num_samples:
+            fail("ranking.top_k", f"must be <= sampling.num_samples ({self.sampling.num_samples}), "
+                                  f"got {self.ranking.top_k}")
+
+    def rebuild_fields(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.REBUILD}
+
+
+# ------------------------------------------------------------------------------------ dicts, YAML
+def _merge(base: dict, over: dict, path: str = "") -> dict:
+    """``base`` updated with ``over``, nested dicts merged key by key (``over`` may use dotted keys)."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if "." in k:
+            head, rest = k.split(".", 1)
+            v, k = {rest: v}, head
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v, f"{path}{k}.")
+        else:
+            out[k] = v
+    return out
+
+
+def planner_config(overrides: dict | None = None, base: PlannerConfig | None = None) -> PlannerConfig:
+    """``base`` (default: the defaults) with ``overrides`` (nested or dotted keys) applied; fields
+    not named keep ``base``'s values. Unknown keys and bad values raise ConfigError naming them."""
+    data = _merge(to_dict(base or PlannerConfig()), overrides or {})
+    return from_dict(PlannerConfig, data)
+
+
+def load_planner_config(path: str | Path | None = None, overrides: dict | None = None) -> PlannerConfig:
+    """The planner settings of a ``grasp_planner`` params file (default ``config/grasp_planner.yaml``):
+    the ``grasp_planner.ros__parameters`` keys that are PlannerConfig fields (the node's other
+    parameters - topics, frames, trajectory timing - are not the planner's and are skipped), then
+    ``overrides``. Errors name the file and the field."""
+    from .. import resources
+
+    path = Path(path) if path is not None else resources.config_dir(f"{NODE_NAME}.yaml")
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    try:
+        params = data[NODE_NAME][YAML_SECTION]
+    except (KeyError, TypeError):
+        raise ConfigError(f"{path}: missing section {NODE_NAME}.{YAML_SECTION}") from None
+    names = {f.name for f in dataclasses.fields(PlannerConfig)}
+    mine = {k: v for k, v in (params or {}).items() if k in names}
+    try:
+        cfg = planner_config(mine)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    return planner_config(overrides, cfg) if overrides else cfg
+
+
+# ------------------------------------------------------------------------------------ flat view
+@dataclass(frozen=True)
+class FlatField:
+    """One leaf of PlannerConfig as a flat (ROS parameter) name."""
+
+    name: str                   # dotted path, e.g. "sampling.num_samples"
+    default: Any                # the default value; a None list default is []
+    type: type                  # bool | int | float | str | list (of float)
+    description: str            # the field's comment (units first)
+    range: Range | None = None  # numeric bounds checked by the dataclass
+    read_only: bool = False     # needs a planner rebuild (PlannerConfig.REBUILD)
+    none_is_empty: bool = False  # Optional[list]: None <-> []
+
+
+def _leaf_type(tp) -> tuple[type, bool]:
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    optional = type(None) in typing.get_args(tp)
+    base = args[0] if optional and len(args) == 1 else tp
+    origin = typing.get_origin(base)
+    return (list if origin in (list, tuple) else base), optional
+
+
+def flat_fields(cls: type = PlannerConfig, prefix: str = "", default=None) -> list[FlatField]:
+    """Every leaf field of ``cls`` (nested dataclasses flattened with dots), in declaration order,
+    with its default (from ``default``, an instance; else ``cls()``), type, comment and range."""
+    inst = default if default is not None else cls()
+    hints = typing.get_type_hints(cls)
+    docs = field_docs(cls)
+    ranges = getattr(cls, "RANGES", {})
+    rebuild = getattr(cls, "REBUILD", ())
+    out = []
+    for f in dataclasses.fields(cls):
+        v = getattr(inst, f.name)
+        if dataclasses.is_dataclass(hints[f.name]):
+            out += flat_fields(hints[f.name], f"{prefix}{f.name}.", v)
+            continue
+        tp, optional = _leaf_type(hints[f.name])
+        none_list = optional and tp is list
+        out.append(FlatField(prefix + f.name, ([] if v is None else list(v)) if tp is list else v, tp,
+                             docs.get(f.name, ""), ranges.get(f.name), f.name in rebuild and not prefix, none_list))
+    return out
+
+
+def to_flat(cfg: PlannerConfig) -> dict[str, Any]:
+    """{dotted name: value} of ``cfg`` (a None list as [])."""
+    return {f.name: f.default for f in flat_fields(PlannerConfig, default=cfg)}
+
+
+def from_flat(flat: dict[str, Any], base: PlannerConfig | None = None) -> PlannerConfig:
+    """PlannerConfig from {dotted name: value} (e.g. the node's parameters); names not given keep
+    ``base``'s values (default: the defaults). [] for an optional list means None."""
+    optional_lists = {f.name for f in flat_fields() if f.none_is_empty}
+    over = {k: (None if k in optional_lists and isinstance(v, (list, tuple)) and len(v) == 0 else v)
+            for k, v in flat.items()}
+    return planner_config(over, base)
