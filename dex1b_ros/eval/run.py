@@ -9,18 +9,25 @@ Examples::
 
 Rows (``METHODS``), per input (``full`` cloud / ``partial`` single-view cloud):
 
+Planner settings: the node's own, ``PlannerConfig`` loaded from ``config/grasp_planner.yaml``
+(:func:`~dex1b_ros.planner.config.load_planner_config`), so "the node's settings" is true by
+construction; an optional ``planner:`` section of the eval config (nested or dotted keys,
+e.g. ``sampling.num_samples: 256``) overrides them, and every override is stated in the notes.
+``EvalConfig`` itself holds only evaluation settings (objects, budget, inputs, clouds, the
+baseline, metrics).
+
 1. ``baseline``: DexGraspNet-style synthesis from random initialisation
    (``GraspOptimizer.synthesize``, force closure on), rounds of ``synth_batch`` hands x
    ``synth_steps`` steps until the budget is spent; output = every synthesised grasp.
 2. ``generator``: DexSimple samples conditioned on the cloud, as sampled (their pregrasp /
    squeeze vectors built as the optimizer does, with 0 steps).
-3. ``gen+refine`` (Dex1B): the same samples after ``refine_steps`` of post-optimisation against
-   the field of the cloud; output = every refined grasp.
-4. ``gen+refine+filter`` (what the node publishes): per round of ``gen_batch`` samples, as
-   ``GraspPipeline.plan`` does: rank the refined grasps (energy filter passed first, then by
-   energy), simulate the best ``num_validate`` against the convex hull of the prepared cloud's
-   ``hull_points`` (the cloud itself, or a single view mirrored behind itself), output those
-   that pass.
+3. ``gen+refine`` (Dex1B): the same samples after ``refinement.refine_steps`` of post-optimisation
+   against the field of the cloud; output = every refined grasp.
+4. ``gen+refine+filter`` (what the node publishes): per round of ``sampling.num_samples``
+   samples, as ``GraspPipeline.plan`` does: rank the refined grasps (energy filter passed first,
+   then by energy), simulate the best ``validation.num_validate`` against the convex hull of the
+   prepared cloud's ``hull_points`` (the cloud itself, or a single view mirrored behind itself),
+   output those that pass.
 
 Rows 2-4 are the stages of one run under the budget: a new round starts while the CPU spent on
 row 4's chain (cloud preparation, field, sampling, refinement, filter) is below ``budget``;
@@ -28,13 +35,14 @@ rows 2 and 3 are charged only what their stage used. Row 1 runs under the same b
 round may overshoot; the CPU column says what each row really used.
 
 Every method sees the same cloud, prepared by the node's own function
-(``dex1b_ros.planner.pipeline.prepare_cloud``, configured from ``field_resolution``,
-``partial_threshold``, ``single_view_field``, ``partial_shell``). A full cloud: the optimizer
+(``dex1b_ros.planner.pipeline.prepare_cloud``, configured by the planner's ``prepare`` settings).
+The eval's clouds are the object alone (no table, no clutter), so the planner's ``preprocess``
+step (table and clutter removal) is not run on them. A full cloud: the optimizer
 (rows 1, 3, 4) works against the cloud's SDF field and row 4's filter against its convex hull.
-A one-sided cloud (|mean normal| > ``partial_threshold``) is completed by mirroring it behind
+A one-sided cloud (|mean normal| > ``prepare.partial_threshold``) is completed by mirroring it behind
 itself (``complete_by_symmetry``); the convex hull of that completion is row 4's filter object
-and (``single_view_field: hull``, the node's default) the optimizer's field, its exact SDF
-(``shell``: the view's own field with the inside clipped to ``-partial_shell``). The generator
+and (``prepare.single_view_field: hull``, the node's default) the optimizer's field, its exact SDF
+(``shell``: the view's own field with the inside clipped to ``-prepare.partial_shell``). The generator
 (rows 2-4) is always conditioned on the cloud as seen, never mirrored. ``partial+table`` is the
 same single view as ``partial`` (same camera, above the object), with the planners also told the
 support plane (the table under the mesh), as the node is when its preprocessing finds the table:
@@ -61,11 +69,14 @@ from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import yaml
 
 from .. import resources
-from ..config_utils import ConfigError, fail, from_dict, load_yaml, to_dict
+from ..config_utils import ConfigError, fail, from_dict, to_dict
+from ..planner.config import PlannerConfig, load_planner_config, planner_config
 from .metrics import (
     Counts,
     active_finger_labels,
@@ -95,24 +106,19 @@ class EvalConfig:
     max_objects: int | None = None          # keep a round-robin spread of this many (YCB / each proc kind / files)
     inputs: list[str] = field(default_factory=lambda: list(INPUTS))   # any of "full", "partial", "partial+table"
     budget: float = 12.0                    # CPU-s per object, per input, per method run (row 1; rows 2-4 together)
-    model: str | None = None                # generator export folder; None = models/<hand>/ (rows 2-4 skipped if absent)
+    model: str | None = None                # generator export folder; None = models/<hand>/ (rows 2-4 skipped
+                                            # if absent)
     # clouds (object frame, centred mesh)
     cloud_points: int = 1024                # points of the full cloud and of the partial view
     partial_distance: float = 0.5           # m, camera distance from the bbox centre
     partial_elevation_deg: tuple[float, float] = (15.0, 60.0)  # camera elevation above the object's xy plane
     partial_noise: float = 0.0              # m, depth noise std along each ray
-    # preprocessing: the node's (planner.pipeline.prepare_cloud); defaults = PipelineConfig's
-    partial_threshold: float = 0.3          # |mean normal| above this marks a cloud as one-sided
-    single_view_field: str = "hull"         # one-sided cloud: "hull" (SDF of the completed view's hull) | "shell"
-    partial_shell: float = 0.005            # m; "shell": only this much behind the seen surface is solid
-    field_resolution: int = 40              # SDF grid samples along the longest side (node default)
-    # methods
+    # the planner (rows 2-4 and the cloud preparation of every row): the node's PlannerConfig
+    # (config/grasp_planner.yaml) with these overrides (nested or dotted keys); {} = the node's
+    planner: dict[str, Any] = field(default_factory=dict)
+    # row 1, the baseline (not the node's planner)
     synth_batch: int = 64                   # row 1: hands per synthesis round
     synth_steps: int = 250                  # row 1: optimizer steps per round (the seed-data setting)
-    gen_batch: int = 256                    # rows 2-4: samples per round (node: num_samples)
-    temperature: float = 1.0                # generator latent temperature
-    refine_steps: int = 100                 # row 3: post-optimisation steps (node default)
-    num_validate: int = 16                  # row 4: candidates simulated per round (node default)
     # evaluation (not charged to the methods)
     eval_grasps: int = 24                   # max grasps simulated per row and object
     diversity_grasps: int = 10              # grasps per row and object for PCA / entropy (same n for every row)
@@ -126,19 +132,24 @@ class EvalConfig:
     out: str | None = None                  # output folder; None = out/eval/<hand>
     plots: bool = True
     hands_dir: str | None = None
+    #: the resolved planner settings (node's YAML + ``planner`` + this ``hand``/``hands_dir``); not an input
+    planner_config: PlannerConfig = field(init=False, repr=False)
 
     def __post_init__(self):
-        for k, lo in (("cloud_points", 64), ("field_resolution", 8), ("synth_batch", 1), ("synth_steps", 0),
-                      ("gen_batch", 1), ("refine_steps", 0), ("num_validate", 1), ("eval_grasps", 1),
+        for k, lo in (("cloud_points", 64), ("synth_batch", 1), ("synth_steps", 0), ("eval_grasps", 1),
                       ("diversity_grasps", 2), ("pca_k", 1), ("workers", 1), ("threads", 1)):
             if getattr(self, k) < lo:
                 fail(k, f"must be >= {lo}, got {getattr(self, k)}")
         if not self.budget > 0:
             fail("budget", f"must be > 0 CPU-seconds, got {self.budget}")
-        if not self.partial_shell > 0:
-            fail("partial_shell", f"must be > 0 m, got {self.partial_shell}")
-        if self.single_view_field not in ("hull", "shell"):
-            fail("single_view_field", f"expected 'hull' or 'shell', got {self.single_view_field!r}")
+        node = load_planner_config()   # errors name config/grasp_planner.yaml and the field
+        try:
+            pc = planner_config(self.planner, node)
+        except ConfigError as e:
+            raise ConfigError(f"planner.{e}") from None
+        self.planner_config = planner_config({"hand": self.hand, "hands_dir": self.hands_dir or ""}, pc)
+        if self.planner_config.validation.num_validate < 1:
+            fail("planner.validation.num_validate", "must be >= 1 for row 4 (the validator filter)")
         if self.max_objects is not None and self.max_objects < 1:
             fail("max_objects", f"must be >= 1 (or null for all), got {self.max_objects}")
         bad = [i for i in self.inputs if i not in INPUTS]
@@ -208,13 +219,43 @@ def make_cloud(mesh, kind: str, cfg: EvalConfig, seed: int) -> tuple[np.ndarray,
 
 
 def pipeline_config(cfg: EvalConfig):
-    """The node's ``PipelineConfig`` with the eval's preprocessing settings (the only fields
-    ``prepare_cloud`` reads, plus ``cloud_points``, which the eval's clouds already have)."""
-    from ..planner.pipeline import PipelineConfig
+    """The ``prepare`` settings ``prepare_cloud`` gets: the planner's (``cfg.planner_config.prepare``)."""
+    return cfg.planner_config.prepare
 
-    return PipelineConfig(cloud_points=cfg.cloud_points, field_resolution=cfg.field_resolution,
-                          partial_threshold=cfg.partial_threshold, partial_shell=cfg.partial_shell,
-                          single_view_field=cfg.single_view_field)
+
+#: Planner settings an eval config once held at its top level -> their PlannerConfig field.
+#: Still read (as ``planner:`` overrides, with a warning) so older eval configs keep loading.
+LEGACY_PLANNER_KEYS = {"gen_batch": "sampling.num_samples", "temperature": "sampling.temperature",
+                       "refine_steps": "refinement.refine_steps", "num_validate": "validation.num_validate",
+                       "field_resolution": "prepare.field_resolution", "partial_threshold": "prepare.partial_threshold",
+                       "single_view_field": "prepare.single_view_field", "partial_shell": "prepare.partial_shell"}
+
+
+def eval_config(data: dict, source: str = "", warn=None) -> EvalConfig:
+    """EvalConfig from plain data (a YAML mapping). Top-level planner keys of older configs
+    (``LEGACY_PLANNER_KEYS``) become ``planner:`` overrides; ``warn(message)`` is told which."""
+    data = dict(data or {})
+    planner = dict(data.get("planner") or {})
+    moved = {}
+    for old, new in LEGACY_PLANNER_KEYS.items():
+        if old in data:
+            if new in planner:
+                fail(old, f"given twice: here and as planner.{new}")
+            planner[new] = moved[new] = data.pop(old)
+    if moved:
+        data["planner"] = planner
+        if warn is not None:
+            warn(f"{source + ': ' if source else ''}planner settings at the top level are read as planner "
+                 f"overrides: {', '.join(f'{k}={v}' for k, v in moved.items())} (the node's: "
+                 f"{', '.join(f'{k}={_flat_get(load_planner_config(), k)}' for k in moved)}); move them under "
+                 "`planner:`, or drop them to evaluate what the node ships")
+    return from_dict(EvalConfig, data)
+
+
+def _flat_get(cfg, dotted: str):
+    for part in dotted.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
 
 
 def table_plane(mesh) -> np.ndarray:
@@ -242,6 +283,7 @@ def _run_methods(ctx: dict, cfg: EvalConfig, prepared, seed: int, prep_cpu: floa
     from ..optim import GraspOptimizer, refinement_config, synthesis_config
 
     hand, gen = ctx["hand"], ctx["gen"]
+    pc = cfg.planner_config
     pts, nrm = prepared.points, prepared.normals   # the cloud as observed (never mirrored)
     clock = time.process_time
     t = clock()
@@ -271,20 +313,21 @@ def _run_methods(ctx: dict, cfg: EvalConfig, prepared, seed: int, prep_cpu: floa
     try:
         while r == 0 or prep_cpu + field_cpu + c_sample + c_refine + c_filter < cfg.budget:
             t = clock()
-            pose = gen.sample(pts, nrm, cfg.gen_batch, seed=seed + 1000 + r, temperature=cfg.temperature)
+            pose = gen.sample(pts, nrm, pc.sampling.num_samples, seed=seed + 1000 + r,
+                              temperature=pc.sampling.temperature)
             c_sample += clock() - t
             t = clock()
             raws.append(opt.refine(pose, refinement_config(steps=0)))
             c_raw += clock() - t
             t = clock()
-            ref = opt.refine(pose, refinement_config(steps=cfg.refine_steps))
+            ref = opt.refine(pose, refinement_config(steps=pc.refinement.refine_steps))
             refs.append(ref)
             c_refine += clock() - t
             t = clock()
             if validator is None:
                 validator = GraspValidator(hand.cfg, estimate_object_mesh(prepared.hull_points),
                                            hands_dir=cfg.hands_dir)
-            order = np.lexsort((ref.energy["total"], ~ref.accepted))[:cfg.num_validate]
+            order = np.lexsort((ref.energy["total"], ~ref.accepted))[:pc.validation.num_validate]
             sub = ref.select(order)
             res = validator.validate(sub.trans, sub.quat, sub.pregrasp, sub.grasp, sub.squeeze)
             passed.append(offset + order[res.success])
@@ -309,8 +352,8 @@ def _evaluate_row(ctx: dict, cfg: EvalConfig, obj, truth: dict, gs, idx: np.ndar
     from ..optim.metrics import exact_grasp_metrics
 
     hand = ctx["hand"]
-    rec = {"evaluated": len(idx), "success": [], "lift": [], "rejected": 0, "pen_mm": [], "sim_pen_mm": [], "contacts": [],
-               "real_links": [], "pca": math.nan, "entropy": math.nan, "types": []}
+    rec = {"evaluated": len(idx), "success": [], "lift": [], "rejected": 0, "pen_mm": [], "sim_pen_mm": [],
+           "contacts": [], "real_links": [], "pca": math.nan, "entropy": math.nan, "types": []}
     if len(idx) == 0:
         return rec
     sub = gs.select(idx)
@@ -609,6 +652,13 @@ def run(cfg: EvalConfig, log=print) -> tuple[list[dict], list[dict], list[str], 
     ev = {}
     for r in records:
         ev[r["object"]] = r["eval_cpu_object"]
+    pc = cfg.planner_config
+    over = ", ".join(f"{k}={v}" for k, v in cfg.planner.items())
+    notes.append("planner settings: the node's (config/grasp_planner.yaml)"
+                 + (f", overridden here: {over}" if over else "")
+                 + f"; in effect: {pc.sampling.num_samples} samples per round, {pc.refinement.refine_steps} "
+                   f"refinement steps, {pc.validation.num_validate} checked per round, field resolution "
+                   f"{pc.prepare.field_resolution}, single views: {pc.prepare.single_view_field}")
     notes.append(f"{len(objs.objects)} objects ({', '.join(objs.objects)}); {len(objs.rejected)} rejected")
     notes.append(f"evaluation CPU (MuJoCo on the true mesh, exact penetration, types; not charged to any row): "
                  f"{sum(ev.values()):.0f} s; driver wall time {time.perf_counter() - t0:.0f} s, driver CPU "
@@ -627,15 +677,23 @@ def build_parser(prog: str = "dex1b eval") -> argparse.ArgumentParser:
     ap.add_argument("--budget", type=float, help=f"CPU-seconds per object, input and method (default {d.budget})")
     ap.add_argument("--inputs", help="comma-separated: full,partial,partial+table (default all three)")
     ap.add_argument("--model", help="generator export folder (default models/<hand>)")
-    ap.add_argument("--eval-grasps", type=int, help=f"max grasps simulated per row and object (default {d.eval_grasps})")
+    ap.add_argument("--eval-grasps", type=int,
+                    help=f"max grasps simulated per row and object (default {d.eval_grasps})")
     ap.add_argument("--diversity-grasps", type=int, help=f"grasps per row and object for diversity "
                                                          f"(default {d.diversity_grasps})")
     ap.add_argument("--pca-k", type=int, help=f"PCA components (default {d.pca_k})")
-    ap.add_argument("--synth-batch", type=int)
-    ap.add_argument("--synth-steps", type=int)
-    ap.add_argument("--gen-batch", type=int)
-    ap.add_argument("--refine-steps", type=int)
-    ap.add_argument("--num-validate", type=int)
+    ap.add_argument("--synth-batch", type=int, help=f"row 1: hands per synthesis round (default {d.synth_batch})")
+    ap.add_argument("--synth-steps", type=int, help=f"row 1: steps per round (default {d.synth_steps})")
+    pc = d.planner_config
+    ap.add_argument("--gen-batch", type=int, help="planner override sampling.num_samples (the node's: "
+                                                  f"{pc.sampling.num_samples})")
+    ap.add_argument("--refine-steps", type=int, help="planner override refinement.refine_steps (the node's: "
+                                                     f"{pc.refinement.refine_steps})")
+    ap.add_argument("--num-validate", type=int, help="planner override validation.num_validate (the node's: "
+                                                     f"{pc.validation.num_validate})")
+    ap.add_argument("--planner", action="append", default=[], metavar="FIELD=VALUE",
+                    help="planner override, e.g. sampling.temperature=0.8 (repeatable; value parsed as YAML); "
+                         "default: the node's settings, config/grasp_planner.yaml")
     ap.add_argument("--seed", type=int)
     ap.add_argument("--workers", type=int, help="processes (one object each at a time)")
     ap.add_argument("--threads", type=int, help="torch threads per process")
@@ -646,18 +704,50 @@ def build_parser(prog: str = "dex1b eval") -> argparse.ArgumentParser:
     return ap
 
 
-def config_from_args(a: argparse.Namespace) -> EvalConfig:
-    base = to_dict(load_yaml(EvalConfig, a.config)) if a.config else {}
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of EvalConfig fields")
+    return data
+
+
+def config_from_args(a: argparse.Namespace, warn=None) -> EvalConfig:
+    """EvalConfig from ``--config`` (if any) and the command-line options (which win). ``warn``
+    (default: print to stderr) is told about planner settings found at the top level of the file."""
+    warn = warn or (lambda m: print(f"dex1b eval: warning: {m}", file=sys.stderr))
+    base = _read_yaml(a.config) if a.config else {}
     over = {k: getattr(a, k) for k in ("hand", "objects", "max_objects", "budget", "model", "eval_grasps",
-                                       "diversity_grasps", "pca_k", "synth_batch", "synth_steps", "gen_batch",
-                                       "refine_steps", "num_validate", "seed", "workers", "threads", "out",
-                                       "hands_dir") if getattr(a, k) is not None}
+                                       "diversity_grasps", "pca_k", "synth_batch", "synth_steps", "seed", "workers",
+                                       "threads", "out", "hands_dir") if getattr(a, k) is not None}
     if a.inputs:
         over["inputs"] = [s.strip() for s in a.inputs.split(",") if s.strip()]
     if a.no_plots:
         over["plots"] = False
-    base.update(over)
-    return from_dict(EvalConfig, base)
+    planner = {}
+    for flag, key in (("gen_batch", "sampling.num_samples"), ("refine_steps", "refinement.refine_steps"),
+                      ("num_validate", "validation.num_validate")):
+        if getattr(a, flag, None) is not None:
+            planner[key] = getattr(a, flag)
+    for item in getattr(a, "planner", None) or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--planner {item!r}: expected FIELD=VALUE, e.g. sampling.num_samples=256")
+        planner[key.strip()] = yaml.safe_load(value)
+    try:
+        cfg = eval_config(base, str(a.config or ""), warn)   # the file alone first: its errors name it
+    except ConfigError as e:
+        raise ConfigError(f"{a.config}: {e}") from None
+    if not (over or planner):
+        return cfg
+    data = {k: v for k, v in to_dict(cfg).items() if k != "planner_config"}
+    data.update(over)
+    data["planner"] = {**cfg.planner, **planner}
+    return from_dict(EvalConfig, data)
 
 
 def main(argv=None) -> int:
@@ -670,7 +760,8 @@ def main(argv=None) -> int:
         print(f"dex1b eval: error: {e}", file=sys.stderr)
         return 2
     cmd = "dex1b eval " + " ".join(argv if argv is not None else sys.argv[1:])
-    header = (f"# dex1b eval: {cfg.hand} on {cfg.objects!r}, budget {cfg.budget:g} CPU-s per object, input and method\n\n"
+    header = (f"# dex1b eval: {cfg.hand} on {cfg.objects!r}, budget {cfg.budget:g} CPU-s per object, "
+              f"input and method\n\n"
               f"Command: `{cmd}`")
     out = write_outputs(cfg, rows, records, notes, aims, header)
     print(text_table(rows, cfg.pca_k))

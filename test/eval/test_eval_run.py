@@ -19,7 +19,10 @@ TINY = ["--objects", "proc:box:80", "--inputs", "full", "--budget", "0.5", "--sy
     ("diversity_grasps", 50, "diversity_grasps: must be <= eval_grasps"),
     ("eval_grasps", 0, "eval_grasps: must be >= 1"),
     ("max_objects", 0, "max_objects: must be >= 1"),
-    ("partial_shell", 0.0, "partial_shell: must be > 0"),
+    ("planner", {"prepare": {"partial_shell": 0.0}}, "planner.prepare.partial_shell: must be > 0"),
+    ("planner", {"sampling.num_samples": 0}, "planner.sampling.num_samples: must be >= 1"),
+    ("planner", {"samplng": {}}, "planner.samplng: unknown field"),
+    ("planner", {"validation.num_validate": 0}, "planner.validation.num_validate: must be >= 1 for row 4"),
 ])
 def test_config_errors_name_the_field(field, value, msg):
     with pytest.raises(ConfigError, match=msg):
@@ -32,8 +35,46 @@ def test_cli_overrides_yaml(tmp_path):
     cfg = config_from_args(build_parser().parse_args(["--config", str(y), "--budget", "7", "--inputs", "partial"]))
     assert (cfg.budget, cfg.max_objects, cfg.inputs) == (7.0, 3, ["partial"])
     y.write_text("budjet: 5\n")
-    with pytest.raises(ConfigError, match="budjet: unknown field"):
+    with pytest.raises(ConfigError, match="e.yaml: budjet: unknown field"):
         config_from_args(build_parser().parse_args(["--config", str(y)]))
+
+
+def test_planner_settings_are_the_nodes_unless_overridden(tmp_path):
+    """EvalConfig holds no planner defaults of its own: the planner is the node's PlannerConfig
+    (config/grasp_planner.yaml), overridden only by a `planner:` section or the CLI."""
+    from dex1b_ros.planner.config import load_planner_config, planner_config
+    node = load_planner_config()
+    assert EvalConfig().planner_config == planner_config({"hand": "leap"}, node)
+    assert EvalConfig(hand="allegro").planner_config.hand == "allegro"
+    for k in ("gen_batch", "refine_steps", "num_validate", "field_resolution", "partial_shell", "temperature"):
+        assert not hasattr(EvalConfig(), k), k
+    y = tmp_path / "e.yaml"
+    y.write_text("planner:\n  sampling: {num_samples: 128}\n  prepare.field_resolution: 24\n")
+    cfg = config_from_args(build_parser().parse_args(["--config", str(y), "--refine-steps", "7",
+                                                      "--planner", "sampling.temperature=0.5"]))
+    pc = cfg.planner_config
+    assert (pc.sampling.num_samples, pc.prepare.field_resolution, pc.refinement.refine_steps,
+            pc.sampling.temperature) == (128, 24, 7, 0.5)
+    assert pc.validation.num_validate == node.validation.num_validate     # not overridden: the node's
+
+
+def test_older_configs_with_top_level_planner_keys_still_load_with_a_warning(tmp_path):
+    from dex1b_ros.eval.run import LEGACY_PLANNER_KEYS
+    warnings = []
+    y = tmp_path / "old.yaml"
+    y.write_text("hand: leap\ngen_batch: 256\nrefine_steps: 100\nnum_validate: 16\nfield_resolution: 40\n")
+    cfg = config_from_args(build_parser().parse_args(["--config", str(y)]), warn=warnings.append)
+    pc = cfg.planner_config
+    assert (pc.sampling.num_samples, pc.refinement.refine_steps, pc.validation.num_validate) == (256, 100, 16)
+    assert len(warnings) == 1 and "sampling.num_samples=256" in warnings[0] and "the node's" in warnings[0]
+    y.write_text("gen_batch: 256\nplanner: {sampling.num_samples: 128}\n")
+    with pytest.raises(ConfigError, match="gen_batch: given twice"):
+        config_from_args(build_parser().parse_args(["--config", str(y)]), warn=warnings.append)
+    assert set(LEGACY_PLANNER_KEYS) >= {"gen_batch", "refine_steps", "num_validate"}
+    from dex1b_ros import resources
+    results = resources.config_dir("eval", "results.yaml", must_exist=False)
+    if results.is_file():   # the shipped eval config loads
+        config_from_args(build_parser().parse_args(["--config", str(results)]), warn=warnings.append)
 
 
 def test_unusable_objects_exit_2_with_the_reason(tmp_path, capsys):
@@ -79,13 +120,12 @@ def test_missing_generator_skips_rows_2_to_4(tmp_path, capsys):
 
 def test_eval_preprocessing_settings_are_the_nodes():
     from dex1b_ros.eval.run import pipeline_config
-    from dex1b_ros.planner.pipeline import PipelineConfig
-    d, pd = EvalConfig(), PipelineConfig()
-    for k in ("field_resolution", "partial_threshold", "partial_shell", "cloud_points"):
-        assert getattr(d, k) == getattr(pd, k), k          # same defaults as the node
-    pc = pipeline_config(EvalConfig(field_resolution=24, partial_threshold=0.4, partial_shell=0.01, cloud_points=256))
-    assert (pc.field_resolution, pc.partial_threshold, pc.partial_shell, pc.cloud_points) == (24, 0.4, 0.01, 256)
-    assert not hasattr(d, "complete_partial")
+    from dex1b_ros.planner.config import load_planner_config
+    assert pipeline_config(EvalConfig()) == load_planner_config().prepare     # the node's prepare step
+    pc = pipeline_config(EvalConfig(planner={"prepare": {"field_resolution": 24, "partial_threshold": 0.4,
+                                                          "partial_shell": 0.01}}))
+    assert (pc.field_resolution, pc.partial_threshold, pc.partial_shell) == (24, 0.4, 0.01)
+    assert not hasattr(EvalConfig(), "complete_partial")
 
 
 def _box_inputs(cfg, kinds=("full", "partial", "partial+table")):
@@ -108,7 +148,7 @@ def test_node_preparation_of_the_eval_clouds():
 
     from dex1b_ros.eval.run import pipeline_config
     from dex1b_ros.planner.pipeline import prepare_cloud
-    cfg = EvalConfig(cloud_points=256, field_resolution=24)
+    cfg = EvalConfig(cloud_points=256, planner={"prepare.field_resolution": 24})
     mesh, clouds = _box_inputs(cfg)
     np.testing.assert_allclose(clouds["partial+table"][2], [0, 0, 1, 0.05])
     full = prepare_cloud(*clouds["full"][:2], pipeline_config(cfg))
@@ -120,9 +160,9 @@ def test_node_preparation_of_the_eval_clouds():
         np.testing.assert_array_equal(prep.points, p)          # field and generator: the view as seen
         assert prep.field.name == "completed view"                 # the completed hull's SDF (node default)
         assert _sdf_at(prep.field, mesh.bounds.mean(0)) < -0.01     # solid inside the box
-        shell = prepare_cloud(p, n, pipeline_config(EvalConfig(cloud_points=256, field_resolution=24,
-                                                               single_view_field="shell")), support_plane=plane)
-        assert shell.field.grid.values.min().item() >= -cfg.partial_shell - 1e-6   # shell field
+        shell = prepare_cloud(p, n, pipeline_config(EvalConfig(cloud_points=256, planner={"prepare": {
+            "field_resolution": 24, "single_view_field": "shell"}})), support_plane=plane)
+        assert shell.field.grid.values.min().item() >= -cfg.planner_config.prepare.partial_shell - 1e-6   # shell
         assert (prep.field.plane is not None) == (plane is not None)
         np.testing.assert_allclose(np.linalg.norm(prep.normals, axis=1), 1, atol=1e-6)
         if plane is not None:
@@ -135,7 +175,7 @@ def test_evaluate_object_gives_every_method_the_nodes_prepared_cloud(monkeypatch
 
     import dex1b_ros.eval.run as run
     from dex1b_ros.planner.pipeline import prepare_cloud
-    cfg = EvalConfig(cloud_points=256, field_resolution=24)
+    cfg = EvalConfig(cloud_points=256, planner={"prepare.field_resolution": 24})
     calls = []
     monkeypatch.setattr(run, "_run_methods", lambda ctx, cfg, prepared, seed, prep_cpu:
                         calls.append((prepared, prep_cpu)) or {})
@@ -165,8 +205,9 @@ def test_run_methods_condition_on_the_view_and_filter_on_the_mirrored_hull(monke
     import dex1b_ros.perception.preprocess as pre
     from dex1b_ros.eval.run import _context, _run_methods, pipeline_config
     from dex1b_ros.planner.pipeline import prepare_cloud
-    cfg = EvalConfig(cloud_points=256, field_resolution=24, budget=0.01, synth_batch=4, synth_steps=2,
-                     gen_batch=8, refine_steps=2, num_validate=2)
+    cfg = EvalConfig(cloud_points=256, budget=0.01, synth_batch=4, synth_steps=2,
+                     planner={"prepare.field_resolution": 24, "sampling.num_samples": 8,
+                              "refinement.refine_steps": 2, "validation.num_validate": 2})
     ctx = _context(cfg)
     if ctx["gen"] is None:
         pytest.skip("no generator model for leap")

@@ -85,8 +85,11 @@ def launch_nodes(path: Path) -> tuple[list[dict], set[str], set[str], list[str]]
 def test_launch_files_exist_and_are_installed():
     names = {p.name for p in LAUNCH_FILES}
     assert {"grasp_planner.launch.py", "sim_demo.launch.py"} <= names
-    assert '"share/" + package_name + "/launch", tree("launch/*.launch.py")' in (ROOT / "setup.py").read_text()
-    assert '"share/" + package_name + "/config", tree("config/*.yaml")' in (ROOT / "setup.py").read_text()
+    # setup.py installs these folders recursively under share/dex1b_ros/ (DATA_DIRS, parsed not executed)
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    dirs = [ast.literal_eval(n.value) for n in ast.walk(tree) if isinstance(n, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "DATA_DIRS" for t in n.targets)]
+    assert dirs and {"launch", "config"} <= set(dirs[0]), dirs
 
 
 @pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
@@ -136,12 +139,56 @@ def test_config_yaml_lists_exactly_the_declared_parameters(executable):
         assert s.description, f"{executable}: parameter {s.name} has no description"
 
 
+@pytest.mark.parametrize("executable", ["grasp_planner", "sim_camera", "sim_hand"])
+def test_config_yaml_values_are_the_declared_defaults(executable):
+    """The YAML is the declared defaults written out, not a second set of defaults."""
+    mod = node_module(executable)
+    params = flatten(yaml.safe_load((ROOT / "config" / f"{executable}.yaml").read_text())[mod.NODE_NAME]
+                     ["ros__parameters"])
+    for s in mod.PARAMS:
+        d = list(s.default) if isinstance(s.default, tuple) else s.default
+        assert params[s.name] == pytest.approx(d) if isinstance(d, float) else params[s.name] == d, s.name
+
+
+def test_planner_parameters_are_generated_from_planner_config():
+    from dex1b_ros.planner.config import PlannerConfig, flat_fields
+    from dex1b_ros.ros import grasp_planner_node as gpn
+    fields = flat_fields()
+    assert [s.name for s in gpn.PLANNER_PARAMS] == [f.name for f in fields]
+    assert not {s.name for s in gpn.NODE_PARAMS} & {f.name for f in fields}
+    for s, f in zip(gpn.PLANNER_PARAMS, fields):
+        assert (s.default, s.description, s.range) == (f.default, f.description, f.range), s.name
+        assert s.read_only == (s.name in PlannerConfig.REBUILD), s.name
+        assert s.description and not s.description.startswith("-"), s.name
+    by = {s.name: s for s in gpn.PLANNER_PARAMS}
+    assert by["sampling.num_samples"].range.describe() == ">= 1"
+    assert by["preprocess.plane_max_tilt_deg"].range.describe() == "in [0, 90]"
+    assert by["preprocess.voxel_size"].description.startswith("m, ")     # units first
+    # ranges cover what the dataclasses validate: every numeric field listed in a RANGES table has one
+    assert sum(s.range is not None for s in gpn.PLANNER_PARAMS) >= 30
+
+
+def test_node_defaults_are_the_evals_and_the_benchmarks_planner_config():
+    """One planner, one config: the node's declared defaults, the YAML the node is started with,
+    the evaluation's and the plan-quality benchmark's planner settings are the same PlannerConfig."""
+    from dex1b_ros.eval.run import EvalConfig
+    from dex1b_ros.planner.config import PlannerConfig, from_flat, load_planner_config
+    from dex1b_ros.ros import grasp_planner_node as gpn
+    declared = from_flat({s.name: s.default for s in gpn.PLANNER_PARAMS})
+    assert declared == PlannerConfig()
+    assert load_planner_config(ROOT / "config" / "grasp_planner.yaml") == declared
+    assert EvalConfig().planner_config == declared            # "node defaults" in the eval, by construction
+    assert (declared.sampling.num_samples, declared.refinement.refine_steps,
+            declared.validation.num_validate) == (96, 50, 8)   # the measured latency settings (docs/ros.md)
+
+
 @pytest.mark.ros
 @pytest.mark.timeout(60)
 def test_config_yaml_loads_through_rcl_into_the_nodes(ros_ctx):
     """The real params-file path (rcl's YAML parser) into each node's declared parameters."""
     from ros_fakes import FakePlanner
 
+    from dex1b_ros.planner.config import load_planner_config
     from dex1b_ros.ros.grasp_planner_node import GraspPlannerNode
     from dex1b_ros.ros.sim_camera_node import SimCameraNode
 
@@ -152,6 +199,7 @@ def test_config_yaml_loads_through_rcl_into_the_nodes(ros_ctx):
     yml = flatten(yaml.safe_load((ROOT / "config/grasp_planner.yaml").read_text())["grasp_planner"]["ros__parameters"])
     for k, v in yml.items():
         assert node.p[k] == v, k
+    assert node.config == load_planner_config(ROOT / "config" / "grasp_planner.yaml")
     node.destroy_node()
     cam = SimCameraNode(context=ros_ctx, cli_args=args("sim_camera"))
     assert cam.p["object"] == "ycb:006_mustard_bottle"
