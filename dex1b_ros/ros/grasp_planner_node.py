@@ -165,6 +165,7 @@ class GraspPlannerNode(Node):
 
     def _setup(self, planner: Planner | None) -> None:
         declare(self, PARAMS)
+        self._warn_undeclared_overrides()
         p = read(self, PARAMS)
         reject_runtime_changes(self, NODE_PARAMS)
         self.p = p
@@ -273,6 +274,21 @@ class GraspPlannerNode(Node):
                   "wrist_pose_topic", "markers_topic"):
             if not p[k]:
                 raise ConfigError(f"parameter {k}: must not be empty")
+
+    #: planner parameters before PlannerConfig (flat names) -> their name now
+    RENAMED = {"num_samples": "sampling.num_samples", "refine_steps": "refinement.refine_steps",
+               "num_validate": "validation.num_validate", "top_k": "ranking.top_k", "preprocess.seed": "seed"}
+
+    def _warn_undeclared_overrides(self) -> None:
+        """A params file or override naming no declared parameter is ignored by ROS: say so (an
+        older params file's ``num_samples`` is ``sampling.num_samples`` now)."""
+        declared = {s.name for s in PARAMS}
+        for name in sorted(set(getattr(self, "_parameter_overrides", {})) - declared):
+            if name in ("use_sim_time", "qos_overrides") or name.startswith("qos_overrides."):
+                continue
+            hint = f"; it is {self.RENAMED[name]!r} now" if name in self.RENAMED else ""
+            self.get_logger().warning(f"parameter {name!r} is not a parameter of this node and is ignored{hint} "
+                                      "(config/grasp_planner.yaml lists them all)")
 
     def _check_planner(self, planner: Planner) -> None:
         if list(planner.joint_names) != list(self.hand.joint_names):

@@ -490,3 +490,21 @@ def test_planner_parameters_come_from_planner_config_with_ranges_and_read_only(g
     bad = node.set_parameters([Parameter("cloud_topic", value="other")])[0]
     assert not bad.successful and "read at start-up only" in bad.reason
     assert fake.config.ranking.top_k == 2 and node.p["cloud_topic"] == "object_cloud"
+
+
+def test_an_old_parameter_name_is_reported_not_silently_ignored(ros_ctx, monkeypatch):
+    """ROS ignores overrides of undeclared parameters: the node logs each with its new name."""
+    node = GraspPlannerNode(FakePlanner("leap"), context=ros_ctx,
+                            parameter_overrides=[Parameter("num_samples", value=64)])
+    try:
+        assert node.config.sampling.num_samples == 96                 # not applied ...
+        seen = []
+
+        class Log:
+            def warning(self, msg):
+                seen.append(msg)
+        monkeypatch.setattr(node, "get_logger", lambda: Log())
+        node._warn_undeclared_overrides()                               # ... and said so
+        assert len(seen) == 1 and "'num_samples'" in seen[0] and "'sampling.num_samples' now" in seen[0]
+    finally:
+        node.destroy_node()
