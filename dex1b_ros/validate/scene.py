@@ -35,8 +35,8 @@ import mujoco
 import numpy as np
 import trimesh
 
-from ..hands import load_hand_spec
 from ..geometry.decompose import convex_parts
+from ..hands import load_hand_spec
 from ..hands.config import HandConfig
 from .config import ValidatorConfig
 

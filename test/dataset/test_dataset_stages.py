@@ -4,8 +4,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from dex1b_ros.dataset import read_records
-from dex1b_ros.dataset import stages
+from dex1b_ros.dataset import read_records, stages
 from dex1b_ros.dataset.build import plan_grasp_tasks
 from dex1b_ros.dataset.store import Layout
 

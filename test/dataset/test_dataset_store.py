@@ -12,7 +12,7 @@ NAMES = tuple(f"j{i}" for i in range(16))
 
 
 def _records(n=5):
-    from test_schema import make_records      # test/dataset is on sys.path (pytest rootdir import mode)
+    from test_schema import make_records  # test/dataset is on sys.path (pytest rootdir import mode)
     return make_records(n)
 
 

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from dex1b_ros.objects import (ObjectMesh, check_mesh, load_mesh, load_object, load_split,
-                               load_ycb, ycb_names)
+from dex1b_ros.objects import ObjectMesh, check_mesh, load_mesh, load_object, load_split, load_ycb, ycb_names
 from dex1b_ros.objects import splits as splits_mod
 from dex1b_ros.objects.procedural import KINDS
 

@@ -2,7 +2,6 @@
 on the meshes where the old parity-signed SDF was wrong: several overlapping shells and a
 strongly non-convex mug. (Before the winding-number sign, the exact check reported 21-27 mm
 mean penetration on such shapes while the optimizer's estimate was under 1 mm.)"""
-import numpy as np
 import pytest
 import trimesh
 
