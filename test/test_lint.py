@@ -17,7 +17,6 @@ def _ruff() -> list[str] | None:
     return [found] if found else None
 
 
-@pytest.mark.xfail(strict=False, reason="other modules are being cleaned up")
 def test_ruff_check_is_clean():
     ruff = _ruff()
     if ruff is None:

@@ -87,8 +87,9 @@ def _ids_from_spec(spec: str, ignored: list[str]) -> list[str]:
         return [spec]
     ids = [s.strip() for s in spec.split(",") if s.strip()]
     if not ids or (len(ids) == 1 and not re.match(r"^(ycb|proc):", ids[0])):
-        raise ValueError(f"--objects {spec!r}: not a split ({', '.join(SPLITS)}), an object set ({', '.join(OBJECT_SETS)}), an existing folder or mesh "
-                         f"file, or a list of object ids (ycb:<name>, proc:<kind>:<seed>, mesh paths)")
+        raise ValueError(f"--objects {spec!r}: not a split ({', '.join(SPLITS)}), an object set "
+                         f"({', '.join(OBJECT_SETS)}), an existing folder or mesh file, or a list of object ids "
+                         "(ycb:<name>, proc:<kind>:<seed>, mesh paths)")
     return ids
 
 

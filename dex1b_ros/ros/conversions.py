@@ -31,6 +31,7 @@ from dex1b_msgs.msg import Grasp, GraspArray
 from ..hands.config import HandConfig
 from ..planner.trajectory import GraspTrajectory
 from ..planner.types import PlannedGrasp, PlanResult
+from ..rotation import quat_to_matrix_np, quat_wxyz_to_xyzw, quat_xyzw_to_wxyz
 
 # ----------------------------------------------------------------------------------------------
 # PointCloud2
@@ -184,7 +185,8 @@ def xyz_to_pointcloud2(points: np.ndarray, normals: np.ndarray | None = None, *,
     if fdt.str[1:] not in ("f4", "f8"):
         raise ValueError(f"xyz_to_pointcloud2: dtype must be float32 or float64, got {fdt}")
     order = ">" if is_bigendian else "<"
-    cols: list[tuple[str, np.dtype, np.ndarray]] = [(c, np.dtype(order + fdt.str[1:]), pts[:, i]) for i, c in enumerate(XYZ)]
+    cols: list[tuple[str, np.dtype, np.ndarray]] = [(c, np.dtype(order + fdt.str[1:]), pts[:, i])
+                                                    for i, c in enumerate(XYZ)]
     if normals is not None:
         nrm = np.asarray(normals, dtype=np.float64).reshape(-1, 3)
         if len(nrm) != n:
@@ -255,13 +257,13 @@ def quat_wxyz_to_msg(q_wxyz) -> Quaternion:
     nrm = np.linalg.norm(q)
     if not np.isfinite(nrm) or nrm < 1e-9:
         raise ValueError(f"quaternion {q.tolist()} is not a rotation")
-    w, x, y, z = q / nrm
+    x, y, z, w = quat_wxyz_to_xyzw(q / nrm)
     return Quaternion(x=float(x), y=float(y), z=float(z), w=float(w))
 
 
 def quat_msg_to_wxyz(q: Quaternion) -> np.ndarray:
     """ROS Quaternion -> core (4,) (w, x, y, z)."""
-    return np.array([q.w, q.x, q.y, q.z], dtype=np.float64)
+    return quat_xyzw_to_wxyz([q.x, q.y, q.z, q.w])
 
 
 def pose_msg(pos, quat_wxyz) -> Pose:
@@ -394,7 +396,8 @@ def driver_command(q_sim, hand: HandConfig, adapter: str, header: Header | None 
     """
     q = np.asarray(q_sim, dtype=np.float64).reshape(-1)
     if q.size != len(hand.joint_names):
-        raise ValueError(f"driver_command: {q.size} positions for hand {hand.name!r} with {len(hand.joint_names)} joints")
+        raise ValueError(f"driver_command: {q.size} positions for hand {hand.name!r} "
+                         f"with {len(hand.joint_names)} joints")
     out = [float(v) for v in q + hand.driver.position_offset]
     if adapter == "joint_state":
         return JointState(header=header or Header(), name=driver_joint_names(hand), position=out)
@@ -421,13 +424,6 @@ def score_color(s: float, alpha: float = 1.0) -> ColorRGBA:
     return ColorRGBA(r=float(min(1.0, 2 * (1 - s))), g=float(min(1.0, 2 * s)), b=0.1, a=float(alpha))
 
 
-def _quat_to_matrix(q_wxyz) -> np.ndarray:
-    w, x, y, z = np.asarray(q_wxyz, dtype=np.float64) / np.linalg.norm(q_wxyz)
-    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
-
-
 def grasp_markers(result: PlanResult, header: Header, top_n: int = 5, axis_length: float = 0.05,
                   ns: str = "grasps") -> MarkerArray:
     """RViz markers of the top grasps, in ``header.frame_id``.
@@ -449,7 +445,7 @@ def grasp_markers(result: PlanResult, header: Header, top_n: int = 5, axis_lengt
     mid = 1
     for i, g in enumerate(grasps):
         p = np.asarray(g.wrist_pos, dtype=np.float64).reshape(3)
-        R = _quat_to_matrix(g.wrist_quat)
+        R = quat_to_matrix_np(g.wrist_quat)
         sph = Marker(header=header, ns=ns, id=mid, type=Marker.SPHERE, action=Marker.ADD,
                      pose=pose_msg(p, [1, 0, 0, 0]), color=score_color(norm[i], 0.9))
         sph.scale = Vector3(x=0.012, y=0.012, z=0.012)

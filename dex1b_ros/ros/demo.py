@@ -120,7 +120,7 @@ def _client(a, out: Path) -> int:
             t0 = time.monotonic()
             last = [""]
 
-            def on_feedback(fb):
+            def on_feedback(fb, last=last):  # this attempt's list, not the loop variable's later value
                 f = fb.feedback
                 if f.stage != last[0]:
                     print(f"[demo]   {f.stage:10s} {f.progress * 100:5.1f}%  {f.detail}")

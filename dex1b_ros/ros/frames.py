@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..rotation import quat_xyzw_to_matrix_np
+
 
 class FrameError(ValueError):
     """Unknown frame or malformed static-transform parameter."""
@@ -23,14 +25,11 @@ class FrameError(ValueError):
 
 def quat_xyzw_to_matrix(q) -> np.ndarray:
     """(4,) ROS order (x, y, z, w) -> (3, 3) rotation; normalises, rejects a zero quaternion."""
-    x, y, z, w = (float(v) for v in q)
-    n = np.sqrt(x * x + y * y + z * z + w * w)
-    if not np.isfinite(n) or n < 1e-9:
-        raise FrameError(f"quaternion {list(q)} is not a rotation")
-    x, y, z, w = x / n, y / n, z / n, w / n
-    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+    xyzw = [float(v) for v in q]
+    try:
+        return quat_xyzw_to_matrix_np(xyzw)
+    except ValueError:
+        raise FrameError(f"quaternion {list(q)} is not a rotation") from None
 
 
 def parse_static_transforms(entries: list[str], planning_frame: str) -> dict[str, np.ndarray]:

@@ -106,7 +106,8 @@ class SimCameraNode(Node):
                 f"publishing in {p['camera_frame']!r}; give the planner static_transforms: ['{p['camera_frame']} "
                 f"{pos[0]:.6f} {pos[1]:.6f} {pos[2]:.6f} {q[1]:.6f} {q[2]:.6f} {q[3]:.6f} {q[0]:.6f}']")
         qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                         durability=DurabilityPolicy.TRANSIENT_LOCAL if p["rate_hz"] == 0 else DurabilityPolicy.VOLATILE)
+                         durability=(DurabilityPolicy.TRANSIENT_LOCAL if p["rate_hz"] == 0
+                                     else DurabilityPolicy.VOLATILE))
         self.pub = self.create_publisher(PointCloud2, p["topic"], qos)
         self.frames_published = 0
         self._group = MutuallyExclusiveCallbackGroup()

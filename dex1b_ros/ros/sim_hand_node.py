@@ -169,7 +169,8 @@ class SimHandNode(Node):
             return self._finish(False, f"rejected trajectory: {e}")
         pose = self._pose_for(msg.header.stamp)
         if pose is None:
-            return self._finish(False, f"no wrist pose received on {self.p['wrist_pose_topic']!r}; cannot place the hand")
+            return self._finish(False, f"no wrist pose received on {self.p['wrist_pose_topic']!r}; "
+                                       "cannot place the hand")
         if pose.header.frame_id.lstrip("/") != self.p["frame_id"].lstrip("/"):
             return self._finish(False, f"wrist pose in frame {pose.header.frame_id!r}, expected {self.p['frame_id']!r}")
         try:

@@ -17,6 +17,7 @@ import numpy as np
 import trimesh
 
 from ..geometry.pointcloud import look_at
+from ..rotation import matrix_to_pose_np, pose_to_matrix_np
 
 
 def yaw_matrix(yaw: float) -> np.ndarray:
@@ -52,12 +53,10 @@ def table_mesh(T_world_object: np.ndarray, size: float, table_z: float, center_x
 
 
 def matrix_to_pos_quat(T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(4, 4) -> ((3,), (4,) w, x, y, z)."""
-    q = trimesh.transformations.quaternion_from_matrix(T)  # (w, x, y, z)
-    return np.asarray(T[:3, 3], float).copy(), np.asarray(q, float)
+    """(4, 4) -> ((3,), (4,) w, x, y, z with w >= 0)."""
+    return matrix_to_pose_np(T)
 
 
 def pos_quat_to_matrix(pos, quat_wxyz) -> np.ndarray:
-    T = trimesh.transformations.quaternion_matrix(np.asarray(quat_wxyz, float) / np.linalg.norm(quat_wxyz))
-    T[:3, 3] = pos
-    return T
+    """(3,) m and (4,) (w, x, y, z) (normalised; ValueError if zero) -> (4, 4)."""
+    return pose_to_matrix_np(pos, quat_wxyz)

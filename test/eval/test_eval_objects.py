@@ -14,7 +14,8 @@ def mesh_folder(tmp_path):
     trimesh.creation.box((50, 60, 80)).export(d / "sub" / "good_mm.obj")          # millimetres
     trimesh.creation.box((0.5, 0.06, 0.08)).export(d / "big.ply")
     trimesh.creation.box((0.05, 0.06, 0.002)).export(d / "thin.stl")
-    trimesh.Trimesh([[0, 0, 0], [0.05, 0, 0], [0, 0.05, 0], [0.05, 0.05, 0]], [[0, 1, 2], [1, 3, 2]]).export(d / "flat.obj")
+    trimesh.Trimesh([[0, 0, 0], [0.05, 0, 0], [0, 0.05, 0], [0.05, 0.05, 0]],
+                    [[0, 1, 2], [1, 3, 2]]).export(d / "flat.obj")
     s = trimesh.creation.icosphere(radius=0.04)
     trimesh.Trimesh(s.vertices, s.faces[:-30]).export(d / "open.obj")
     (d / "garbage.obj").write_text("this is not a mesh\n")

@@ -100,8 +100,10 @@ def _call_with_retry(client, req, what, tries=4, each=5.0):
 
 def _value(v):
     t = v.type
-    return {ParameterType.PARAMETER_BOOL: lambda: v.bool_value, ParameterType.PARAMETER_INTEGER: lambda: v.integer_value,
-            ParameterType.PARAMETER_DOUBLE: lambda: v.double_value, ParameterType.PARAMETER_STRING: lambda: v.string_value,
+    return {ParameterType.PARAMETER_BOOL: lambda: v.bool_value,
+            ParameterType.PARAMETER_INTEGER: lambda: v.integer_value,
+            ParameterType.PARAMETER_DOUBLE: lambda: v.double_value,
+            ParameterType.PARAMETER_STRING: lambda: v.string_value,
             ParameterType.PARAMETER_DOUBLE_ARRAY: lambda: list(v.double_array_value),
             ParameterType.PARAMETER_STRING_ARRAY: lambda: list(v.string_array_value),
             ParameterType.PARAMETER_INTEGER_ARRAY: lambda: list(v.integer_array_value),
