@@ -98,6 +98,10 @@ class Scene:
     palm_body: int = -1
 
 
+#: m^3, parts with a smaller convex hull are left out of the MuJoCo object (MuJoCo rejects them)
+_MIN_PART_VOLUME = 1e-9
+
+
 def _as_parts(mesh, config: ValidatorConfig | None = None) -> list[trimesh.Trimesh]:
     """A list of parts as given, or the collision parts of one mesh under ``config``."""
     if isinstance(mesh, trimesh.Trimesh) and config is not None:
@@ -177,6 +181,10 @@ def build_scene(hand_cfg: HandConfig, object_mesh, config: ValidatorConfig, tabl
 
     # object: convex hull of each part, mass split by part volume
     hulls = [p.convex_hull for p in parts]
+    # drop crumbs and slivers (CoACD leaves some on thin walls): MuJoCo rejects them ("mesh volume
+    # is too small", "coplanar vertices"), and a part under 1 mm^3 changes no contact
+    big = [h for h in hulls if abs(h.volume) >= _MIN_PART_VOLUME]
+    hulls = big or [max(hulls, key=lambda h: abs(h.volume))]
     vols = np.array([max(h.volume, 1e-12) for h in hulls])
     masses = config.object_mass * vols / vols.sum()
     obj = spec.worldbody.add_body(name="object")

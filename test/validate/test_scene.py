@@ -47,3 +47,20 @@ def test_tabletop_scene_and_cache():
     assert get_scene(hand, box, cfg, tabletop=True) is sc
     assert get_scene(hand, box.copy(), cfg, tabletop=True) is sc  # same vertices -> same model
     assert get_scene(hand, box, ValidatorConfig(friction=0.3), tabletop=True) is not sc
+
+
+
+def test_crumb_and_sliver_parts_are_left_out():
+    """CoACD leaves crumbs and slivers on thin walls; MuJoCo refuses to compile them (seen in the
+    dataset build): the scene leaves parts under 1 mm^3 out and gives the mass to the rest."""
+    body = trimesh.creation.box(extents=[0.05, 0.05, 0.1])
+    crumb = trimesh.creation.box(extents=[3e-4, 3e-4, 3e-4])
+    sliver = trimesh.creation.box(extents=[0.04, 0.04, 1e-9])
+    crumb.apply_translation([0, 0, 0.05])
+    sliver.apply_translation([0, 0, -0.05])
+    cfg = ValidatorConfig()
+    for parts in ([body, crumb], [body, sliver], [body, crumb, sliver]):
+        m = build_scene(load_hand_config("leap"), parts, cfg, tabletop=True).model
+        names = [m.geom(i).name for i in range(m.ngeom)]
+        assert sum(n.startswith("object_geom") for n in names) == 1
+        assert np.isclose(m.body("object").mass[0], cfg.object_mass, rtol=1e-6)
