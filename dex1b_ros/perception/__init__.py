@@ -4,11 +4,12 @@ from .preprocess import (
     CloudError,
     PreprocessConfig,
     PreprocessResult,
+    check_on_plane,
     estimate_object_mesh,
     fit_plane,
     preprocess_cloud,
     transform_points,
 )
 
-__all__ = ["CloudError", "PreprocessConfig", "PreprocessResult", "estimate_object_mesh", "fit_plane",
-           "preprocess_cloud", "transform_points"]
+__all__ = ["CloudError", "PreprocessConfig", "PreprocessResult", "check_on_plane", "estimate_object_mesh",
+           "fit_plane", "preprocess_cloud", "transform_points"]

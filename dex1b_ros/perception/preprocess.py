@@ -10,12 +10,17 @@ Pipeline of :func:`preprocess_cloud`, each step optional through :class:`Preproc
 5. remove the support plane (RANSAC, :func:`fit_plane`) and everything below it, but only
    when the plane looks like a support: near-horizontal (normal within ``plane_max_tilt_deg``
    of planning +z), holding at least ``plane_min_inlier_fraction`` of the points, and with most
-   of the other points above it (so the top face of a box is not mistaken for a table);
+   of the other points above it or almost none below it (so the top face of a box, with the
+   box's sides below it, is not mistaken for a table, while a bare table's few noise points on
+   both sides do not hide it); then what remains must be an object on it: at least
+   ``min_points`` points rising ``min_height`` or more above the plane, else "no object on the
+   support plane" (a bare table is not planned on);
 6. voxel downsample (open3d, normals averaged and renormalised); the cell doubles until at
    most ``max_cluster_points`` remain, which bounds the cost of the next two steps;
 7. statistical outlier removal (open3d);
 8. keep the largest DBSCAN cluster (open3d) = the object;
-9. checks: at least ``min_points`` left; bounding-box size within
+9. checks: at least ``min_points`` left; with a support plane (found, or ``support_plane``
+   given), the object's top at least ``min_height`` above it; bounding-box size within
    [``min_extent``, ``max_extent``] (object too small / too large for the hand); at most
    ``max_output_points`` points (random subsample, same ``rng``).
 
@@ -38,6 +43,11 @@ class CloudError(ValueError):
     """The cloud cannot be planned on (empty, too few valid points, object of the wrong size...)."""
 
 
+#: a plane with fewer than this fraction of all points below it (beyond its inlier band) counts as a support
+#: even when the few points off it are not mostly above it (a bare table: noise on both sides)
+_MAX_BELOW_SUPPORT = 0.05
+
+
 @dataclass
 class PreprocessConfig:
     """Settings of :func:`preprocess_cloud`. Lengths in metres of the planning frame. The numeric
@@ -56,6 +66,9 @@ class PreprocessConfig:
     plane_iterations: int = 200               # -, RANSAC iterations
     plane_min_inlier_fraction: float = 0.1    # -, a plane holding a smaller fraction of the points is not removed
     plane_max_tilt_deg: float = 30.0          # deg, max angle between the plane normal and planning +z
+    min_height: float = 0.008                 # m, what remains on the support plane must rise at least this above it
+                                              #    (>= min_points points; the object's top too), else "no object
+                                              #    on the support plane"; 0 = no check
     voxel_size: float = 0.003                 # m, voxel downsampling cell; 0 = off
     max_cluster_points: int = 20_000          # -, the voxel cell is doubled until at most this many points remain
                                               #    (bounds the cost of the outlier and DBSCAN steps)
@@ -73,7 +86,8 @@ class PreprocessConfig:
     RANGES: ClassVar[dict[str, Range]] = {
         "max_input_points": ge(1), "downsample_above": ge(1), "plane_iterations": ge(1),
         "plane_distance": between(0, 1, hi_open=True), "plane_min_inlier_fraction": between(0, 1, lo_open=True),
-        "plane_max_tilt_deg": between(0, 90), "voxel_size": between(0, 1, hi_open=True),
+        "plane_max_tilt_deg": between(0, 90), "min_height": between(0, 1, hi_open=True),
+        "voxel_size": between(0, 1, hi_open=True),
         "max_cluster_points": ge(1), "outlier_neighbors": ge(0), "outlier_std_ratio": gt(0),
         "cluster_eps": between(0, 1, hi_open=True), "cluster_min_points": ge(1), "min_points": ge(1),
         "max_output_points": ge(1), "min_extent": gt(0), "max_extent": gt(0),
@@ -245,14 +259,26 @@ def preprocess_cloud(points: np.ndarray, normals: np.ndarray | None = None, T_pl
         others = np.ones(len(pts), bool)
         others[np.asarray(inl, dtype=np.int64)] = False
         above = float(np.mean(sd[others] > cfg.plane_distance)) if others.any() else 0.0
-        support_like = above >= 0.5 or not others.any()
+        below = float(np.mean(sd < -cfg.plane_distance))   # of ALL points: a box's sides below its top face
+        # a support: most points off it lie above it (an object on a table), or hardly any lie below it
+        # (a bare or nearly bare table: its few noise points off the plane fall on both sides)
+        support_like = above >= 0.5 or below < _MAX_BELOW_SUPPORT
         if tilt <= cfg.plane_max_tilt_deg and frac >= cfg.plane_min_inlier_fraction and support_like:
             keep = sd > cfg.plane_distance
             steps.append(f"support plane (tilt {tilt:.1f} deg, {frac:.0%} inliers): {len(pts)} -> {int(keep.sum())}")
             pc = pc.select_by_index(np.flatnonzero(keep).tolist())
             support = np.array([nz[0], nz[1], nz[2], d])
+            if cfg.min_height > 0:
+                n_high = int(np.sum(sd >= cfg.min_height))
+                if n_high < cfg.min_points:
+                    mm = f"{cfg.min_height * 1000:.0f} mm"
+                    raise CloudError(
+                        f"no object on the support plane: {int(np.sum(np.abs(sd) < cfg.min_height))} of the "
+                        f"{len(pts)} points remain within {mm} of it and only {n_high} rise higher (need >= "
+                        f"{cfg.min_points}; preprocess.min_height {mm}). Is there an object on the table?")
         else:
-            steps.append(f"support plane not removed (tilt {tilt:.1f} deg, {frac:.0%} inliers, {above:.0%} above)")
+            steps.append(f"support plane not removed (tilt {tilt:.1f} deg, {frac:.0%} inliers, {above:.0%} of the "
+                         f"others above, {below:.0%} of all below)")
         if len(pc.points) < cfg.min_points:
             raise CloudError(f"only {len(pc.points)} points left after removing the support plane; need >= "
                              f"{cfg.min_points} (is there an object on the table? objects lower than "
@@ -304,8 +330,27 @@ def preprocess_cloud(points: np.ndarray, normals: np.ndarray | None = None, T_pl
     if size > cfg.max_extent:
         raise CloudError(f"object too large for the hand: largest extent {size * 1000:.0f} mm > max_extent "
                          f"{cfg.max_extent * 1000:.0f} mm (extent {np.round(extent * 1000).astype(int).tolist()} mm)")
+    if support is not None:
+        check_on_plane(out, support, cfg)
     return PreprocessResult(points=out, normals=out_n, extent=extent, center=(lo + hi) / 2, steps=steps,
                             plane=support)
+
+
+def check_on_plane(points: np.ndarray, plane: np.ndarray, config: PreprocessConfig | None = None) -> float:
+    """The cleaned object ``points`` (N, 3) m must rise at least ``config.min_height`` above the
+    support ``plane`` (4,) [a, b, c, d] (normal up): else CloudError "no object on the support
+    plane" (what is left is the table's own noise or something flat on it). Returns the top's
+    height above the plane (m). ``min_height`` 0 checks nothing."""
+    cfg = config or PreprocessConfig()
+    pl = np.asarray(plane, dtype=np.float64).reshape(4)
+    nn = float(np.linalg.norm(pl[:3])) or 1.0
+    h = np.asarray(points, dtype=np.float64).reshape(-1, 3) @ (pl[:3] / nn) + pl[3] / nn
+    top = float(h.max()) if len(h) else float("-inf")
+    if cfg.min_height > 0 and not top >= cfg.min_height:
+        raise CloudError(f"no object on the support plane: the {len(h)} points left rise only {top * 1000:.1f} mm "
+                         f"above it; all of them remain within {cfg.min_height * 1000:.0f} mm of it "
+                         "(preprocess.min_height). Is there an object on the table?")
+    return top
 
 
 def estimate_object_mesh(points: np.ndarray, scale: float = 1.0) -> trimesh.Trimesh:

@@ -96,12 +96,18 @@ class ValidationConfig:
     validate_threads: int = 2       # -, MuJoCo check threads (2 cores: ~1.3x faster, verdicts identical)
     validate_stop_after: int = 1    # -, stop checking once this many passed; 0 = check all num_validate
     require_validated: bool = False  # fail the plan when nothing passes the check (else: the best, flagged)
+    check: str = "free_space"       # what a candidate must pass when the support plane is known: free_space (hold
+                                    #    against forces in six directions, table-less) | lift (lifted off the table) |
+                                    #    both; without a support plane always free_space
 
     RANGES: ClassVar[dict[str, Range]] = {"num_validate": ge(0), "validate_threads": ge(1),
                                           "validate_stop_after": ge(0)}
+    CHECKS: ClassVar[tuple[str, ...]] = ("free_space", "lift", "both")
 
     def __post_init__(self):
         check_ranges(self, self.RANGES)
+        if self.check not in self.CHECKS:
+            fail("check", f"expected one of {' | '.join(self.CHECKS)}, got {self.check!r}")
 
 
 @dataclass

@@ -37,6 +37,7 @@ from .. import resources
 from ..config_utils import ConfigError
 from ..hands import load_hand
 from ..optim import Cancelled, GraspOptimizer, ObjectField, refinement_config, synthesis_config
+from ..rotation import matrix_to_quat_np, quat_to_matrix_np
 from .config import PlannerConfig, PrepareConfig, planner_config
 from .types import CancelFn, PlannedGrasp, PlanResult, ProgressFn
 
@@ -231,6 +232,18 @@ class _Run:
     def seed(self) -> int:
         """A seed for a library that takes an int (generator, synthesis), drawn from the plan's generator."""
         return int(self.rng.integers(2 ** 31))
+
+
+def _table_rotation(plane: np.ndarray) -> np.ndarray:
+    """(3, 3) rotation taking the support ``plane``'s (4,) [a, b, c, d] unit normal (up) to +z:
+    the frame of the validator's tabletop scene (table horizontal under the object)."""
+    from scipy.spatial.transform import Rotation
+
+    n = np.asarray(plane[:3], dtype=np.float64)
+    n = n / np.linalg.norm(n)
+    if n[2] > 1.0 - 1e-12:
+        return np.eye(3)
+    return Rotation.align_vectors([[0.0, 0.0, 1.0]], [n])[0].as_matrix()
 
 
 @dataclass
@@ -436,7 +449,10 @@ class GraspPipeline:
     def check(self, run: _Run, prep: PreparedCloud, gs, cand: np.ndarray) -> Checks:
         """Step 6: MuJoCo check of the best ``validation.num_validate`` candidates against
         ``prep.hull_mesh``, ``validate_threads`` at a time, best first, until
-        ``validate_stop_after`` passed (so the grasp returned first is the same as when checking all)."""
+        ``validate_stop_after`` passed (so the grasp returned first is the same as when checking all).
+        ``validation.check``: with a support plane known, ``lift`` simulates the tabletop lift
+        (object on a table under the plane, hand lifted) instead of the free-space six-direction
+        test, ``both`` requires both; without a plane always the free-space test."""
         cfg = run.cfg.validation
         n = len(gs)
         out = Checks(np.zeros(n, bool), np.zeros(n, bool), np.full(n, -1), gs.penetration * 1e3, np.full(n, np.nan))
@@ -452,13 +468,31 @@ class GraspPipeline:
 
         t = time.perf_counter()
         step = len(todo) if cfg.validate_stop_after == 0 else cfg.validate_threads
-        with GraspValidator(self.hand.cfg, prep.hull_mesh, hands_dir=self.hands_dir, threads=cfg.validate_threads) as v:
+        plane = getattr(prep.field, "plane", None)
+        if plane is not None:  # a torch tensor in the field
+            plane = np.asarray(plane.detach().cpu().numpy() if hasattr(plane, "detach") else plane, dtype=np.float64)
+        lift = cfg.check != "free_space" and plane is not None
+        free = not lift or cfg.check == "both"
+        # the lift needs the table: simulate in a frame whose +z is the support plane's normal
+        R = _table_rotation(plane) if lift else np.eye(3)
+        mesh = prep.hull_mesh.copy().apply_transform(np.block([[R, np.zeros((3, 1))], [np.zeros((1, 3)), 1.0]]))
+        with GraspValidator(self.hand.cfg, mesh, hands_dir=self.hands_dir, threads=cfg.validate_threads) as v:
             for i in range(0, len(todo), step):
                 vi = todo[i:i + step]
                 sub = gs.select(vi)
-                r = v.validate(sub.trans, sub.quat, sub.pregrasp, sub.grasp, sub.squeeze)
+                trans = sub.trans.astype(np.float64) @ R.T
+                quat = matrix_to_quat_np(R @ quat_to_matrix_np(sub.quat.astype(np.float64)))
+                q = (sub.pregrasp, sub.grasp, sub.squeeze)
+                ok = np.ones(len(vi), bool)
+                if free:
+                    r = v.validate(trans, quat, *q)
+                    ok &= r.success
+                if lift:
+                    rl = v.validate_tabletop(trans, quat, *q)
+                    ok &= rl.success
+                    r = r if free else rl
                 out.validated[vi] = True
-                out.success[vi] = r.success
+                out.success[vi] = ok
                 out.n_contacts[vi] = r.n_contacts
                 out.pen_mm[vi] = r.penetration_mm
                 out.spen_mm[vi] = r.self_penetration_mm

@@ -91,6 +91,36 @@ def test_same_cloud_and_config_give_the_same_grasps():
     assert not np.array_equal(c.grasps[0].wrist_pos, a.grasps[0].wrist_pos)
 
 
+def test_bare_table_gives_no_grasp(pipe):
+    """No object, no grasp: a bare table (2.5 k points, 1 mm noise) fails with a clear message."""
+    rng = np.random.default_rng(5)
+    t = np.c_[rng.uniform(0.25, 0.55, 2500), rng.uniform(-0.15, 0.15, 2500), rng.normal(0.0, 0.001, 2500)]
+    r = pipe.plan(t)
+    assert not r.success and not r.grasps and "no object on the support plane" in r.message
+
+
+@pytest.mark.parametrize("check", ["lift", "both"])
+def test_lift_check_simulates_the_table(check, monkeypatch):
+    """validation.check lift|both: the candidates are lifted off the support plane in MuJoCo
+    (the tabletop scene, in the table's frame), both = free space AND lift."""
+    from dex1b_ros.validate import GraspValidator
+    calls = []
+    for name in ("validate", "validate_tabletop"):
+        real = getattr(GraspValidator, name)
+
+        def spy(self, *a, _real=real, _name=name, **k):
+            calls.append(_name)
+            return _real(self, *a, **k)
+        monkeypatch.setattr(GraspValidator, name, spy)
+    cfg = planner_config({**SMALL, "validation": {"num_validate": 2, "validate_stop_after": 0, "check": check}})
+    r = GraspPipeline(config=cfg).plan(*_scene())
+    assert r.success, r.message
+    assert "validate_tabletop" in calls and (("validate" in calls) == (check == "both"))
+    assert sum(g.validated for g in r.grasps) == 2
+    with pytest.raises(Exception, match="check"):
+        planner_config({"validation": {"check": "sideways"}})
+
+
 def test_configure_swaps_the_settings_but_not_the_hand(pipe):
     old = pipe.config
     try:
@@ -306,4 +336,13 @@ def test_a_flat_cloud_fails_the_plan_with_a_clear_message(pipe):
         pipe.configure(old)
     assert not r.success and "span no volume" in r.message
     r = pipe.plan(p, n)
-    assert not r.success and "after removing the support plane" in r.message
+    assert not r.success and "no object on the support plane" in r.message
+
+
+def test_table_rotation_takes_the_plane_normal_to_z():
+    from dex1b_ros.planner.pipeline import _table_rotation
+    for n in ([0, 0, 1], [0.2, -0.1, 1.0], [0.5, 0.5, 0.7]):
+        plane = np.r_[np.asarray(n, float) * 2.0, 0.3]
+        R = _table_rotation(plane)
+        np.testing.assert_allclose(R @ (plane[:3] / np.linalg.norm(plane[:3])), [0, 0, 1], atol=1e-9)
+        np.testing.assert_allclose(R @ R.T, np.eye(3), atol=1e-9)
