@@ -28,8 +28,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="dex1b bench plan-quality", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hands", nargs="+", default=["leap", "allegro"])
-    ap.add_argument("--objects", nargs="+", default=None,
-                    help="object ids (default: the held-out set, config/objects/heldout.yaml)")
+    ap.add_argument("--objects", default="heldout",
+                    help="split name (train/val/test), object set (heldout) or comma-separated object ids "
+                         "(default: the held-out set, config/objects/heldout.yaml). Tune on val, report on heldout")
+    ap.add_argument("--max-objects", type=int, default=None,
+                    help="a deterministic spread of at most this many of them (alternating sources and kinds)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a planner setting (PlannerConfig dotted name, YAML value), e.g. "
+                         "--set validation.check=lift; repeatable")
     ap.add_argument("--views", type=int, default=3, help="camera views per object")
     ap.add_argument("--num-samples", type=int, default=d.sampling.num_samples, help="(node default)")
     ap.add_argument("--refine-steps", type=int, default=d.refinement.refine_steps, help="(node default)")
@@ -41,9 +47,17 @@ def main(argv=None) -> int:
     over = {"sampling.num_samples": a.num_samples, "refinement.refine_steps": a.refine_steps,
             "validation.num_validate": a.num_validate}
     over["ranking.top_k"] = min(d.ranking.top_k, a.num_samples)
-    if a.objects is None:
-        from ..objects.splits import load_object_set
-        a.objects = load_object_set("heldout")
+    import yaml
+    for kv in a.overrides:
+        key, sep, val = kv.partition("=")
+        if not sep or not key.strip():
+            ap.error(f"--set {kv!r}: expected KEY=VALUE, e.g. validation.check=lift")
+        over[key.strip()] = yaml.safe_load(val)
+    from ..eval.objects import _ids_from_spec, spread
+    try:
+        a.objects = spread(_ids_from_spec(a.objects, []), a.max_objects)
+    except ValueError as e:
+        ap.error(str(e))
 
     from ..eval.run import EvalConfig, make_cloud, table_plane
     from ..objects import load_object
@@ -53,10 +67,17 @@ def main(argv=None) -> int:
     print(f"# plan quality: {len(a.objects)} objects x {a.views} single views on a table; the planner's first "
           f"grasp simulated on the TRUE object; {a.num_samples} samples, {a.refine_steps} refinement steps, "
           f"{a.num_validate} checked; {a.threads} torch thread(s)")
+    if a.overrides:
+        print("# overrides: " + ", ".join(a.overrides))
     print(f"{'hand':8s} {'plans':>5s} {'holds (6 dir)':>14s} {'tabletop lift':>14s} {'passed own check':>17s} "
-          f"{'held | passed':>14s} {'plan s p50':>11s}")
+          f"{'held | passed':>14s} {'lift | passed':>14s} {'plan s p50':>11s}")
+    from tqdm import tqdm
     for hand in a.hands:
-        pipe = GraspPipeline(config=planner_config({**over, "hand": hand}, d))
+        try:
+            pipe = GraspPipeline(config=planner_config({**over, "hand": hand}, d))
+        except Exception as e:  # noqa: BLE001 - a bad --set names its field
+            ap.error(f"hand {hand}: {e}")
+        bar = tqdm(total=len(a.objects) * a.views, desc=f"plan-quality {hand}", unit="plan", leave=False)
         cfg = EvalConfig(hand=hand)
         held, lift, own, lat = [], [], [], []
         for oi, oid in enumerate(a.objects):
@@ -67,6 +88,7 @@ def main(argv=None) -> int:
                     t = time.perf_counter()
                     r = pipe.plan(p, n, support_plane=table_plane(mesh))
                     lat.append(time.perf_counter() - t)
+                    bar.update()
                     if not r.success or not r.grasps:
                         held.append(False), lift.append(False), own.append(False)
                         continue
@@ -76,11 +98,13 @@ def main(argv=None) -> int:
                     held.append(bool(truth.validate(*args).success[0]))
                     lift.append(bool(truth.validate_tabletop(*args).success[0]))
                     own.append(bool(g.sim_success))
+        bar.close()
         held, lift, own = np.array(held), np.array(lift), np.array(own)
         n = len(held)
         cond = f"{(held & own).sum()}/{own.sum()}" if own.any() else "-"
+        cond_l = f"{(lift & own).sum()}/{own.sum()}" if own.any() else "-"
         print(f"{hand:8s} {n:5d} {held.sum():6d} = {held.mean():4.0%} {lift.sum():6d} = {lift.mean():4.0%} "
-              f"{own.sum():8d} = {own.mean():4.0%} {cond:>14s} {np.median(lat):11.2f}", flush=True)
+              f"{own.sum():8d} = {own.mean():4.0%} {cond:>14s} {cond_l:>14s} {np.median(lat):11.2f}", flush=True)
     return 0
 
 
