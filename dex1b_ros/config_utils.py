@@ -123,8 +123,9 @@ def from_dict(cls: type[T], data: dict, path: str = "") -> T:
         raise
 
 
-def load_yaml(cls: type[T], path: str | Path, section: str | None = None) -> T:
-    """Load ``cls`` from a YAML file (optionally one top-level ``section`` of it)."""
+def read_yaml(path: str | Path, what: str = "a mapping of settings") -> dict:
+    """The mapping in YAML file ``path`` ({} for an empty file). ConfigError naming the file when
+    it is missing, not YAML, or not a mapping (``what`` says what was expected)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
@@ -132,6 +133,15 @@ def load_yaml(cls: type[T], path: str | Path, section: str | None = None) -> T:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected {what}, got {type(data).__name__}")
+    return data
+
+
+def load_yaml(cls: type[T], path: str | Path, section: str | None = None) -> T:
+    """Load ``cls`` from a YAML file (optionally one top-level ``section`` of it)."""
+    path = Path(path)
+    data = read_yaml(path, f"a mapping of {cls.__name__} fields")
     if section is not None:
         if section not in data:
             raise ConfigError(f"{path}: missing top-level section '{section}'")

@@ -75,7 +75,7 @@ import numpy as np
 import yaml
 
 from .. import resources
-from ..config_utils import ConfigError, fail, from_dict, to_dict
+from ..config_utils import ConfigError, fail, from_dict, read_yaml, to_dict
 from ..planner.config import PlannerConfig, load_planner_config, planner_config
 from .metrics import (
     Counts,
@@ -705,15 +705,7 @@ def build_parser(prog: str = "dex1b eval") -> argparse.ArgumentParser:
 
 
 def _read_yaml(path: Path) -> dict:
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of EvalConfig fields")
-    return data
+    return read_yaml(path, "a mapping of EvalConfig fields")
 
 
 def config_from_args(a: argparse.Namespace, warn=None) -> EvalConfig:

@@ -22,10 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-import yaml
-
 from ..config_fields import Range, between, check_ranges, field_docs, ge
-from ..config_utils import ConfigError, fail, from_dict, to_dict
+from ..config_utils import ConfigError, fail, from_dict, read_yaml, to_dict
 from ..perception.preprocess import PreprocessConfig
 
 #: top-level key and section of config/grasp_planner.yaml (a ROS 2 params file)
@@ -191,12 +189,7 @@ def load_planner_config(path: str | Path | None = None, overrides: dict | None =
     from .. import resources
 
     path = Path(path) if path is not None else resources.config_dir(f"{NODE_NAME}.yaml")
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    data = read_yaml(path, f"a {NODE_NAME} params file")
     try:
         params = data[NODE_NAME][YAML_SECTION]
     except (KeyError, TypeError):
