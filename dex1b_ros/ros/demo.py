@@ -2,6 +2,7 @@
 
     dex1b demo                      # LEAP, mustard bottle, PNG in out/demo.png
     dex1b demo --hand allegro --object ycb:003_cracker_box --out out/allegro.png
+    dex1b demo --record out/demo_bag     # also record the topics (rosbag2, MCAP) for `dex1b plan --bag`
 
 Starts three console scripts as separate processes (their own ROS 2 domain, discovery limited
 to localhost):
@@ -101,6 +102,7 @@ def _client(a, out: Path) -> int:
     status: list = []
     node.create_subscription(Bool, "object_held", lambda m: held.append(m.data), 10)
     node.create_subscription(String, "sim_hand_status", lambda m: status.append(m.data), 10)
+    writer = _start_recording(a, node) if a.record else None
     client = ActionClient(node, PlanGrasps, "plan_grasps_action")
     ex = MultiThreadedExecutor(num_threads=2)
     ex.add_node(node)
@@ -170,8 +172,41 @@ def _client(a, out: Path) -> int:
         return 0
     finally:
         ex.shutdown()
+        if writer is not None:
+            writer.close()
+            print(f"[demo] recorded {writer.path}/ ({writer.storage}): "
+                  + ", ".join(f"{t} {n}" for t, n in sorted(writer.counts.items())))
         node.destroy_node()
         rclpy.try_shutdown()
+
+
+def _start_recording(a, node):
+    """``--record``: a BagWriter at ``a.record`` fed by raw subscriptions (in this client process)
+    to the demo's topics: camera cloud, grasps, trajectory, wrist pose, markers, the hand driver's
+    command, the sim hand's joint states and verdicts."""
+    from geometry_msgs.msg import PoseStamped
+    from sensor_msgs.msg import JointState, PointCloud2
+    from std_msgs.msg import Bool, String
+    from trajectory_msgs.msg import JointTrajectory
+    from visualization_msgs.msg import MarkerArray
+
+    from dex1b_msgs.msg import GraspArray
+
+    from ..hands.config import load_hand_config
+    from .bags import BagRecorder, BagWriter
+    from .conversions import adapter_message_type
+
+    driver = load_hand_config(a.hand).driver
+    topics = {"object_cloud": PointCloud2, "grasps": GraspArray, "grasp_trajectory": JointTrajectory,
+              "grasp_wrist_pose": PoseStamped, "grasp_markers": MarkerArray, "joint_states": JointState,
+              "object_held": Bool, "sim_hand_status": String}
+    cmd_type = adapter_message_type(driver.command_type) if driver.command_topic else None
+    if cmd_type is not None:   # LEAP: cmd_leap JointState; Allegro: its controller's Float64MultiArray
+        topics[driver.command_topic] = cmd_type
+    writer = BagWriter(a.record, a.record_storage, overwrite=True)
+    BagRecorder(node, writer, topics)
+    print(f"[demo] recording {', '.join(topics)} to {a.record}/ ({a.record_storage})")
+    return writer
 
 
 def _render(a, best, result, out: Path) -> None:
@@ -207,6 +242,10 @@ def main(argv=None) -> int:
     ap.add_argument("--attempts", type=int, default=3, help="plans to try (each on a new camera frame)")
     ap.add_argument("--hand-timeout", type=float, default=60.0, help="s to wait for the sim hand's verdict")
     ap.add_argument("--out", default="out/demo.png", help="PNG of the chosen grasp")
+    ap.add_argument("--record", default=None, metavar="BAG",
+                    help="record the demo's topics to this rosbag2 directory (replaced if it is a bag); "
+                         "plan on it again with `dex1b plan --bag BAG --topic /object_cloud`")
+    ap.add_argument("--record-storage", choices=("mcap", "sqlite3"), default="mcap", help="storage of --record")
     return run(ap.parse_args(argv))
 
 
