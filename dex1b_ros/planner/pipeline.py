@@ -39,7 +39,7 @@ from ..hands import load_hand
 from ..optim import Cancelled, GraspOptimizer, ObjectField, refinement_config, synthesis_config
 from ..rotation import matrix_to_quat_np, quat_to_matrix_np
 from .config import PlannerConfig, PrepareConfig, planner_config
-from .types import CancelFn, PlannedGrasp, PlanResult, ProgressFn
+from .types import CancelFn, PlannedGrasp, PlanResult, PlanScene, ProgressFn
 
 #: The package's share directory at import time (see :mod:`dex1b_ros.resources`); kept for compatibility.
 REPO_ROOT = resources.resource_path(must_exist=False)
@@ -234,6 +234,20 @@ class _Run:
         return int(self.rng.integers(2 ** 31))
 
 
+def _scene(points, cloud: "CleanCloud | None", prep: PreparedCloud | None) -> PlanScene:
+    """What a plan prepared, as far as it got (``plan(keep_scene=True)``)."""
+    empty = np.zeros((0, 3))
+    mesh = prep.hull_mesh if prep is not None else None
+    return PlanScene(
+        object_points=np.asarray(cloud.points if cloud is not None else empty, dtype=np.float64),
+        hull_vertices=np.asarray(mesh.vertices, dtype=np.float64) if mesh is not None else empty,
+        hull_faces=np.asarray(mesh.faces, dtype=np.int64) if mesh is not None else np.zeros((0, 3), np.int64),
+        support_plane=None if cloud is None or cloud.support_plane is None else np.asarray(cloud.support_plane,
+                                                                                           dtype=np.float64),
+        partial=bool(prep is not None and prep.partial),
+        raw_points=None if points is None else np.asarray(points))
+
+
 def _table_rotation(plane: np.ndarray) -> np.ndarray:
     """(3, 3) rotation taking the support ``plane``'s (4,) [a, b, c, d] unit normal (up) to +z:
     the frame of the validator's tabletop scene (table horizontal under the object)."""
@@ -334,16 +348,19 @@ class GraspPipeline:
     # ------------------------------------------------------------------------------------ the plan
     def plan(self, points: np.ndarray, normals: np.ndarray | None = None, num_grasps: int = 0,
              progress: ProgressFn | None = None, cancel: CancelFn | None = None,
-             support_plane: np.ndarray | None = None) -> PlanResult:
+             support_plane: np.ndarray | None = None, keep_scene: bool = False) -> PlanResult:
         """Plan grasps for the raw cloud ``points`` (N, 3) m in the planning frame (the object
         and whatever surrounds it; NaN allowed), with optional ``normals`` (N, 3). ``support_plane``
         (4,) [a, b, c, d], unit normal up: the table when the caller knows it (then preprocessing
         does not look for one); None: found by preprocessing, if there is one. ``num_grasps`` > 0
-        overrides ``ranking.top_k``. Never raises for bad input: a failed PlanResult says why."""
+        overrides ``ranking.top_k``. ``keep_scene``: also return what the plan prepared
+        (``PlanResult.scene``: object points, completed shape, support plane; for viewers and saved
+        plans; costs nothing when off). Never raises for bad input: a failed PlanResult says why."""
         cfg = self.config   # one snapshot for the whole plan (configure() may swap it meanwhile)
         run = _Run(cfg, np.random.default_rng(cfg.seed), progress or (lambda *a: None), cancel or (lambda: False))
         t0 = time.perf_counter()
         base = dict(hand=self.hand_name, joint_names=self.joint_names, info=self.mode)
+        cloud = prep = None
         try:
             cloud = self.preprocess(run, points, normals, support_plane)
             prep = self.prepare(run, cloud)
@@ -351,11 +368,14 @@ class GraspPipeline:
             gs, source = self.refine(run, prep, pose)
             cand = self.rank(run, gs, num_grasps)
             checks = self.check(run, prep, gs, cand)
-        except Cancelled as e:
-            return PlanResult.failure(f"cancelled ({e})", timings=run.timings, **base)
-        except PlanFailed as e:
-            return PlanResult.failure(str(e), timings=run.timings, **base)
-        return self._result(run, prep, gs, source, cand, checks, num_grasps, t0, base)
+        except (Cancelled, PlanFailed) as e:
+            msg = f"cancelled ({e})" if isinstance(e, Cancelled) else str(e)
+            out = PlanResult.failure(msg, timings=run.timings, **base)
+        else:
+            out = self._result(run, prep, gs, source, cand, checks, num_grasps, t0, base)
+        if keep_scene:
+            out.scene = _scene(points, cloud, prep)
+        return out
 
     def preprocess(self, run: _Run, points, normals, support_plane) -> CleanCloud:
         """Step 1: the object's points out of the raw cloud (:func:`preprocess_cloud` with
@@ -476,7 +496,8 @@ class GraspPipeline:
         # the lift needs the table: simulate in a frame whose +z is the support plane's normal
         R = _table_rotation(plane) if lift else np.eye(3)
         mesh = prep.hull_mesh.copy().apply_transform(np.block([[R, np.zeros((3, 1))], [np.zeros((1, 3)), 1.0]]))
-        with GraspValidator(self.hand.cfg, mesh, hands_dir=self.hands_dir, threads=cfg.validate_threads) as v:
+        with GraspValidator(self.hand.cfg, mesh, hands_dir=self.hands_dir, threads=cfg.validate_threads,
+                            cache_scene=False) as v:   # a new object estimate every plan: caching it only costs memory
             for i in range(0, len(todo), step):
                 vi = todo[i:i + step]
                 sub = gs.select(vi)

@@ -46,7 +46,7 @@ import trimesh
 
 from ..hands.config import HandConfig
 from .config import DIRECTION_NAMES, ValidatorConfig
-from .scene import Scene, get_scene, set_hand
+from .scene import Scene, build_scene, get_scene, set_hand
 
 _DIRS = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=np.float64)
 _CHECK_EVERY = 25  # steps between hold-exit checks
@@ -383,12 +383,15 @@ class GraspValidator:
             ``mj_step``, so 2 threads on 2 cores run ~1.3x faster (the closing phase steps one
             at a time from Python); no process start-up, safe in a process with other threads.
         hands_dir: optional directory of hand models (see ``hands_dir_candidates``).
+        cache_scene: keep the compiled MuJoCo model in the process-wide LRU cache (16 scenes,
+            ~40 MB each for LEAP) for the next validator of the same mesh; False for one-off
+            meshes (the node's per-plan object estimate), which otherwise fill the cache.
 
     Deterministic: the same inputs give the same results for any ``workers`` or ``threads``.
     """
 
     def __init__(self, hand_cfg: HandConfig, object_mesh: trimesh.Trimesh | list, config: ValidatorConfig | None = None,
-                 workers: int = 1, hands_dir=None, threads: int = 1):
+                 workers: int = 1, hands_dir=None, threads: int = 1, cache_scene: bool = True):
         if workers < 1:
             raise ValueError(f"workers: must be >= 1, got {workers}")
         if threads < 1:
@@ -400,7 +403,8 @@ class GraspValidator:
         self.config = config or ValidatorConfig()
         self.workers = workers
         self.hands_dir = hands_dir
-        self.scene = get_scene(hand_cfg, object_mesh, self.config, hands_dir=hands_dir)
+        self._get_scene = get_scene if cache_scene else build_scene
+        self.scene = self._get_scene(hand_cfg, object_mesh, self.config, hands_dir=hands_dir)
         self._sims: dict[bool, _Sim] = {False: _Sim(self.scene, self.config)}
         self._pool = None
         self.n_joints = len(hand_cfg.joint_names)
@@ -453,7 +457,7 @@ class GraspValidator:
     # ------------------------------------------------------------------ internals
     def _sim(self, tabletop: bool) -> _Sim:
         if tabletop not in self._sims:
-            sc = get_scene(self.hand_cfg, self.object_mesh, self.config, tabletop=True, hands_dir=self.hands_dir)
+            sc = self._get_scene(self.hand_cfg, self.object_mesh, self.config, tabletop=True, hands_dir=self.hands_dir)
             self._sims[tabletop] = _Sim(sc, self.config)
         return self._sims[tabletop]
 
