@@ -322,7 +322,9 @@ def _main(a, ap) -> int:
     cfg = load_planner_config(a.config, over)          # ConfigError -> the CLI's exit 2
     bag = Path(a.bag)
     # check the bag before loading the planner: a bad bag fails in a second
-    read_messages(bag, a.topic, _cloud_cls(), a.index).__next__()
+    probe = read_messages(bag, a.topic, _cloud_cls(), a.index)
+    next(probe)
+    probe.close()
     mesh = load_true_mesh(a.mesh, a.mesh_place) if a.mesh else None
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
