@@ -131,6 +131,7 @@ class EvalConfig:
     threads: int = 1                        # torch threads per process
     out: str | None = None                  # output folder; None = out/eval/<hand>
     plots: bool = True
+    save_plans: bool = False                # also write <out>/plans/<object>-<input>.npz per cloud (`dex1b view`)
     hands_dir: str | None = None
     #: the resolved planner settings (node's YAML + ``planner`` + this ``hand``/``hands_dir``); not an input
     planner_config: PlannerConfig = field(init=False, repr=False)
@@ -423,11 +424,43 @@ def evaluate_object(object_id: str, obj, cfg: EvalConfig) -> list[dict]:
                            energy_accepted=int(gs.accepted.sum()))
                 records.append(rec)
             eval_cpu += clock() - t
+            if cfg.save_plans:
+                save_eval_plan(cfg, ctx["hand"], object_id, kind, prepared, plane, rows)
     finally:
         truth["validator"].close()
     for r in records:
         r["eval_cpu_object"] = eval_cpu
     return records
+
+
+def save_eval_plan(cfg: EvalConfig, hand, object_id: str, kind: str, prepared, plane, rows: dict):
+    """``save_plans``: what the node would have shown for this cloud as a saved plan
+    (``<out>/plans/<object>-<input>.npz``, object frame): the prepared cloud, its completed shape,
+    the table, and the top ``ranking.top_k`` of row 4 (passed the filter) by energy; when nothing
+    passed, the top of row 3 (not simulated), without a generator row 1's."""
+    from ..planner.types import PlannedGrasp, PlanResult, PlanScene
+    from ..viz.plan_file import from_result, save_plan
+
+    method = next((m for m in ("gen+refine+filter", "gen+refine", "baseline")
+                   if m in rows and len(rows[m]["grasps"])), None)
+    grasps = []
+    if method is not None:
+        gs = rows[method]["grasps"]
+        e = gs.energy["total"]
+        ok = method == "gen+refine+filter"
+        grasps = [PlannedGrasp(
+            wrist_pos=gs.trans[i].astype(float), wrist_quat=gs.quat[i].astype(float), pregrasp=gs.pregrasp[i],
+            grasp=gs.grasp[i], squeeze=gs.squeeze[i], score=float(2.0 * ok + gs.accepted[i] + 1.0 / (1.0 + e[i])),
+            energy=float(e[i]), validated=ok, sim_success=ok, source=method,
+            grasp_type="+".join(n for n, a in zip(hand.tip_names, gs.active[i]) if a))
+            for i in np.argsort(e)[:cfg.planner_config.ranking.top_k]]
+    mesh = prepared.hull_mesh
+    scene = PlanScene(prepared.points, np.asarray(mesh.vertices) if mesh is not None else np.zeros((0, 3)),
+                      np.asarray(mesh.faces) if mesh is not None else np.zeros((0, 3), int), plane, prepared.partial)
+    result = PlanResult(bool(grasps), f"dex1b eval: {object_id}, {kind} cloud, grasps of row {method}",
+                        hand=hand.name, joint_names=list(hand.joint_names), grasps=grasps, scene=scene)
+    stem = f"{object_id}-{kind}".replace("/", "_").replace(":", "_")
+    return save_plan(from_result(result, frame_id="object", source="dex1b eval"), cfg.out_dir / "plans" / stem)
 
 
 def _worker(args):
@@ -700,6 +733,8 @@ def build_parser(prog: str = "dex1b eval") -> argparse.ArgumentParser:
     ap.add_argument("--out", help="output folder (default out/eval/<hand>)")
     ap.add_argument("--hands-dir")
     ap.add_argument("--no-plots", action="store_true")
+    ap.add_argument("--save-plans", action="store_true", help="also save each cloud's plan to <out>/plans/ "
+                    "(dex1b view FILE)")
     ap.add_argument("--quiet", action="store_true")
     return ap
 
@@ -720,6 +755,8 @@ def config_from_args(a: argparse.Namespace, warn=None) -> EvalConfig:
         over["inputs"] = [s.strip() for s in a.inputs.split(",") if s.strip()]
     if a.no_plots:
         over["plots"] = False
+    if getattr(a, "save_plans", False):
+        over["save_plans"] = True
     planner = {}
     for flag, key in (("gen_batch", "sampling.num_samples"), ("refine_steps", "refinement.refine_steps"),
                       ("num_validate", "validation.num_validate")):

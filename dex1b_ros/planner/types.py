@@ -35,6 +35,28 @@ class PlannedGrasp:
     sim_success: bool = False       # MuJoCo verdict (meaningful when validated)
     grasp_type: str = ""
     source: str = ""                # "generator+refinement", "optimizer", ...
+    evaluator_prob: float | None = None   # success probability from a learned grasp evaluator; None = none ran
+
+
+@dataclass
+class PlanScene:
+    """What the planner made of the cloud, kept on request (``GraspPipeline.plan(keep_scene=True)``)
+    for viewers and saved plans. Planning frame, metres.
+
+    * ``object_points`` (N, 3): the object's points after preprocessing (table and clutter removed).
+    * ``hull_vertices`` (V, 3), ``hull_faces`` (F, 3) int: the completed object the planner assumed
+      (convex hull of the cloud, or of a single view mirrored behind itself); (0, 3) when none.
+    * ``support_plane`` (4,) [a, b, c, d], unit normal up (a x + b y + c z + d = 0), or None.
+    * ``partial``: the cloud was one-sided (a single view, completed by symmetry).
+    * ``raw_points`` (M, 3) or None: the cloud as given to ``plan`` (may hold NaN), not copied.
+    """
+
+    object_points: np.ndarray
+    hull_vertices: np.ndarray
+    hull_faces: np.ndarray
+    support_plane: np.ndarray | None = None
+    partial: bool = False
+    raw_points: np.ndarray | None = None
 
 
 @dataclass
@@ -46,6 +68,7 @@ class PlanResult:
     grasps: list[PlannedGrasp] = field(default_factory=list)   # ranked, best first
     timings: dict[str, float] = field(default_factory=dict)    # seconds per stage
     info: str = ""                  # human-readable details (stages run, model used)
+    scene: PlanScene | None = None  # filled only when asked (keep_scene=True), as far as the plan got
 
     @staticmethod
     def failure(message: str, **kw) -> "PlanResult":

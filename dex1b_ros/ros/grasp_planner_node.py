@@ -37,6 +37,7 @@ Bad input (empty cloud, NaN/inf, too many points, missing x/y/z fields, unknown 
 """
 from __future__ import annotations
 
+import inspect
 import sys
 import threading
 import time
@@ -108,6 +109,8 @@ NODE_PARAMS: list[ParamSpec] = [
               "geometry_msgs/PoseStamped wrist (palm frame) target for the arm"),
     ParamSpec("markers_topic", "grasp_markers", "visualization_msgs/MarkerArray for RViz"),
     ParamSpec("markers_top_n", 5, "grasps drawn in RViz"),
+    ParamSpec("save_plans_dir", "", "write every plan (cloud, completed shape, table, ranked grasps) to this folder "
+              "as a saved-plan .npz for `dex1b view FILE`; '' = off"),
     ParamSpec("output_adapter", "auto", "hand-driver command: auto (the hand config's driver.command_type) | none | "
               "joint_state | float64_multi_array | joint_trajectory"),
     ParamSpec("driver_command_topic", "", "hand-driver command topic; '' = the hand config's driver.command_topic "
@@ -266,6 +269,7 @@ class GraspPlannerNode(Node):
                               "driver.command_topic")
         if not 0.5 <= p["driver_rate_hz"] <= 500:
             raise ConfigError(f"parameter driver_rate_hz: must be in [0.5, 500] Hz, got {p['driver_rate_hz']}")
+        self.save_plans_dir = p["save_plans_dir"].strip()
         if p["markers_top_n"] < 0:
             raise ConfigError(f"parameter markers_top_n: must be >= 0, got {p['markers_top_n']}")
         if p["planner_wait_timeout"] < 0:
@@ -464,14 +468,18 @@ class GraspPlannerNode(Node):
         if self._planner is None:
             return failed(self._planner_error or "planner unavailable")
 
+        # keep_scene: what the planner prepared, for the saved plan (planners without the argument: the cloud only)
+        keep = {"keep_scene": True} if self.save_plans_dir and _accepts(self._planner.plan, "keep_scene") else {}
         try:
             result: PlanResult = self._planner.plan(points, normals, max(int(num_grasps or 0), 0), progress=fb,
-                                                    cancel=cancel)
+                                                    cancel=cancel, **keep)
         except Exception as e:
             self.get_logger().error(f"planner raised:\n{traceback.format_exc()}")
             return failed(f"planner error: {type(e).__name__}: {e}")
         if not isinstance(result, PlanResult):
             return failed(f"planner error: plan() returned {type(result).__name__}, not PlanResult")
+        if self.save_plans_dir:
+            self._save_plan(result, points)
         if cancel():
             return failed("cancelled" + (f" ({result.message})" if result.message else ""))
         result.timings.setdefault("convert", t_convert)
@@ -507,6 +515,17 @@ class GraspPlannerNode(Node):
         self.get_logger().info("stage seconds: " + ", ".join(f"{k} {v:.3f}" for k, v in result.timings.items()))
         fb("publish", 1.0, msg)
         return PlanOutcome(True, msg, grasps, traj_msg, pose)
+
+    def _save_plan(self, result: PlanResult, points: np.ndarray) -> None:
+        """``save_plans_dir``: the plan as a saved-plan file (dex1b_ros.viz.plan_file); a failure only warns."""
+        from ..viz.plan_file import save_result
+        try:
+            path = save_result(result, self.save_plans_dir, points=points, frame_id=self.planning_frame,
+                               source=f"node {self.get_fully_qualified_name()}")
+            self.get_logger().info(f"plan saved: {path} (dex1b view {path})")
+        except Exception as e:  # a full disk must not fail the plan
+            self.get_logger().warning(f"save_plans_dir: cannot save the plan in {self.save_plans_dir!r}: "
+                                      f"{type(e).__name__}: {e}")
 
     # ------------------------------------------------------------------------------------------
     # driver adapter
@@ -622,6 +641,13 @@ class GraspPlannerNode(Node):
             self.action.destroy()
             self.action = None
         return super().destroy_node()
+
+
+def _accepts(fn, name: str) -> bool:
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def main(args=None) -> int:
