@@ -41,6 +41,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("dataset bench", "dex1b_ros.dataset.bench", "dataset builder throughput per stage"),
     Command("plan", "dex1b_ros.ros.plan_bag", "plan on the PointCloud2s of a ROS 2 bag -> grasps bag, CSV, JSON"),
     Command("eval", "dex1b_ros.eval.run", "compare baseline / generator / +refinement / +validator on objects"),
+    Command("view", "dex1b_ros.viz.view", "look at a saved plan (or the running node's plans) in 3D in the browser"),
     Command("bench fk", "dex1b_ros.hands.bench", "batched forward kinematics speed"),
     Command("bench sdf", "dex1b_ros.geometry.bench_sdf", "SDF grid accuracy and speed on YCB objects"),
     Command("bench optim", "dex1b_ros.optim.bench", "refinement/synthesis speed and quality"),

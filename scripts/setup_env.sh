@@ -12,9 +12,10 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 hash_of() { cat "$@" | sha256sum | cut -c1-16; }
 
 # 1. System libraries (Debian): open3d needs libusb; MuJoCo offscreen rendering uses EGL
-#    (Mesa) or OSMesa. Install only what is missing.
+#    (Mesa) or OSMesa; chromium is the headless browser of the `dex1b view` test (driven by
+#    playwright, no browser download). Install only what is missing.
 need=()
-for pkg in libusb-1.0-0 libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6; do
+for pkg in libusb-1.0-0 libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6 chromium; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
