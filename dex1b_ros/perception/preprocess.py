@@ -275,7 +275,7 @@ def preprocess_cloud(points: np.ndarray, normals: np.ndarray | None = None, T_pl
                     raise CloudError(
                         f"no object on the support plane: {int(np.sum(np.abs(sd) < cfg.min_height))} of the "
                         f"{len(pts)} points remain within {mm} of it and only {n_high} rise higher (need >= "
-                        f"{cfg.min_points}; preprocess.min_height {mm}). Is there an object on the table?")
+                        f"{cfg.min_points}; preprocess.min_height {mm}): is there an object on the table?")
         else:
             steps.append(f"support plane not removed (tilt {tilt:.1f} deg, {frac:.0%} inliers, {above:.0%} of the "
                          f"others above, {below:.0%} of all below)")
@@ -349,7 +349,7 @@ def check_on_plane(points: np.ndarray, plane: np.ndarray, config: PreprocessConf
     if cfg.min_height > 0 and not top >= cfg.min_height:
         raise CloudError(f"no object on the support plane: the {len(h)} points left rise only {top * 1000:.1f} mm "
                          f"above it; all of them remain within {cfg.min_height * 1000:.0f} mm of it "
-                         "(preprocess.min_height). Is there an object on the table?")
+                         "(preprocess.min_height): is there an object on the table?")
     return top
 
 
