@@ -92,3 +92,11 @@ def test_rerun_of_finished_build_runs_nothing(tmp_path, micro):
         assert (s1.report / name).is_file(), name
     s2 = run_build(cfg, progress=False, report=False, log=lambda *_: None)
     assert s2.tasks_run == 0 and s2.rounds == s1.rounds
+    # the dataset card: counts from the manifest, process CPU recorded by every task
+    from dex1b_ros.dataset.card import card_text
+    entries = [json.loads(p.read_text()) for p in Path(cfg.out).rglob("manifest/**/*.json")]
+    assert entries and all(sum(e["cpu_seconds"].values()) > 0 for e in entries)
+    text = card_text(cfg, "micro.yaml")
+    valid = sum(e["valid"] for e in entries)
+    assert f"Valid grasps (free-space six-direction test) so far: **{valid}**" in text
+    assert "1 training objects" in text and "valid per process-CPU-s" in text and "SELECT" in text
