@@ -36,6 +36,7 @@ import numpy as np
 from .. import resources
 from ..config_utils import ConfigError
 from ..hands import load_hand
+from ..memory import release_free_memory
 from ..optim import Cancelled, GraspOptimizer, ObjectField, refinement_config, synthesis_config
 from ..rotation import matrix_to_quat_np, quat_to_matrix_np
 from .config import PlannerConfig, PrepareConfig, planner_config
@@ -375,6 +376,8 @@ class GraspPipeline:
             out = self._result(run, prep, gs, source, cand, checks, num_grasps, t0, base)
         if keep_scene:
             out.scene = _scene(points, cloud, prep)
+        del cloud, prep
+        release_free_memory()   # hand the plan's freed buffers back to the OS (a node plans for days)
         return out
 
     def preprocess(self, run: _Run, points, normals, support_plane) -> CleanCloud:
