@@ -48,6 +48,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("bench validate", "dex1b_ros.validate.bench", "MuJoCo validator tests/s and agreement"),
     Command("bench latency", "dex1b_ros.ros.bench_latency", "ROS 2 planner: cloud -> validated trajectory, p50/p95"),
     Command("bench bag", "dex1b_ros.ros.bench_bag", "dex1b plan --bag throughput: clouds/s on a bag of sim clouds"),
+    Command("bench memory", "dex1b_ros.planner.bench_memory", "planner RSS over many plans and huge clouds"),
     Command("bench plan-quality", "dex1b_ros.planner.bench_quality",
             "the planner's first grasp from one view: held by the true object?"),
 )
