@@ -38,7 +38,7 @@ def winding_number(mesh: MeshLike, points) -> np.ndarray:
     return np.asarray(w, dtype=np.float64).reshape(pts.shape[:-1])
 
 
-def exact_signed_distance(mesh: MeshLike, points, backend: str = "auto") -> np.ndarray:
+def exact_signed_distance(mesh: MeshLike, points, backend: str = "auto", single_shell: bool = False) -> np.ndarray:
     """Exact signed distance from ``points`` (..., 3) to the closed ``mesh``; shape (...).
 
     Negative inside, positive outside, meters, object frame. The magnitude is the distance
@@ -52,6 +52,12 @@ def exact_signed_distance(mesh: MeshLike, points, backend: str = "auto") -> np.n
     16k-face mesh, float32 internally: ~1e-7 m rounding), ``"trimesh"`` (rtree closest point
     in float64; ~1k pts/s, for cross-checks only; its closest-point search occasionally
     returns a near-tie neighbour face, seen 12 um off), ``"auto"`` = open3d if importable.
+
+    ``single_shell=True``: the caller guarantees ONE closed shell (e.g. a convex hull): ray
+    parity is then exact, and open3d computes distance and sign in one pass (3 rays per point,
+    majority vote against edge hits): ~4x faster than the winding number for the node's
+    per-plan hull field (0.09 vs 0.40 s for 70k points on a 482-face hull; signs identical).
+    Never use it for meshes that may hold several shells.
     """
     tm = as_trimesh(mesh)
     pts = np.asarray(points, dtype=np.float64)
@@ -63,7 +69,10 @@ def exact_signed_distance(mesh: MeshLike, points, backend: str = "auto") -> np.n
     if scene is not None:
         import open3d as o3d
 
-        dist = scene.compute_distance(o3d.core.Tensor(flat.astype(np.float32))).numpy().astype(np.float64)
+        q = o3d.core.Tensor(np.ascontiguousarray(flat, dtype=np.float32))
+        if single_shell:
+            return scene.compute_signed_distance(q, nsamples=3).numpy().astype(np.float64).reshape(shape)
+        dist = scene.compute_distance(q).numpy().astype(np.float64)
     elif backend in ("auto", "trimesh"):
         import trimesh
 
@@ -103,9 +112,10 @@ class SDFGrid:
 
     @classmethod
     def from_mesh(cls, mesh: MeshLike, resolution: int = 64, padding: float = 0.02,
-                  device: torch.device | str = "cpu", chunk: int = 1 << 18) -> "SDFGrid":
+                  device: torch.device | str = "cpu", chunk: int = 1 << 18, single_shell: bool = False) -> "SDFGrid":
         """Build from a watertight mesh (exact distances at every node; ``build_seconds``
-        records the wall time). ``resolution`` = samples along the longest padded axis."""
+        records the wall time). ``resolution`` = samples along the longest padded axis.
+        ``single_shell``: see :func:`exact_signed_distance` (only for one closed shell, e.g. a hull)."""
         t0 = time.perf_counter()
         tm = as_trimesh(mesh)
         lo = tm.bounds[0] - padding
@@ -115,7 +125,7 @@ class SDFGrid:
         axes = [lo[i] + h * np.arange(n[i]) for i in range(3)]
         zz, yy, xx = np.meshgrid(axes[2], axes[1], axes[0], indexing="ij")
         pts = np.stack([xx, yy, zz], axis=-1).reshape(-1, 3)
-        d = np.concatenate([exact_signed_distance(tm, pts[i:i + chunk])
+        d = np.concatenate([exact_signed_distance(tm, pts[i:i + chunk], single_shell=single_shell)
                             for i in range(0, len(pts), chunk)])
         vals = torch.as_tensor(d.reshape(n[2], n[1], n[0]), dtype=torch.float32)[None, None]
         grid = cls(vals, torch.as_tensor(lo, dtype=torch.float32), h)

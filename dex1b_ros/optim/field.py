@@ -70,8 +70,11 @@ class ObjectField:
 
     @classmethod
     def from_mesh(cls, mesh, resolution: int = 64, n_points: int = 2048, seed: int = 0, device="cpu",
-                  name: str = "object") -> "ObjectField":
-        grid = SDFGrid.from_mesh(mesh, resolution=resolution, padding=0.04)
+                  name: str = "object", single_shell: bool = False) -> "ObjectField":
+        """Exact SDF grid of the closed ``mesh`` + ``n_points`` farthest-point surface samples.
+        ``single_shell``: the mesh is one closed shell (e.g. a convex hull): faster sign (see
+        :func:`~dex1b_ros.geometry.sdf.exact_signed_distance`)."""
+        grid = SDFGrid.from_mesh(mesh, resolution=resolution, padding=0.04, single_shell=single_shell)
         p, n = sample_surface(mesh, n_points, seed=seed, fps=True)
         return cls(grid.to(device), torch.as_tensor(p, device=device), torch.as_tensor(n, device=device), name)
 

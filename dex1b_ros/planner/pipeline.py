@@ -206,6 +206,7 @@ def prepare_cloud(points: np.ndarray, normals: np.ndarray, cfg: PrepareConfig | 
         hull_mesh = None
     if partial and cfg.single_view_field == "hull" and hull_mesh is not None:
         field_ = ObjectField.from_mesh(hull_mesh, resolution=cfg.field_resolution, n_points=1024, device=device,
+                                       single_shell=True,   # a convex hull: one shell, parity sign is exact
                                        name="completed view")
     else:
         field_ = ObjectField.from_cloud(pts, normals, resolution=cfg.field_resolution, device=device,

@@ -105,3 +105,20 @@ def test_union_of_shells_is_one_volume_with_the_same_inside():
                                     trimesh.creation.box(extents=[0.02] * 3).apply_translation([0.1, 0, 0])])
     same, notes = union_shells(two)
     assert same is two and notes == []
+
+
+def test_single_shell_fast_path_equals_the_winding_sign_on_hulls():
+    """single_shell=True (the node's per-plan hull field): open3d's parity sign with 3 rays must
+    give exactly the winding number's sign and the same distances on convex hulls, also for
+    points on the hull's vertices' planes (edge hits)."""
+    rng = np.random.default_rng(3)
+    for hull in (load_ycb("006_mustard_bottle").mesh.convex_hull, trimesh.creation.box(extents=[0.05, 0.08, 0.1]),
+                 trimesh.convex.convex_hull(rng.normal(size=(300, 3)) * [0.03, 0.05, 0.04])):
+        lo, hi = hull.bounds[0] - 0.02, hull.bounds[1] + 0.02
+        pts = np.vstack([rng.uniform(lo, hi, (20000, 3)), near_surface_points(hull, 2000, 0.003, seed=1),
+                         hull.vertices * 0.999])   # points just inside the corners
+        ref = exact_signed_distance(hull, pts)
+        fast = exact_signed_distance(hull, pts, single_shell=True)
+        far = np.abs(ref) > 1e-5
+        assert np.array_equal(np.sign(fast[far]), np.sign(ref[far]))
+        np.testing.assert_allclose(np.abs(fast), np.abs(ref), atol=1e-6)
