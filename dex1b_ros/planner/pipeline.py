@@ -501,7 +501,7 @@ class GraspPipeline:
         R = _table_rotation(plane) if lift else np.eye(3)
         mesh = prep.hull_mesh.copy().apply_transform(np.block([[R, np.zeros((3, 1))], [np.zeros((1, 3)), 1.0]]))
         with GraspValidator(self.hand.cfg, mesh, hands_dir=self.hands_dir, threads=cfg.validate_threads,
-                            cache_scene=False) as v:   # a new object estimate every plan: caching it only costs memory
+                            cache_scene=False, visual_meshes=False) as v:   # a new object estimate every plan
             for i in range(0, len(todo), step):
                 vi = todo[i:i + step]
                 sub = gs.select(vi)

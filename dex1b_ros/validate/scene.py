@@ -139,8 +139,27 @@ def _set_options(opt, config: ValidatorConfig):
     opt.iterations = config.solver_iterations
 
 
+def _drop_visual_geoms(spec: mujoco.MjSpec) -> None:
+    """Delete from a hand ``spec`` the geoms that collide with nothing (contype = conaffinity = 0)
+    and weigh nothing (their body has an explicit inertial, or the geom has zero density or
+    mass), and the meshes no remaining geom uses. Physics unchanged by construction."""
+    explicit = {b.name for b in spec.bodies if b.explicitinertial}
+
+    def weightless(g) -> bool:
+        return g.parent.name in explicit or g.density == 0 or g.mass == 0
+
+    vis = [g for g in spec.geoms if g.contype == 0 and g.conaffinity == 0 and weightless(g)]
+    drop = {id(g) for g in vis}
+    used = {g.meshname for g in spec.geoms if id(g) not in drop}
+    for g in vis:
+        spec.delete(g)
+    for m in list(spec.meshes):
+        if m.name not in used:
+            spec.delete(m)
+
+
 def build_scene(hand_cfg: HandConfig, object_mesh, config: ValidatorConfig, tabletop: bool = False,
-                fixed_object: bool = False, hands_dir=None) -> Scene:
+                fixed_object: bool = False, hands_dir=None, visual_meshes: bool = True) -> Scene:
     """Compile the hand + object scene (uncached; see :func:`get_scene`).
 
     Args:
@@ -151,9 +170,14 @@ def build_scene(hand_cfg: HandConfig, object_mesh, config: ValidatorConfig, tabl
         tabletop: add the table plane below the object.
         fixed_object: no free joint (the object is welded to the world); used by
             :func:`~dex1b_ros.validate.validator.close_fingers_until_contact`.
+        visual_meshes: keep the hand's visual-only geoms (contype = conaffinity = 0). False
+            drops those that also weigh nothing, and their meshes: same physics, ~2x faster
+            compile and ~40 MB less per LEAP model; renders then show collision geoms.
     """
     parts = _as_parts(object_mesh, config)
     _, hand_spec = load_hand_spec(hand_cfg, hands_dir)
+    if not visual_meshes:
+        _drop_visual_geoms(hand_spec)
     spec = mujoco.MjSpec()
     spec.modelname = f"validate_{hand_cfg.name}"
     for s in (spec, hand_spec):  # same options on both: attach keeps the parent's, silently
@@ -273,16 +297,16 @@ _CACHE_SIZE = 16
 
 
 def get_scene(hand_cfg: HandConfig, object_mesh, config: ValidatorConfig, tabletop: bool = False,
-              fixed_object: bool = False, hands_dir=None) -> Scene:
+              fixed_object: bool = False, hands_dir=None, visual_meshes: bool = True) -> Scene:
     """Cached :func:`build_scene`: one compiled model per (hand, mesh, scene kind, physics config).
 
     The returned ``Scene.model`` is shared: do not modify it (make an ``MjData`` per user)."""
     key = (hand_cfg.name, hand_cfg.mjcf, str(hands_dir), mesh_key(object_mesh), tabletop, fixed_object,
-           tuple(getattr(config, f) for f in _SCENE_FIELDS))
+           visual_meshes, tuple(getattr(config, f) for f in _SCENE_FIELDS))
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
-    scene = build_scene(hand_cfg, object_mesh, config, tabletop, fixed_object, hands_dir)
+    scene = build_scene(hand_cfg, object_mesh, config, tabletop, fixed_object, hands_dir, visual_meshes)
     _CACHE[key] = scene
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)

@@ -35,6 +35,7 @@ farther than ``factor * max_displacement`` AND touches no hand geom (it has left
 """
 from __future__ import annotations
 
+import functools
 import math
 import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor
@@ -386,12 +387,15 @@ class GraspValidator:
         cache_scene: keep the compiled MuJoCo model in the process-wide LRU cache (16 scenes,
             ~40 MB each for LEAP) for the next validator of the same mesh; False for one-off
             meshes (the node's per-plan object estimate), which otherwise fill the cache.
+        visual_meshes: False = simulate without the hand's visual-only meshes (same verdicts,
+            faster model compile, less memory; renders of this validator show collision geoms).
 
     Deterministic: the same inputs give the same results for any ``workers`` or ``threads``.
     """
 
     def __init__(self, hand_cfg: HandConfig, object_mesh: trimesh.Trimesh | list, config: ValidatorConfig | None = None,
-                 workers: int = 1, hands_dir=None, threads: int = 1, cache_scene: bool = True):
+                 workers: int = 1, hands_dir=None, threads: int = 1, cache_scene: bool = True,
+                 visual_meshes: bool = True):
         if workers < 1:
             raise ValueError(f"workers: must be >= 1, got {workers}")
         if threads < 1:
@@ -403,7 +407,8 @@ class GraspValidator:
         self.config = config or ValidatorConfig()
         self.workers = workers
         self.hands_dir = hands_dir
-        self._get_scene = get_scene if cache_scene else build_scene
+        scene_fn = get_scene if cache_scene else build_scene
+        self._get_scene = functools.partial(scene_fn, visual_meshes=visual_meshes)
         self.scene = self._get_scene(hand_cfg, object_mesh, self.config, hands_dir=hands_dir)
         self._sims: dict[bool, _Sim] = {False: _Sim(self.scene, self.config)}
         self._pool = None

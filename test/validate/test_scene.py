@@ -1,6 +1,7 @@
 """Scene construction: options, object physics, actuator overrides, hull size, cache."""
 import mujoco
 import numpy as np
+import pytest
 import trimesh
 
 from dex1b_ros.hands import load_hand_config
@@ -80,3 +81,31 @@ def test_validator_without_scene_cache_leaves_the_cache_alone():
     assert set(scene_mod._CACHE) == keys and len(scene_mod._CACHE) == before
     GraspValidator(load_hand_config("leap"), mesh).close()
     assert len(set(scene_mod._CACHE) - keys) == 1
+
+
+@pytest.mark.parametrize("hand", ["leap", "allegro"])
+def test_without_visual_meshes_the_physics_and_verdicts_are_the_same(hand):
+    """visual_meshes=False (the planner's per-plan check) drops only geoms that collide with
+    nothing and weigh nothing: same masses, inertias, collision geoms, and the same verdicts."""
+    from dex1b_ros.validate import GraspValidator
+    from dex1b_ros.validate.bench import sample_grasps
+    cfg = load_hand_config(hand)
+    box = trimesh.creation.box(extents=[0.05, 0.07, 0.1])
+    full = build_scene(cfg, box, ValidatorConfig(), tabletop=True).model
+    lite = build_scene(cfg, box, ValidatorConfig(), tabletop=True, visual_meshes=False).model
+    if hand == "leap":    # LEAP: visual geoms weigh nothing (explicit inertials) -> dropped
+        assert lite.ngeom < full.ngeom and lite.nmeshvert < full.nmeshvert
+    else:                 # Allegro's visual geoms carry the links' mass (density 800) -> kept
+        assert lite.ngeom == full.ngeom
+    np.testing.assert_array_equal(lite.body_mass, full.body_mass)
+    np.testing.assert_array_equal(lite.body_inertia, full.body_inertia)
+    coll = lambda m: sorted(m.geom(i).name for i in range(m.ngeom) if m.geom_contype[i] or m.geom_conaffinity[i])
+    assert coll(lite) == coll(full)
+    g = sample_grasps(hand, box, 6, seed=0)
+    args = [g[k] for k in ("wrist_pos", "wrist_quat", "pregrasp", "grasp", "squeeze")]
+    with GraspValidator(cfg, box, cache_scene=False) as a, \
+            GraspValidator(cfg, box, cache_scene=False, visual_meshes=False) as b:
+        ra, rb = a.validate(*args), b.validate(*args)
+        np.testing.assert_array_equal(ra.success, rb.success)
+        np.testing.assert_allclose(ra.penetration_mm, rb.penetration_mm)
+        np.testing.assert_array_equal(a.validate_tabletop(*args).success, b.validate_tabletop(*args).success)
