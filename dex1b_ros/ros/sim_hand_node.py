@@ -19,7 +19,9 @@ JointTrajectory (simulation convention, joint names of the hand config) the fing
 first point and follow it (linear interpolation between points over time_from_start) through
 the hand's position actuators, then the hand is lifted ``lift_height`` (10 cm) in ``lift_time``
 and held ``hold_time``. ``joint_states_topic`` (sensor_msgs/JointState, simulation convention)
-is published at ``joint_state_rate_hz`` of simulated time; ``real_time_factor`` paces the
+is published at ``joint_state_rate_hz`` of simulated time, stamped with the execution's start
+time plus the simulated time (so stamps follow the hand's clock at any pace, like a real
+driver's at real time); ``real_time_factor`` paces the
 simulation (1 = real time, 2 = twice as fast, 0 = as fast as possible). Afterwards
 ``held_topic`` (std_msgs/Bool) says whether the object rose with the hand (at least
 ``held_min_rise`` x lift and still touching it) and ``status_topic`` (std_msgs/String) why.
@@ -34,6 +36,7 @@ import mujoco
 import numpy as np
 from geometry_msgs.msg import PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
@@ -200,6 +203,7 @@ class SimHandNode(Node):
         js_every = max(1, int(round(1.0 / (p["joint_state_rate_hz"] * dt))))
         rtf = p["real_time_factor"]
         wall0 = time.monotonic()
+        self._stamp0 = self.get_clock().now()   # joint states: stamped start + simulated time
         n_traj = int(np.ceil(traj.duration / dt))
         n_lift = int(np.ceil(p["lift_time"] / dt)) if p["lift_height"] > 0 else 0
         n_hold = int(np.ceil(p["hold_time"] / dt))
@@ -240,7 +244,8 @@ class SimHandNode(Node):
 
     def _publish_js(self, d) -> None:
         s = self.scene
-        msg = JointState(header=Header(stamp=self.get_clock().now().to_msg(), frame_id=""),
+        stamp = (self._stamp0 + Duration(nanoseconds=int(round(d.time * 1e9)))).to_msg()
+        msg = JointState(header=Header(stamp=stamp, frame_id=""),
                          name=list(self.hand.joint_names), position=[float(v) for v in d.qpos[s.hand_qpos]],
                          velocity=[float(v) for v in d.qvel[s.hand_dof]])
         self.pub_js.publish(msg)

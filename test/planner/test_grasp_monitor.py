@@ -1,0 +1,105 @@
+"""GraspMonitor: missed / slipped / held from joint positions, on synthetic traces and on traces
+recorded from the real sim_hand (test/planner/data/sim_hand_traces.npz, a subset written by
+scripts/measure_grasp_monitor.py: LEAP, mustard bottle, planned grasps and the same grasps 30 cm
+higher)."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dex1b_ros.config_utils import ConfigError
+from dex1b_ros.planner.grasp_monitor import GraspMonitor, MonitorConfig, finger_groups, judge
+from dex1b_ros.planner.trajectory import GraspTrajectory, TrajectoryTiming
+
+NAMES = [f"{f}_{j}" for f in ("if", "mf", "rf", "th") for j in ("mcp", "rot", "pip", "dip")]
+DATA = Path(__file__).parent / "data" / "sim_hand_traces.npz"
+
+
+def _traj(delta=0.08):
+    grasp = np.full(16, 0.5)
+    squeeze = grasp + delta
+    squeeze[8:12] = grasp[8:12]          # the ring finger does not touch
+    return GraspTrajectory(NAMES, TrajectoryTiming().times, np.stack([np.zeros(16), grasp - 0.3, grasp, squeeze]))
+
+
+def _trace(traj, stop=None, slip_at=None, end=5.0, rate=50.0):
+    """Positions following the trajectory; joints in ``stop`` are blocked at the grasp posture
+    (until ``slip_at`` s, after which they reach the squeeze target)."""
+    t = np.arange(1, int(end * rate) + 1) / rate
+    Q = traj.sample(t)
+    for j in stop or []:
+        blocked = t >= traj.times[2]
+        if slip_at is not None:
+            blocked &= t < slip_at
+        Q[blocked, j] = traj.positions[2, j]
+    return t, Q
+
+
+def test_free_air_closure_is_missed():
+    traj = _traj()
+    v = judge(traj, *_trace(traj))
+    assert v.state == "missed" and v.failed
+    assert set(v.closure) == {"if", "mf", "th"}              # the ring finger was not supposed to touch
+    assert all(abs(x - 0.08) < 1e-9 for x in v.closure.values())
+
+
+def test_blocked_fingers_are_held_even_with_one_free_finger():
+    traj = _traj()
+    # index flexion blocked, thumb flexion blocked; the middle finger closes freely (one finger < min_fingers=2)
+    v = judge(traj, *_trace(traj, stop=[0, 12]))
+    assert v.state == "held", v.reason
+    assert v.closure["if"] == pytest.approx(0.0) and v.closure["mf"] == pytest.approx(0.08)
+    assert all(abs(x) < 1e-9 for x in v.slip.values())
+
+
+def test_fingers_closing_after_the_lift_is_slipped():
+    traj = _traj()
+    v = judge(traj, *_trace(traj, stop=[0, 4, 12], slip_at=4.2))
+    assert v.state == "slipped", v.reason
+    assert v.slip["if"] == pytest.approx(0.08)
+
+
+def test_unknown_until_the_trace_reaches_the_decision_times():
+    traj = _traj()
+    t, Q = _trace(traj, stop=[0, 4, 12])
+    m = GraspMonitor(traj)
+    for ti, qi in zip(t[t < 3.2], Q[t < 3.2]):
+        m.update(ti, qi)
+    assert m.verdict().state == "unknown" and "no joint state" in m.verdict().reason
+    for ti, qi in zip(t[(t >= 3.2) & (t < 3.5)], Q[(t >= 3.2) & (t < 3.5)]):
+        m.update(ti, qi)
+    assert m.verdict(final=False).state == "held"
+    assert m.verdict().state == "unknown" and "slip check" in m.verdict().reason
+
+
+def test_joint_order_of_the_stream_and_missing_joints():
+    traj = _traj()
+    t, Q = _trace(traj)
+    perm = np.random.default_rng(0).permutation(16)
+    names = [NAMES[i] for i in perm] + ["extra"]
+    Qp = np.hstack([Q[:, perm], np.zeros((len(t), 1))])
+    assert judge(traj, t, Qp, names).state == "missed"
+    with pytest.raises(ValueError, match=r"lacks joints \['if_mcp'\]"):
+        GraspMonitor(traj).update(0.0, np.zeros(15), NAMES[1:])
+    m = GraspMonitor(traj)
+    m.update(3.4, np.full(16, np.nan))                       # corrupt samples are dropped
+    assert m.samples == 0
+
+
+def test_config_errors_name_the_field():
+    with pytest.raises(ConfigError, match="miss_threshold"):
+        MonitorConfig(miss_threshold=0.0)
+    with pytest.raises(ConfigError, match="min_fingers"):
+        MonitorConfig(min_fingers=0)
+    with pytest.raises(ConfigError, match="settle_time"):
+        MonitorConfig(settle_time=-1.0)
+    assert finger_groups(["ffj0", "ffj1", "thj0"]) == {"ffj": [0, 1], "thj": [2]}
+
+
+@pytest.mark.parametrize("kind", ["held_0", "held_1", "held_2", "slipped_0", "missed_0", "missed_1", "missed_2"])
+def test_recorded_sim_hand_traces_agree_with_object_held(kind):
+    d = np.load(DATA)
+    traj = GraspTrajectory([str(n) for n in d["joint_names"]], d[f"{kind}_times"], d[f"{kind}_traj"])
+    v = judge(traj, d[f"{kind}_t"], d[f"{kind}_q"])
+    assert v.state == kind.split("_")[0], v.reason
+    assert (v.state == "held") == bool(d[f"{kind}_held"])    # sim_hand's ground truth
