@@ -51,6 +51,7 @@ setup(
             "grasp_planner = dex1b_ros.ros.grasp_planner_node:main",
             "sim_camera = dex1b_ros.ros.sim_camera_node:main",
             "sim_hand = dex1b_ros.ros.sim_hand_node:main",
+            "grasp_executive = dex1b_ros.ros.grasp_executive_node:main",
         ],
     },
 )

@@ -73,6 +73,7 @@ def main(argv=None) -> int:
                 saved[key + "_traj"] = traj.positions
                 saved[key + "_times"] = traj.times
                 saved[key + "_held"] = np.array(held)
+                saved[key + "_wrist"] = np.concatenate([g.wrist_pos, g.wrist_quat])   # m, quat wxyz (as planned)
     print("\nsecond-largest finger closure past the grasp posture (rad) at squeeze end + settle_time "
           "(min_fingers = 2 decides on it), per finger the smallest joint closure:")
     for name, what in (("held", "planned, sim_hand held"), ("dropped", "planned, sim_hand not held"),
