@@ -166,7 +166,12 @@ class GraspExecutiveNode(Node):
                 self.get_logger().warning(f"joint state ignored: {e}", throttle_duration_sec=5.0)
 
     def _status(self, text: str, warn: bool = False) -> None:
-        (self.get_logger().warning if warn else self.get_logger().info)(text)
+        # one call site per severity: rclpy raises "Logger severity cannot be changed between calls"
+        # when one line logs at two severities (it killed the executor's spin thread after a miss)
+        if warn:
+            self.get_logger().warning(text)
+        else:
+            self.get_logger().info(text)
         self.pub_status.publish(String(data=text))
 
     def _plan(self, req) -> tuple[bool, str, GraspArray | None]:

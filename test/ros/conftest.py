@@ -47,8 +47,9 @@ class Graph:
     def _spin(self):
         try:
             self.executor.spin()
-        except Exception:  # shutdown races
-            pass
+        except Exception:  # shutdown races (print anything else: a dead spin thread stalls every node)
+            import traceback
+            traceback.print_exc()
 
     def close(self):
         self.executor.shutdown(timeout_sec=3.0)
