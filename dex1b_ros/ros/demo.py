@@ -3,6 +3,7 @@
     dex1b demo                      # LEAP, mustard bottle, PNG in out/demo.png
     dex1b demo --hand allegro --object ycb:003_cracker_box --out out/allegro.png
     dex1b demo --record out/demo_bag     # also record the topics (rosbag2, MCAP) for `dex1b plan --bag`
+    dex1b demo --perturb-first 0.3       # closed loop: the first attempt misses, the joint states show it, replan
 
 Starts three console scripts as separate processes (their own ROS 2 domain, discovery limited
 to localhost):
@@ -71,8 +72,12 @@ def run(a) -> int:
         _start("grasp_planner", "grasp_planner.yaml", planner_overrides, env, log_dir),
         _start("sim_hand", "sim_hand.yaml", {**scene, "hand": a.hand, "real_time_factor": 0.0}, env, log_dir),
     ]
-    print(f"[demo] ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}: started sim_camera, grasp_planner ({a.hand}), sim_hand; "
-          f"logs in {log_dir}/")
+    if a.closed_loop:
+        procs.append(_start("grasp_executive", "grasp_executive.yaml",
+                            {"hand": a.hand, "max_attempts": a.attempts,
+                             "perturb_first": f"[0.0, 0.0, {float(a.perturb_first)}]"}, env, log_dir))
+    print(f"[demo] ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}: started sim_camera, grasp_planner ({a.hand}), sim_hand"
+          + (", grasp_executive (closed loop)" if a.closed_loop else "") + f"; logs in {log_dir}/")
     try:
         return _client(a, out)
     finally:
@@ -109,6 +114,13 @@ def _client(a, out: Path) -> int:
     spin = threading.Thread(target=ex.spin, daemon=True)
     spin.start()
     try:
+        if a.closed_loop:
+            result = _closed_loop(a, node, held)
+            if result is None:
+                return 1
+            best = result.grasps.grasps[0]
+            _render(a, best, result, out)
+            return 0
         if not client.wait_for_server(timeout_sec=60.0):
             print("[demo] the planner's action server did not come up in 60 s (see demo_logs/grasp_planner.log)")
             return 1
@@ -180,6 +192,44 @@ def _client(a, out: Path) -> int:
         rclpy.try_shutdown()
 
 
+def _closed_loop(a, node, held: list):
+    """``--closed-loop``: ask ``grasp_executive`` (service ``grasp_and_verify``) to plan, execute
+    and verify from the joint states, replanning on a miss; print its verdict per attempt next to
+    sim_hand's ground truth. Returns the service response (None when nothing held)."""
+    from sensor_msgs.msg import PointCloud2
+    from std_msgs.msg import String
+
+    from dex1b_msgs.srv import PlanGrasps as PlanGraspsSrv
+
+    lines: list = []
+    node.create_subscription(String, "grasp_executive_status", lambda m: (lines.append(m.data), print(
+        "[demo] " + m.data.replace("[grasp_executive] ", "executive: "))), 10)
+    clouds: list = []
+    node.create_subscription(PointCloud2, "object_cloud", lambda m: clouds.append(1), 1)
+    cli = node.create_client(PlanGraspsSrv, "grasp_and_verify")
+    deadline = time.monotonic() + 90.0
+    while (not cli.service_is_ready() or len(clouds) < 3) and time.monotonic() < deadline:
+        time.sleep(0.1)   # 3 camera frames seen here: the planner has one cached by now
+    if not cli.service_is_ready() or not clouds:
+        print("[demo] grasp_executive or the camera did not come up in 90 s (see demo_logs/)")
+        return None
+    if a.perturb_first:
+        print(f"[demo] closed loop: the first attempt's wrist is raised {a.perturb_first * 100:.0f} cm so that it "
+              "misses; the executive must notice from the joint states alone and replan")
+    fut = cli.call_async(PlanGraspsSrv.Request())   # empty cloud = the planner's latest camera frame
+    deadline = time.monotonic() + 120.0 * max(a.attempts, 1)
+    while not fut.done() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not fut.done():
+        print("[demo] grasp_executive did not answer in time")
+        return None
+    res = fut.result()
+    n_attempts = sum(1 for x in lines if " attempt " in x)
+    print(f"[demo] closed loop: {'HELD' if res.success else 'FAILED'} after {n_attempts} attempt(s); "
+          f"sim_hand's verdicts: {['held' if h else 'not held' for h in held]}")
+    return res if res.success and res.grasps.grasps else None
+
+
 def _start_recording(a, node):
     """``--record``: a BagWriter at ``a.record`` fed by raw subscriptions (in this client process)
     to the demo's topics: camera cloud, grasps, trajectory, wrist pose, markers, the hand driver's
@@ -246,7 +296,17 @@ def main(argv=None) -> int:
                     help="record the demo's topics to this rosbag2 directory (replaced if it is a bag); "
                          "plan on it again with `dex1b plan --bag BAG --topic /object_cloud`")
     ap.add_argument("--record-storage", choices=("mcap", "sqlite3"), default="mcap", help="storage of --record")
-    return run(ap.parse_args(argv))
+    ap.add_argument("--closed-loop", action="store_true",
+                    help="execute through grasp_executive: it watches the joint states, tells a missed or slipped "
+                         "grasp from them alone and replans with the next candidate (up to --attempts)")
+    ap.add_argument("--perturb-first", type=float, default=0.0, metavar="DZ",
+                    help="m: raise the first attempt's wrist by DZ so that it misses (shows the recovery; implies "
+                         "--closed-loop), e.g. 0.3")
+    a = ap.parse_args(argv)
+    if a.perturb_first < 0:
+        ap.error(f"--perturb-first: must be >= 0 m, got {a.perturb_first}")
+    a.closed_loop = a.closed_loop or a.perturb_first > 0
+    return run(a)
 
 
 if __name__ == "__main__":
