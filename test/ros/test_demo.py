@@ -1,0 +1,22 @@
+"""``dex1b demo`` end to end with real processes: the closed loop (grasp_executive watching the
+sim hand's joint states) notices a forced miss and says so next to the simulator's verdict."""
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+def test_closed_loop_demo_detects_the_forced_miss(tmp_path):
+    out = tmp_path / "demo.png"
+    p = subprocess.run([sys.executable, "-m", "dex1b_ros.ros.demo", "--perturb-first", "0.3", "--attempts", "1",
+                        "--out", str(out)], capture_output=True, text=True, timeout=280, cwd=tmp_path)
+    text = p.stdout + p.stderr
+    assert "grasp_executive (closed loop)" in text, text
+    line = next((x for x in text.splitlines() if "executive: attempt 1" in x), None)
+    assert line is not None, text
+    assert "wrist offset [0.0, 0.0, 0.3] m" in line and "MISSED" in line, line
+    assert "object_held=False (agrees)" in line, line       # the joint states told the truth
+    assert p.returncode == 1 and "FAILED after 1 attempt(s)" in text, text   # one attempt, forced to miss
+    assert "Traceback" not in text, text
