@@ -173,11 +173,12 @@ def test_evaluate_object_gives_every_method_the_nodes_prepared_cloud(monkeypatch
     import numpy as np
     import trimesh
 
+    import dex1b_ros.eval.methods as methods
     import dex1b_ros.eval.run as run
     from dex1b_ros.planner.pipeline import prepare_cloud
     cfg = EvalConfig(cloud_points=256, planner={"prepare.field_resolution": 24})
-    calls = []
-    monkeypatch.setattr(run, "_run_methods", lambda ctx, cfg, prepared, seed, prep_cpu:
+    calls = []   # _run_methods patched where evaluate_object looks it up (run re-exports both)
+    monkeypatch.setattr(methods, "_run_methods", lambda ctx, cfg, prepared, seed, prep_cpu:
                         calls.append((prepared, prep_cpu)) or {})
 
     class Obj:
