@@ -53,7 +53,7 @@ from ..hands.config import load_hand_config
 from ..planner.grasp_monitor import GraspMonitor, MonitorConfig
 from ..planner.trajectory import TrajectoryTiming, grasp_trajectory
 from . import conversions as cv
-from .params import ParamSpec, declare, read, reject_runtime_changes, spin_node
+from .params import ParamNode, ParamSpec, spin_node
 
 NODE_NAME = "grasp_executive"
 _TIM = TrajectoryTiming()
@@ -90,21 +90,16 @@ PARAMS: list[ParamSpec] = [
 ]
 
 
-class GraspExecutiveNode(Node):
+class GraspExecutiveNode(ParamNode, Node):
     """See the module doc. Raises ConfigError for invalid parameters."""
+
+    PARAMS = PARAMS
 
     def __init__(self, node_name: str = NODE_NAME, **kwargs):
         super().__init__(node_name, **kwargs)
-        try:
-            self._setup()
-        except BaseException:
-            self.destroy_node()
-            raise
 
     def _setup(self) -> None:
-        declare(self, PARAMS)
-        p = self.p = read(self, PARAMS)
-        reject_runtime_changes(self, PARAMS)
+        p = self.p
         for k in ("num_grasps", "max_attempts"):
             if p[k] < 1:
                 raise ConfigError(f"parameter {k}: must be >= 1, got {p[k]}")

@@ -117,6 +117,29 @@ def reject_runtime_changes(node, specs: list[ParamSpec]) -> None:
     node.add_on_set_parameters_callback(cb)
 
 
+class ParamNode:
+    """Mixin for a node whose parameters are a fixed ``PARAMS`` list read once at start-up:
+    ``__init__`` declares them, reads them into ``self.p``, rejects run-time changes, then calls
+    the subclass's ``_setup()``; if anything raises, the half-built node is destroyed (no stray
+    services in the graph) and the error propagates. Use as ``class X(ParamNode, Node)``."""
+
+    PARAMS: list = []
+
+    def __init__(self, node_name: str, **kwargs):
+        super().__init__(node_name, **kwargs)
+        try:
+            declare(self, self.PARAMS)
+            self.p = read(self, self.PARAMS)
+            reject_runtime_changes(self, self.PARAMS)
+            self._setup()
+        except BaseException:
+            self.destroy_node()  # leave no half-built node (and its services) in the graph
+            raise
+
+    def _setup(self) -> None:
+        """Validate ``self.p`` and create publishers, subscriptions and timers."""
+
+
 def spin_node(make_node, name: str, threads: int, args=None, config_errors=(ConfigError,)) -> int:
     """Console-script body shared by the nodes: init rclpy, build the node (a configuration
     error is logged as FATAL and exits 2), spin it on a MultiThreadedExecutor until Ctrl-C or

@@ -31,7 +31,7 @@ from ..config_utils import ConfigError
 from ..geometry.pointcloud import render_partial_cloud
 from ..objects import load_object
 from . import conversions as cv
-from .params import ParamSpec, declare, read, reject_runtime_changes, spin_node
+from .params import ParamNode, ParamSpec, spin_node
 from .sim_world import camera_pose_world, matrix_to_pos_quat, place_on_table, table_mesh
 
 NODE_NAME = "sim_camera"
@@ -60,21 +60,16 @@ PARAMS: list[ParamSpec] = [
 ]
 
 
-class SimCameraNode(Node):
+class SimCameraNode(ParamNode, Node):
     """See the module doc. Raises ConfigError for invalid parameters."""
+
+    PARAMS = PARAMS
 
     def __init__(self, node_name: str = NODE_NAME, **kwargs):
         super().__init__(node_name, **kwargs)
-        try:
-            self._setup()
-        except BaseException:
-            self.destroy_node()  # leave no half-built node (and its services) in the graph
-            raise
 
     def _setup(self) -> None:
-        declare(self, PARAMS)
-        p = self.p = read(self, PARAMS)
-        reject_runtime_changes(self, PARAMS)
+        p = self.p
         if len(p["object_xy"]) != 2:
             raise ConfigError(f"parameter object_xy: expected 2 numbers, got {p['object_xy']}")
         for k in ("camera_distance", "n_points", "image_width", "image_height", "fov_deg"):

@@ -50,7 +50,7 @@ from ..planner.trajectory import GraspTrajectory
 from ..validate.config import ValidatorConfig
 from ..validate.scene import build_scene, set_hand
 from . import conversions as cv
-from .params import ParamSpec, declare, read, reject_runtime_changes, spin_node
+from .params import ParamNode, ParamSpec, spin_node
 from .sim_world import matrix_to_pos_quat, place_on_table, pos_quat_to_matrix
 
 NODE_NAME = "sim_hand"
@@ -81,22 +81,17 @@ PARAMS: list[ParamSpec] = [
 ]
 
 
-class SimHandNode(Node):
+class SimHandNode(ParamNode, Node):
     """See the module doc. Raises ConfigError for invalid parameters, FileNotFoundError for a
     missing hand model."""
 
+    PARAMS = PARAMS
+
     def __init__(self, node_name: str = NODE_NAME, **kwargs):
         super().__init__(node_name, **kwargs)
-        try:
-            self._setup()
-        except BaseException:
-            self.destroy_node()  # leave no half-built node (and its services) in the graph
-            raise
 
     def _setup(self) -> None:
-        declare(self, PARAMS)
-        p = self.p = read(self, PARAMS)
-        reject_runtime_changes(self, PARAMS)
+        p = self.p
         for k in ("joint_state_rate_hz", "lift_time", "object_mass"):
             if p[k] <= 0:
                 raise ConfigError(f"parameter {k}: must be > 0, got {p[k]}")
