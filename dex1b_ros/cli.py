@@ -6,6 +6,7 @@ Examples::
     dex1b hands                           # summary of every configured hand
     dex1b seed --hand allegro             # seed grasps: synthesis + MuJoCo validation -> Parquet
     dex1b train --hand allegro --data out/seed/allegro --steps 5000   # -> models/allegro/
+    dex1b train-evaluator --hand leap --data data/leap --out models/leap/evaluator
     dex1b hands --hand leap --render out/leap.png
     dex1b dataset build --config config/dataset/tiny.yaml
     dex1b eval --config config/eval/results.yaml --hand leap   # docs/RESULTS.md
@@ -36,6 +37,8 @@ COMMANDS: tuple[Command, ...] = (
             "summarise the hand models (joints, spheres, contacts) and render them"),
     Command("seed", "dex1b_ros.generator.seed", "make a seed grasp dataset for a hand (optimizer + MuJoCo)"),
     Command("train", "dex1b_ros.generator.train", "train the DexSimple generator from Parquet grasp shards"),
+    Command("train-evaluator", "dex1b_ros.evaluator.train",
+            "train the learned grasp evaluator (single view -> P(grasp holds)) from grasp shards"),
     Command("dataset build", "dex1b_ros.dataset.build", "build/grow a grasp dataset in rounds"),
     Command("dataset card", "dex1b_ros.dataset.card", "write the dataset card (CARD.md) of a build"),
     Command("dataset bench", "dex1b_ros.dataset.bench", "dataset builder throughput per stage"),

@@ -1,0 +1,51 @@
+"""``EvaluatorConfig``: every setting of the learned grasp evaluator's model and training.
+
+Loaded from YAML with :func:`dex1b_ros.config_utils.load_yaml` (unknown keys and bad values
+raise ``ConfigError`` naming the field); every field is also a ``dex1b train-evaluator`` flag.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ..config_fields import Range, between, check_ranges, ge, gt
+
+
+@dataclass
+class EvaluatorConfig:
+    """Model and training settings. Lengths m, angles deg."""
+
+    # ---- model
+    n_points: int = 256             # -, cloud points per grasp fed to the network (random subset of a view)
+    width: int = 128                # -, channels of the per-point MLP's last layer (64 before it)
+    # ---- data
+    views_per_object: int = 8       # -, single-view renders cached per object (one picked at random per sample)
+    view_points: int = 512          # -, points per cached render (farthest-point thinned)
+    val_fraction: float = 0.15      # -, share of the training objects held out (by object id hash) for validation
+                                    #    and for the decision threshold
+    # ---- optimisation
+    steps: int = 6000               # -, optimiser steps
+    batch: int = 128                # -, grasps per step
+    lr: float = 1e-3                # -, AdamW learning rate (cosine decay to 5 % over ``steps``)
+    weight_decay: float = 1e-4      # -, AdamW weight decay
+    lift_weight: float = 0.5        # -, weight of the lift head's loss (the free-space head weighs 1)
+    max_pos_weight: float = 20.0    # -, cap of the positive-class weight (class balancing) of each head
+    seed: int = 0                   # -, seed of the split, the sampling and the initialisation
+    # ---- decision threshold
+    target_precision: float = 0.9   # -, the threshold is the lowest probability at which validation precision
+                                    #    (free-space head) reaches this
+
+    RANGES: ClassVar[dict[str, Range]] = {
+        "n_points": ge(16), "width": ge(8), "views_per_object": ge(1), "view_points": ge(16),
+        "val_fraction": between(0.0, 1.0, lo_open=True, hi_open=True), "steps": ge(1), "batch": ge(2),
+        "lr": gt(0.0), "weight_decay": ge(0.0), "lift_weight": ge(0.0), "max_pos_weight": ge(1.0),
+        "seed": ge(0), "target_precision": between(0.0, 1.0, lo_open=True)}
+
+    def __post_init__(self):
+        check_ranges(self, self.RANGES)
+        if self.n_points > self.view_points:
+            from ..config_utils import fail
+            fail("n_points", f"must be <= view_points ({self.view_points}), got {self.n_points}")
+
+
+__all__ = ["EvaluatorConfig"]

@@ -1,0 +1,122 @@
+"""Training data of the grasp evaluator (no ROS): dataset records + single views per object.
+
+Records: every SIMULATED row of the grasp shards (``validated``: free-space success or failure,
+and the tabletop lift verdict where tested; schema :mod:`dex1b_ros.records`). Grasps are in the
+object's mesh frame as the dataset builder loaded it (``dex1b_ros.objects.load_object(id).mesh``,
+the same resolver ``dex1b eval`` and ``dex1b bench plan-quality`` use), so the views below are
+rendered from that same mesh.
+
+Views: ``views_per_object`` simulated single depth views per object, rendered ONCE with the
+evaluation's camera (:func:`dex1b_ros.eval.clouds.make_cloud`, ``"partial"``: 0.5 m away, 15-60 deg
+above the object, random azimuth; seed from the object id and view index) and cached as ``.npz``
+(no pickle) under ``$DEX1B_CACHE_DIR/evaluator_views`` (default ``~/.cache/dex1b_ros``; ``off``
+disables the cache). Object frame, m.
+
+Split: objects, not rows: a fixed share ``val_fraction`` of the objects (by sha256 order of the
+id, seeded) is held out for validation and for choosing the decision threshold.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..records import GraspRecords
+
+VIEWS_VERSION = "1"
+"""Bump when the rendering of the cached views changes (it is part of the cache file name)."""
+
+
+def view_seed(object_id: str, view: int) -> int:
+    """The camera seed of view ``view`` of ``object_id`` (stable across runs and machines)."""
+    return int.from_bytes(hashlib.sha256(f"dex1b-evaluator-view:{object_id}/{view}".encode()).digest()[:4], "little")
+
+
+def _cache_root() -> Path | None:
+    root = os.environ.get("DEX1B_CACHE_DIR", str(Path.home() / ".cache" / "dex1b_ros"))
+    return None if root in ("", "0", "off") else Path(root) / "evaluator_views"
+
+
+def render_views(object_id: str, views: int, points: int) -> tuple[np.ndarray, np.ndarray]:
+    """(views, points, 3) float32 points and outward normals of ``views`` single views of the object
+    (object frame, m); from the cache when there, else rendered and cached."""
+    root = _cache_root()
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", object_id) + f"-v{views}-p{points}-r{VIEWS_VERSION}.npz"
+    path = None if root is None else root / name
+    if path is not None and path.is_file():
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["object_id"]) == object_id:
+                return z["points"], z["normals"]
+    from ..eval.clouds import make_cloud
+    from ..eval.config import EvalConfig
+    from ..objects import load_object
+    mesh = load_object(object_id).mesh
+    cfg = dataclasses.replace(EvalConfig(), cloud_points=points)
+    P = np.zeros((views, points, 3), np.float32)
+    N = np.zeros((views, points, 3), np.float32)
+    for v in range(views):
+        P[v], N[v] = make_cloud(mesh, "partial", cfg, seed=view_seed(object_id, v))
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+            np.savez(tmp, points=P, normals=N, object_id=np.array(object_id))
+            os.replace(tmp, path)
+        except OSError:   # a read-only cache only costs re-rendering
+            pass
+    return P, N
+
+
+def split_objects(object_ids, val_fraction: float, seed: int = 0) -> tuple[list[str], list[str]]:
+    """(train, val) object ids: the first ``round(val_fraction * n)`` (at least 1) in sha256 order of
+    ``"<seed>:<id>"`` are validation objects."""
+    ids = sorted(set(object_ids))
+    order = sorted(ids, key=lambda o: hashlib.sha256(f"dex1b-evaluator-split:{seed}:{o}".encode()).hexdigest())
+    n_val = max(1, round(val_fraction * len(ids)))
+    return sorted(order[n_val:]), sorted(order[:n_val])
+
+
+@dataclasses.dataclass
+class EvalData:
+    """The simulated records of some objects with their views (row-aligned arrays).
+
+    view_idx (N,) int: each row's object's block in ``points`` / ``normals`` (O, V, P, 3) float32."""
+
+    records: GraspRecords
+    objects: list[str]
+    view_idx: np.ndarray
+    points: np.ndarray
+    normals: np.ndarray
+
+    @property
+    def free(self) -> np.ndarray:
+        """(N,) float32 free-space success labels."""
+        return self.records.success.astype(np.float32)
+
+    @property
+    def lift(self) -> np.ndarray:
+        """(N,) float32 lift labels (0 where not tested; see ``lift_tested``)."""
+        return self.records.lift_success.astype(np.float32)
+
+
+def make_data(records: GraspRecords, objects: list[str], views: int, points: int, progress: bool = True) -> EvalData:
+    """The simulated rows of ``records`` on ``objects``, with ``views`` rendered views each."""
+    from tqdm import tqdm
+    ids = np.asarray(records.object_id)
+    keep = records.validated & np.isin(ids, objects)
+    rec = records.select(keep)
+    objs = sorted(set(np.asarray(rec.object_id).tolist()))
+    P = np.zeros((len(objs), views, points, 3), np.float32)
+    N = np.zeros_like(P)
+    for k, o in enumerate(tqdm(objs, desc="views", unit="object", disable=not progress, leave=False)):
+        P[k], N[k] = render_views(o, views, points)
+    index = {o: k for k, o in enumerate(objs)}
+    view_idx = np.array([index[o] for o in np.asarray(rec.object_id)], np.int64)
+    return EvalData(rec, objs, view_idx, P, N)
+
+
+__all__ = ["VIEWS_VERSION", "EvalData", "make_data", "render_views", "split_objects", "view_seed"]

@@ -1,0 +1,143 @@
+"""Evaluator files (nothing pickled): ``evaluator.safetensors`` (float32 weights) and
+``model_card.yaml`` (format, hand, joint names, sha256 of the weights, network sizes, the
+EvaluatorConfig, the data it was trained on, validation metrics, the decision threshold and the
+training command), and :func:`load_evaluator`, which checks the card against the weights and
+the hand, and :class:`LoadedEvaluator`, which scores grasps on a single-view cloud.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from ..config_utils import ConfigError, from_dict
+from .config import EvaluatorConfig
+from .model import HEADS, GraspEvaluator, grasp_features, palm_fingertips, subsample
+
+WEIGHTS_NAME = "evaluator.safetensors"
+CARD_NAME = "model_card.yaml"
+FORMAT = "dex1b-grasp-evaluator/1"
+
+
+class EvaluatorLoadError(ValueError):
+    """An evaluator folder is missing a file, is corrupted or was made for another hand. Names the file."""
+
+
+def save_evaluator(model: GraspEvaluator, card: dict[str, Any], out_dir: str | Path) -> Path:
+    """Write ``<out_dir>/evaluator.safetensors`` and ``model_card.yaml`` (``card`` plus format,
+    weights name, sha256 and network sizes); returns the folder."""
+    from ..generator.checkpoint import atomic_write, sha256_file
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    w = out / WEIGHTS_NAME
+    tensors = {k: v.detach().float().contiguous() for k, v in model.state_dict().items()}
+    atomic_write(w, lambda p: save_file(tensors, str(p), metadata={"format": FORMAT, "hand": str(card.get("hand"))}))
+    w.chmod(0o644)
+    full = {"format": FORMAT, "weights": WEIGHTS_NAME, "sha256": sha256_file(w),
+            "network": {"n_joints": model.n_joints, "n_tips": model.n_tips, "width": model.width,
+                        "heads": list(HEADS)}, **card}
+    atomic_write(out / CARD_NAME, lambda p: p.write_text(
+        "# Grasp evaluator model card (written by dex1b_ros.evaluator.io.save_evaluator)\n"
+        + yaml.safe_dump(full, sort_keys=False, width=110)))
+    return out
+
+
+@dataclass
+class LoadedEvaluator:
+    """A checked evaluator: ``model`` (eval mode), its ``card``, ``cfg`` and decision ``threshold``
+    (free-space probability above which a grasp counts as predicted-good; from the card)."""
+
+    model: GraspEvaluator
+    card: dict[str, Any]
+    cfg: EvaluatorConfig
+    threshold: float
+    path: Path
+
+    @torch.no_grad()
+    def predict(self, hand, points: np.ndarray, normals: np.ndarray, trans: np.ndarray, quat: np.ndarray,
+                grasp: np.ndarray, squeeze: np.ndarray, seed: int = 0, chunk: int = 256) -> np.ndarray:
+        """(B, 2) probabilities [free-space success, lift success] of B grasps on ONE cloud.
+
+        points, normals (N, 3): the single-view cloud (any frame, m); trans (B, 3) m, quat (B, 4)
+        wxyz: wrists in the same frame; grasp, squeeze (B, J) rad. ``cfg.n_points`` of the points
+        are used (a subset drawn with ``seed``). One forward pass per ``chunk`` grasps."""
+        B = len(trans)
+        if B == 0:
+            return np.zeros((0, len(HEADS)), np.float32)
+        rng = np.random.default_rng(seed)
+        sel = subsample(len(points), self.cfg.n_points, rng)
+        P = torch.as_tensor(np.asarray(points)[sel], dtype=torch.float32)
+        Nn = np.asarray(normals, dtype=np.float64)[sel]
+        Nn = Nn / np.maximum(np.linalg.norm(Nn, axis=1, keepdims=True), 1e-12)
+        N = torch.as_tensor(Nn, dtype=torch.float32)
+        out = []
+        for i in range(0, B, chunk):
+            s = slice(i, i + chunk)
+            qg = torch.as_tensor(np.asarray(grasp[s]), dtype=hand.dtype, device=hand.device)
+            qs = torch.as_tensor(np.asarray(squeeze[s]), dtype=hand.dtype, device=hand.device)
+            tg, ts = palm_fingertips(hand, qg).cpu(), palm_fingertips(hand, qs).cpu()
+            pp, pg = grasp_features(P, N, torch.as_tensor(np.asarray(trans[s])), torch.as_tensor(np.asarray(quat[s])),
+                                    qg.cpu(), qs.cpu(), tg, ts)
+            out.append(torch.sigmoid(self.model(pp, pg)).numpy())
+        return np.concatenate(out)
+
+
+def read_card(path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """``(weights path, card)`` of an evaluator folder; EvaluatorLoadError naming the missing/bad file."""
+    d = Path(path)
+    if d.is_file():
+        d = d.parent
+    w, c = d / WEIGHTS_NAME, d / CARD_NAME
+    if not w.is_file():
+        raise EvaluatorLoadError(f"{w}: evaluator weights not found")
+    if not c.is_file():
+        raise EvaluatorLoadError(f"{c}: model card not found next to {WEIGHTS_NAME}")
+    try:
+        card = yaml.safe_load(c.read_text())
+        if not isinstance(card, dict):
+            raise ValueError(f"expected a mapping, got {type(card).__name__}")
+    except Exception as e:  # noqa: BLE001 - any parse failure is a bad card
+        raise EvaluatorLoadError(f"{c}: not a readable model card: {e}") from None
+    return w, card
+
+
+def load_evaluator(path: str | Path, hand=None, check_hash: bool = True) -> LoadedEvaluator:
+    """Load and check an evaluator folder (or its weights file). With ``hand`` (a HandModel) the
+    card's hand, joint names and fingertip count must match it. EvaluatorLoadError names the file
+    and what is wrong."""
+    from ..generator.checkpoint import sha256_file
+    w, card = read_card(path)
+    c = w.with_name(CARD_NAME)
+    if card.get("format") != FORMAT:
+        raise EvaluatorLoadError(f"{c}: format {card.get('format')!r}, expected {FORMAT!r}")
+    if check_hash and card.get("sha256") != sha256_file(w):
+        raise EvaluatorLoadError(f"{w}: sha256 does not match the model card (file changed or corrupted)")
+    net = card.get("network") or {}
+    try:
+        cfg = from_dict(EvaluatorConfig, card.get("config") or {}, "config")
+        model = GraspEvaluator(int(net["n_joints"]), int(net["n_tips"]), int(net["width"]))
+        model.load_state_dict(load_file(str(w)))
+    except (ConfigError, KeyError, TypeError, RuntimeError, SafetensorError) as e:
+        raise EvaluatorLoadError(f"{c}: weights and card do not fit: {e}") from None
+    if hand is not None:
+        if card.get("hand") != hand.name:
+            raise EvaluatorLoadError(f"{c}: evaluator trained for hand {card.get('hand')!r}, not {hand.name!r}")
+        if list(card.get("joint_names") or []) != list(hand.joint_names):
+            raise EvaluatorLoadError(f"{c}: joint_names differ from hand {hand.name!r}'s")
+        if model.n_tips != len(hand.tip_names):
+            raise EvaluatorLoadError(f"{c}: {model.n_tips} fingertips, hand {hand.name!r} has {len(hand.tip_names)}")
+    thr = card.get("threshold")
+    if not isinstance(thr, (int, float)) or not 0.0 <= thr <= 1.0:
+        raise EvaluatorLoadError(f"{c}: threshold must be a probability, got {thr!r}")
+    model.eval()
+    return LoadedEvaluator(model, card, cfg, float(thr), w.parent)
+
+
+__all__ = ["CARD_NAME", "FORMAT", "WEIGHTS_NAME", "EvaluatorLoadError", "LoadedEvaluator", "load_evaluator",
+           "read_card", "save_evaluator"]

@@ -1,0 +1,90 @@
+"""The grasp evaluator network and its input features (torch, no ROS).
+
+Input of one grasp (:func:`grasp_features`), everything in the grasp's WRIST frame (the hand's
+palm frame at the grasp pose), lengths in decimetres (m x 10) so the numbers are O(1):
+
+* per point (B, N, 6 + F): the single-view cloud point (3), its outward normal (3), and its
+  distance to each of the F fingertips at the grasp posture;
+* per grasp (B, 2 J + 6 F): the grasp joints (J, rad), squeeze minus grasp joints (J, rad), the
+  fingertips at the grasp and at the squeeze posture (F x 3 each, dm).
+
+:class:`GraspEvaluator`: a shared per-point MLP (6 + F -> 64 -> ``width``), max- and mean-pooled
+over the points (so the output does not depend on the points' order), concatenated with an
+MLP embedding of the per-grasp vector, then an MLP to two logits: [free-space success,
+tabletop lift success].
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..hands import HandModel, HandPose
+from ..rotation import matrix_to_rot6d, quat_to_matrix
+
+SCALE = 10.0
+"""Metres -> network units (decimetres)."""
+
+HEADS = ("free_space", "lift")
+"""The two outputs, in logit order."""
+
+
+def palm_fingertips(hand: HandModel, q: torch.Tensor) -> torch.Tensor:
+    """(B, F, 3) m fingertips in the palm frame for joints ``q`` (B, J) rad (hand FK)."""
+    B = q.shape[0]
+    eye = torch.eye(3, dtype=q.dtype, device=q.device).expand(B, 3, 3)
+    pose = HandPose(torch.zeros(B, 3, dtype=q.dtype, device=q.device), matrix_to_rot6d(eye), q)
+    return hand.fingertips(pose)
+
+
+def grasp_features(points: torch.Tensor, normals: torch.Tensor, trans: torch.Tensor, quat: torch.Tensor,
+                   q_grasp: torch.Tensor, q_squeeze: torch.Tensor, tips_grasp: torch.Tensor,
+                   tips_squeeze: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Network inputs of B grasps.
+
+    points, normals: (B, N, 3) or (N, 3) (one cloud shared by every grasp), the single view in the
+    grasp's frame (object / planning frame), m. trans (B, 3) m and quat (B, 4) wxyz: the wrist
+    (palm-frame origin) in that frame. q_grasp, q_squeeze (B, J) rad. tips_grasp, tips_squeeze
+    (B, F, 3) m: fingertips in the PALM frame (:func:`palm_fingertips`).
+    Returns (per-point (B, N, 6 + F), per-grasp (B, 2 J + 6 F)), float32."""
+    dt = torch.float32
+    R = quat_to_matrix(quat.to(dt))                                # (B, 3, 3) palm -> frame
+    if points.dim() == 2:
+        points, normals = points[None], normals[None]
+    p = torch.matmul(points.to(dt) - trans.to(dt)[:, None, :], R) * SCALE      # (B, N, 3) = R^T (x - t)
+    n = torch.matmul(normals.to(dt), R)
+    tg = tips_grasp.to(dt) * SCALE
+    d = torch.cdist(p, tg)                                         # (B, N, F)
+    per_point = torch.cat([p, n, d], -1)
+    B = trans.shape[0]
+    qg, qs = q_grasp.to(dt), q_squeeze.to(dt)
+    per_grasp = torch.cat([qg, qs - qg, tg.reshape(B, -1), tips_squeeze.to(dt).reshape(B, -1) * SCALE], -1)
+    return per_point, per_grasp
+
+
+class GraspEvaluator(nn.Module):
+    """PointNet-style classifier: (per-point (B, N, 6 + F), per-grasp (B, 2 J + 6 F)) -> logits (B, 2)
+    ordered like :data:`HEADS`. Invariant to the order of the N points (max + mean pooling)."""
+
+    def __init__(self, n_joints: int, n_tips: int, width: int = 128):
+        super().__init__()
+        self.n_joints, self.n_tips, self.width = int(n_joints), int(n_tips), int(width)
+        self.point_mlp = nn.Sequential(nn.Linear(6 + n_tips, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
+                                       nn.Linear(64, width), nn.ReLU())
+        self.grasp_mlp = nn.Sequential(nn.Linear(2 * n_joints + 6 * n_tips, 64), nn.ReLU(), nn.Linear(64, 64),
+                                       nn.ReLU())
+        self.head = nn.Sequential(nn.Linear(2 * width + 64, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(),
+                                  nn.Linear(64, len(HEADS)))
+
+    def forward(self, per_point: torch.Tensor, per_grasp: torch.Tensor) -> torch.Tensor:
+        h = self.point_mlp(per_point)                              # (B, N, width)
+        g = torch.cat([h.amax(1), h.mean(1), self.grasp_mlp(per_grasp)], -1)
+        return self.head(g)
+
+
+def subsample(n_have: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of ``n`` of ``n_have`` points: a random subset (with repeats only when too few)."""
+    return rng.choice(n_have, n, replace=n_have < n)
+
+
+__all__ = ["HEADS", "SCALE", "GraspEvaluator", "grasp_features", "palm_fingertips", "subsample"]

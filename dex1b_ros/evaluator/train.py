@@ -1,0 +1,317 @@
+"""Train the grasp evaluator: ``dex1b train-evaluator`` (no ROS).
+
+Reproduces the shipped model::
+
+    dex1b train-evaluator --hand leap --data data/leap --out models/leap/evaluator
+
+Data: every simulated record of the shards under ``--data`` (searched recursively for
+``*.parquet``; schema :mod:`dex1b_ros.records`): free-space successes and failures, and the
+tabletop lift verdicts. Each training sample is one record seen through ONE of the object's
+``views_per_object`` cached single-view clouds (:mod:`.data`), ``n_points`` of its points, in
+the grasp's wrist frame (:func:`~dex1b_ros.evaluator.model.grasp_features`). Loss: binary cross
+entropy per head, positives weighted by negatives / positives (capped at ``max_pos_weight``);
+the lift head weighs ``lift_weight``.
+
+Validation: ``val_fraction`` of the objects (by id, never their records in training); one fixed
+view per record. Reported: AUC of each head, and for the free-space head the decision threshold
+(the lowest probability at which validation precision reaches ``target_precision``) with its
+precision / recall, and the simulations per valid grasp a dataset builder would run when it only
+simulated grasps above the threshold. Output in ``--out``: ``evaluator.safetensors`` +
+``model_card.yaml`` (:mod:`.io`). Seeds: ``seed`` fixes the split, the sampling and the
+initialisation (1 torch thread: the same model bit for bit).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..config_utils import load_yaml, to_dict
+from .config import EvaluatorConfig
+from .data import EvalData, make_data, split_objects
+from .model import HEADS, GraspEvaluator, grasp_features, palm_fingertips
+
+
+# ---------------------------------------------------------------------- metrics
+def auc(score: np.ndarray, label: np.ndarray) -> float:
+    """Area under the ROC curve (rank statistic, ties averaged); NaN with one class only."""
+    label = np.asarray(label, bool)
+    npos, nneg = int(label.sum()), int((~label).sum())
+    if npos == 0 or nneg == 0:
+        return float("nan")
+    from scipy.stats import rankdata
+    r = rankdata(score)
+    return float((r[label].sum() - npos * (npos + 1) / 2) / (npos * nneg))
+
+
+def pr_at(score: np.ndarray, label: np.ndarray, thr: float) -> dict:
+    """Precision, recall and count of ``score >= thr``."""
+    label = np.asarray(label, bool)
+    pred = score >= thr
+    tp = int((pred & label).sum())
+    return {"threshold": round(float(thr), 4), "predicted": int(pred.sum()),
+            "precision": round(tp / max(int(pred.sum()), 1), 4), "recall": round(tp / max(int(label.sum()), 1), 4)}
+
+
+def choose_threshold(score: np.ndarray, label: np.ndarray, target: float, min_predicted: int = 20) -> float:
+    """The lowest score at which precision of ``score >= t`` reaches ``target`` with at least
+    ``min_predicted`` predicted positives; when none does, the threshold of the highest precision."""
+    order = np.argsort(-score, kind="stable")
+    s, y = score[order], np.asarray(label, bool)[order]
+    prec = np.cumsum(y) / np.arange(1, len(y) + 1)
+    ok = np.flatnonzero((prec >= target) & (np.arange(1, len(y) + 1) >= min_predicted))
+    if len(ok):
+        return float(s[ok[-1]])
+    i = int(np.argmax(np.where(np.arange(1, len(y) + 1) >= min_predicted, prec, -1)))
+    return float(s[i])
+
+
+# ---------------------------------------------------------------------- batches
+@dataclass
+class Prepared:
+    """EvalData plus per-record palm-frame fingertips (grasp, squeeze) and torch copies."""
+
+    data: EvalData
+    tips_g: torch.Tensor      # (N, F, 3) m
+    tips_s: torch.Tensor
+    trans: torch.Tensor       # (N, 3)
+    quat: torch.Tensor        # (N, 4)
+    qg: torch.Tensor          # (N, J)
+    qs: torch.Tensor
+
+
+@torch.no_grad()
+def prepare(hand, data: EvalData) -> Prepared:
+    r = data.records
+    qg = torch.as_tensor(r.grasp, dtype=torch.float32)
+    qs = torch.as_tensor(r.squeeze, dtype=torch.float32)
+    tg = torch.cat([palm_fingertips(hand, qg[i:i + 4096].to(hand.dtype)) for i in range(0, len(qg), 4096)]).float()
+    ts = torch.cat([palm_fingertips(hand, qs[i:i + 4096].to(hand.dtype)) for i in range(0, len(qs), 4096)]).float()
+    return Prepared(data, tg, ts, torch.as_tensor(r.trans, dtype=torch.float32),
+                    torch.as_tensor(r.quat, dtype=torch.float32), qg, qs)
+
+
+def batch_features(p: Prepared, rows: np.ndarray, views: np.ndarray, n_points: int, rng: np.random.Generator):
+    """Network inputs of records ``rows`` seen through views ``views`` (random n_points subset each)."""
+    d = p.data
+    P = d.points.shape[2]
+    pick = np.argsort(rng.random((len(rows), P)), axis=1)[:, :n_points]          # (B, n) distinct
+    obj = d.view_idx[rows]
+    pts = torch.as_tensor(d.points[obj[:, None], views[:, None], pick])           # (B, n, 3)
+    nrm = torch.as_tensor(d.normals[obj[:, None], views[:, None], pick])
+    t = torch.as_tensor(rows)
+    return grasp_features(pts, nrm, p.trans[t], p.quat[t], p.qg[t], p.qs[t], p.tips_g[t], p.tips_s[t])
+
+
+@torch.no_grad()
+def predict_records(model: GraspEvaluator, p: Prepared, n_points: int, seed: int = 0, chunk: int = 512) -> np.ndarray:
+    """(N, 2) probabilities of every record, each through one fixed view (record index mod views)."""
+    model.eval()
+    rng = np.random.default_rng(seed)
+    V = p.data.points.shape[1]
+    out = []
+    for i in range(0, len(p.trans), chunk):
+        rows = np.arange(i, min(i + chunk, len(p.trans)))
+        out.append(torch.sigmoid(model(*batch_features(p, rows, rows % V, n_points, rng))).numpy())
+    return np.concatenate(out) if out else np.zeros((0, len(HEADS)), np.float32)
+
+
+def metrics(prob: np.ndarray, data: EvalData, target: float, thr: float | None = None) -> dict:
+    """Validation metrics (see the module doc); ``thr`` None = choose it here."""
+    free = data.records.success.astype(bool)
+    lift = data.records.lift_success.astype(bool)
+    tested = data.records.lift_tested.astype(bool)
+    if thr is None:
+        thr = choose_threshold(prob[:, 0], free, target)
+    at = pr_at(prob[:, 0], free, thr)
+    base = float(free.mean()) if len(free) else float("nan")
+    out = {"records": int(len(free)), "objects": len(data.objects), "free_space_positives": int(free.sum()),
+           "lift_positives": int((lift & tested).sum()),
+           "auc_free_space": round(auc(prob[:, 0], free), 4),
+           "auc_lift": round(auc(prob[tested, 1], lift[tested]), 4),
+           "at_threshold": at, "at_0.5": pr_at(prob[:, 0], free, 0.5),
+           # a builder simulating only grasps above the threshold: simulations per valid grasp
+           "builder": {"sims_per_valid_all": round(1 / max(base, 1e-9), 3),
+                       "sims_per_valid_filtered": round(1 / max(at["precision"], 1e-9), 3),
+                       "simulations_saved": round(1 - base / max(at["precision"], 1e-9), 4),
+                       "valid_kept": at["recall"]}}
+    # lift head: precision of its top 1 % / top 50 predictions
+    if tested.any():
+        k = max(1, min(50, int(tested.sum()) // 100))
+        top = np.argsort(-prob[tested, 1])[:k]
+        out["lift_top_precision"] = {"k": int(k), "precision": round(float(lift[tested][top].mean()), 4)}
+    return out
+
+
+# ---------------------------------------------------------------------- training
+@dataclass
+class TrainResult:
+    model: GraspEvaluator
+    cfg: EvaluatorConfig
+    history: list[dict]
+    val: dict
+    data: dict
+    seconds: float
+    threshold: float
+    val_prob: np.ndarray
+
+
+def train(hand, records, cfg: EvaluatorConfig, progress: bool = True, log=print) -> TrainResult:
+    """Train on ``records`` (GraspRecords of ``hand``); validation objects held out by ``cfg``."""
+    from tqdm import tqdm
+    t0 = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    objects = sorted(set(np.asarray(records.object_id)[records.validated].tolist()))
+    tr_obj, va_obj = split_objects(objects, cfg.val_fraction, cfg.seed)
+    tr = prepare(hand, make_data(records, tr_obj, cfg.views_per_object, cfg.view_points, progress))
+    va = prepare(hand, make_data(records, va_obj, cfg.views_per_object, cfg.view_points, progress))
+    y_free = torch.as_tensor(tr.data.free)
+    y_lift = torch.as_tensor(tr.data.lift)
+    m_lift = torch.as_tensor(tr.data.records.lift_tested.astype(np.float32))
+
+    def pos_weight(y, m):
+        pos = float((y * m).sum())
+        neg = float(((1 - y) * m).sum())
+        return min(neg / max(pos, 1.0), cfg.max_pos_weight)
+
+    w_free, w_lift = pos_weight(y_free, torch.ones_like(y_free)), pos_weight(y_lift, m_lift)
+    model = GraspEvaluator(len(hand.joint_names), len(hand.tip_names), cfg.width)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * min(s / cfg.steps, 1.0))))
+    bce = nn.functional.binary_cross_entropy_with_logits
+    V = cfg.views_per_object
+    N = len(tr.trans)
+    history = []
+    bar = tqdm(range(1, cfg.steps + 1), desc="train-evaluator", unit="step", disable=not progress)
+    run = {"loss": 0.0, "free": 0.0, "lift": 0.0, "n": 0}
+    for step in bar:
+        model.train()
+        rows = rng.integers(N, size=cfg.batch)
+        pp, pg = batch_features(tr, rows, rng.integers(V, size=cfg.batch), cfg.n_points, rng)
+        logit = model(pp, pg)
+        r = torch.as_tensor(rows)
+        lf = bce(logit[:, 0], y_free[r], pos_weight=torch.tensor(w_free))
+        ll = (bce(logit[:, 1], y_lift[r], pos_weight=torch.tensor(w_lift), reduction="none") * m_lift[r]).sum() \
+            / m_lift[r].sum().clamp(min=1.0)
+        loss = lf + cfg.lift_weight * ll
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        run["loss"] += float(loss)
+        run["free"] += float(lf)
+        run["lift"] += float(ll)
+        run["n"] += 1
+        if step % 100 == 0 or step == cfg.steps:
+            row = {"step": step, **{k: round(run[k] / run["n"], 5) for k in ("loss", "free", "lift")},
+                   "seconds": round(time.perf_counter() - t0, 1)}
+            history.append(row)
+            bar.set_postfix(loss=row["loss"], free=row["free"])
+            run = {"loss": 0.0, "free": 0.0, "lift": 0.0, "n": 0}
+    bar.close()
+    prob = predict_records(model, va, cfg.n_points, seed=cfg.seed + 1)
+    val = metrics(prob, va.data, cfg.target_precision)
+    thr = val["at_threshold"]["threshold"]
+    info = {"records_total": int(len(records)), "simulated": int(records.validated.sum()),
+            "train_records": int(len(tr.trans)), "val_records": int(len(va.trans)),
+            "train_objects": len(tr.data.objects), "val_objects": va.data.objects,
+            "pos_weight": {"free_space": round(w_free, 3), "lift": round(w_lift, 3)},
+            "train_free_space_positives": int(y_free.sum()), "train_lift_positives": int((y_lift * m_lift).sum())}
+    return TrainResult(model, cfg, history, val, info, time.perf_counter() - t0, thr, prob)
+
+
+def data_digest(shards: list[Path]) -> str:
+    """sha256 over the shards' relative paths and contents (sorted): the dataset's content hash."""
+    h = hashlib.sha256()
+    for s in shards:
+        h.update(s.name.encode())
+        h.update(s.read_bytes())
+    return h.hexdigest()
+
+
+def _rel(p: Path) -> str:
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(p)
+
+
+def build_parser(prog: str = "dex1b train-evaluator") -> argparse.ArgumentParser:
+    from ..cli_config import add_config_args
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--hand", required=True, help="hand name (config/hands/<hand>.yaml), e.g. leap")
+    ap.add_argument("--data", required=True, type=Path,
+                    help="dataset folder (searched recursively for *.parquet shards) or one shard, e.g. data/leap")
+    ap.add_argument("--out", type=Path, default=None, help="output folder (default models/<hand>/evaluator)")
+    ap.add_argument("--config", type=Path, default=None, help="EvaluatorConfig YAML; the flags below override it")
+    ap.add_argument("--hands-dir", type=Path, default=None, help="directory holding hand model folders")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_config_args(ap, EvaluatorConfig, title="EvaluatorConfig (every field; overrides --config)")
+    return ap
+
+
+def main(argv=None) -> int:
+    from ..cli_config import parse_config
+    from ..hands import load_hand
+    from ..records import read_records
+    from .io import save_evaluator
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ap = build_parser()
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    cfg = parse_config(ap, EvaluatorConfig, a, base=load_yaml(EvaluatorConfig, a.config) if a.config else None)
+    shards = sorted(a.data.rglob("*.parquet")) if a.data.is_dir() else [a.data]
+    if not shards:
+        raise FileNotFoundError(f"--data {a.data}: no *.parquet shards there")
+    hand = load_hand(a.hand, hands_dir=a.hands_dir)
+    records = read_records(shards)
+    if records.hand != hand.name:
+        ap.error(f"--data {a.data}: records of hand {records.hand!r}, not {hand.name!r}")
+    c0 = time.process_time()
+    res = train(hand, records, cfg, progress=not a.quiet)
+    cpu = time.process_time() - c0
+    out = a.out or Path("models") / hand.name / "evaluator"
+    card = {
+        "name": "grasp evaluator (single view, wrist frame)",
+        "hand": hand.name, "joint_names": list(hand.joint_names),
+        "frames": "cloud and fingertips in the grasp's wrist (palm) frame, decimetres; grasps as in the records "
+                  "(m, rad, wxyz)",
+        "heads": {"free_space": "P(the grasp holds the true object against forces in six directions)",
+                  "lift": "P(the grasp lifts the object off a table, resting in its stable pose)"},
+        "threshold": res.threshold,
+        "threshold_rule": f"lowest free-space probability with validation precision >= {cfg.target_precision}",
+        "data": {"root": _rel(a.data), "shards": len(shards), "sha256": data_digest(shards), **res.data},
+        "validation": res.val,
+        "training": {"steps": cfg.steps, "seconds": round(res.seconds, 1), "cpu_seconds": round(cpu, 1),
+                     "torch_threads": a.threads, "last": res.history[-1] if res.history else {}},
+        "training_command": "dex1b train-evaluator " + shlex.join(argv),
+        "config": to_dict(cfg),
+    }
+    save_evaluator(res.model, card, out)
+    v = res.val
+    at = v["at_threshold"]
+    print(f"trained evaluator for {hand.name}: {res.data['train_records']} records on {res.data['train_objects']} "
+          f"objects, {cfg.steps} steps, {res.seconds:.0f} s wall / {cpu:.0f} CPU-s")
+    print(f"validation ({v['objects']} objects, {v['records']} records): AUC free-space {v['auc_free_space']}, "
+          f"lift {v['auc_lift']} ({v['lift_positives']} lift positives); threshold {at['threshold']}: precision "
+          f"{at['precision']}, recall {at['recall']} ({at['predicted']} predicted)")
+    print(f"wrote {out}/evaluator.safetensors and {out}/model_card.yaml")
+    return 0
+
+
+__all__ = ["TrainResult", "auc", "build_parser", "choose_threshold", "main", "metrics", "pr_at", "train"]
+
+if __name__ == "__main__":
+    sys.exit(main())
