@@ -110,11 +110,20 @@ class ValidationConfig:
 
 @dataclass
 class RankingConfig:
-    """Step ``rank`` and the output: accepted by the energy filter first, then by energy; checked passes first."""
+    """Step ``rank`` and the output: accepted by the energy filter first, then by energy (or, with an
+    ``evaluator``, by its success probability); checked passes first."""
 
     top_k: int = 5                  # -, ranked grasps returned per plan (a request's num_grasps <= 0 uses this)
+    evaluator: str = ""             # learned grasp evaluator folder (evaluator.safetensors + model_card.yaml;
+                                    #    dex1b train-evaluator); '' = none. When set, every candidate gets
+                                    #    evaluator_prob (one batched pass on the cleaned view) and candidates
+                                    #    are ranked energy-filter-accepted first, then by evaluator_prob
+                                    #    (not energy); the MuJoCo check runs in that order and the output puts
+                                    #    checked passes first, then accepted, then evaluator_prob
+    evaluator_threshold: float = 0.5  # -, evaluator_prob at or above which a grasp counts as predicted-good
+                                    #    (the plan summary counts them; choose it on val objects)
 
-    RANGES: ClassVar[dict[str, Range]] = {"top_k": ge(1)}
+    RANGES: ClassVar[dict[str, Range]] = {"top_k": ge(1), "evaluator_threshold": between(0.0, 1.0)}
 
     def __post_init__(self):
         check_ranges(self, self.RANGES)

@@ -12,7 +12,8 @@
 4. :meth:`~GraspPipeline.refine`: ``refinement.refine_steps`` of the SDF post-optimisation (without
    a generator: synthesis from scratch, ``refinement.synth_steps``; slower, and said so in every
    result);
-5. :meth:`~GraspPipeline.rank`: accepted by the energy filter first, then by energy;
+5. :meth:`~GraspPipeline.rank`: accepted by the energy filter first, then by energy (with
+   ``ranking.evaluator``: by the learned evaluator's success probability instead);
 6. :meth:`~GraspPipeline.check`: the best ``validation.num_validate`` simulated in MuJoCo against the
    prepared object, best first, stopping after ``validation.validate_stop_after`` passes;
 
@@ -226,6 +227,7 @@ class _Run:
     stop: CancelFn
     timings: dict[str, float] = field(default_factory=dict)
     optimizer: GraspOptimizer | None = None   # built by ``prepare`` on the prepared field
+    evaluator_prob: np.ndarray | None = None  # (n_candidates,) set by ``rank`` when ranking.evaluator is set
 
     def check_cancel(self) -> None:
         if self.stop():
@@ -368,7 +370,7 @@ class GraspPipeline:
             prep = self.prepare(run, cloud)
             pose = self.sample(run, prep)
             gs, source = self.refine(run, prep, pose)
-            cand = self.rank(run, gs, num_grasps)
+            cand = self.rank(run, gs, num_grasps, prep)
             checks = self.check(run, prep, gs, cand)
         except (Cancelled, PlanFailed) as e:
             msg = f"cancelled ({e})" if isinstance(e, Cancelled) else str(e)
@@ -463,12 +465,37 @@ class GraspPipeline:
         run.check_cancel()
         return gs, source
 
-    def rank(self, run: _Run, gs, num_grasps: int = 0) -> np.ndarray:
+    def rank(self, run: _Run, gs, num_grasps: int = 0, prep: PreparedCloud | None = None) -> np.ndarray:
         """Step 5: candidate indices, accepted by the energy filter first, then lowest energy; as
-        many as will be checked or returned."""
+        many as will be checked or returned. With ``ranking.evaluator`` (and ``prep``, whose cleaned
+        view it reads): accepted first, then highest evaluator probability (free-space head, one
+        batched pass over every candidate; kept in ``run.evaluator_prob``)."""
         cfg = run.cfg
-        order = np.lexsort((gs.energy["total"], ~gs.accepted))
+        keys = (gs.energy["total"], ~gs.accepted)
+        if cfg.ranking.evaluator and prep is not None and len(gs):
+            t = time.perf_counter()
+            ev = self.evaluator(cfg.ranking.evaluator)
+            run.evaluator_prob = ev.predict(self.hand, prep.points, prep.normals, gs.trans, gs.quat, gs.grasp,
+                                            gs.squeeze, seed=run.seed())[:, 0]
+            keys = (-run.evaluator_prob, ~gs.accepted)
+            run.timings["evaluator"] = time.perf_counter() - t
+        order = np.lexsort(keys)
         return order[:max(cfg.validation.num_validate, num_grasps or cfg.ranking.top_k)]
+
+    def evaluator(self, path: str):
+        """The learned grasp evaluator at ``path`` (loaded once and checked against the hand; see
+        :func:`dex1b_ros.evaluator.load_evaluator`)."""
+        cache = self.__dict__.setdefault("_evaluators", {})
+        if path not in cache:
+            from ..evaluator.io import EvaluatorLoadError, load_evaluator
+            where = Path(path)
+            if not where.is_absolute() and not where.exists():   # e.g. models/leap/evaluator in the share dir
+                where = resources.resource_path(path, must_exist=False)
+            try:
+                cache[path] = load_evaluator(where, self.hand)
+            except EvaluatorLoadError as e:
+                raise ConfigError(f"ranking.evaluator: {e}") from None
+        return cache[path]
 
     def check(self, run: _Run, prep: PreparedCloud, gs, cand: np.ndarray) -> Checks:
         """Step 6: MuJoCo check of the best ``validation.num_validate`` candidates against
@@ -531,8 +558,10 @@ class GraspPipeline:
         """The top ``ranking.top_k`` (or ``num_grasps``): checked passes first, then accepted, then energy."""
         cfg = run.cfg
         k = num_grasps if num_grasps > 0 else cfg.ranking.top_k
-        final = sorted(cand, key=lambda i: (not c.success[i], not gs.accepted[i], gs.energy["total"][i]))[:k]
         e = gs.energy["total"]
+        pe = run.evaluator_prob
+        second = e if pe is None else -pe   # with an evaluator: its probability replaces the energy
+        final = sorted(cand, key=lambda i: (not c.success[i], not gs.accepted[i], second[i]))[:k]
         grasps = [PlannedGrasp(
             wrist_pos=gs.trans[i].astype(np.float64), wrist_quat=gs.quat[i].astype(np.float64),
             pregrasp=gs.pregrasp[i].astype(np.float64), grasp=gs.grasp[i].astype(np.float64),
@@ -542,13 +571,15 @@ class GraspPipeline:
             self_penetration_mm=float(c.spen_mm[i]), num_contacts=int(c.n_contacts[i]), validated=bool(c.validated[i]),
             sim_success=bool(c.success[i]),
             grasp_type="+".join(n for n, a in zip(self.hand.tip_names, gs.active[i]) if a),
-            source=source) for i in final]
+            source=source, evaluator_prob=None if pe is None else float(pe[i])) for i in final]
         run.timings["total"] = time.perf_counter() - t0
         n_ok = int(c.success.sum())
         completed = " (single view)" if prep.partial else ""
         checked = cfg.validation.num_validate > 0
         summary = (f"{self.mode}{completed}: {len(gs)} candidates, {int(gs.accepted.sum())} passed the energy filter, "
                    + (f"{n_ok}/{int(c.validated.sum())} passed MuJoCo" if checked else "no MuJoCo check")
+                   + ("" if pe is None else f", {int((pe >= cfg.ranking.evaluator_threshold).sum())} predicted good "
+                      f"by the evaluator (p >= {cfg.ranking.evaluator_threshold:g})")
                    + f"; {run.timings['total']:.2f} s")
         run.say("publish", 1.0, summary)
         if checked and cfg.validation.require_validated and n_ok == 0:
