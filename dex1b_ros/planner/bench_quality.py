@@ -9,6 +9,13 @@ node executes) is then simulated on the TRUE object mesh: the DexGraspBench six-
 and the tabletop lift (``GraspValidator``). Also counted: how often that grasp had passed the
 planner's own MuJoCo check (run on its guess of the object: the view mirrored behind itself).
 
+With ``--set ranking.evaluator=<dir>`` (a learned grasp evaluator, ``dex1b train-evaluator``) the
+candidates are ranked by its probability and a second line per hand reports it: how many first
+grasps it predicted good (``evaluator_prob >= ranking.evaluator_threshold``) and how many of those
+the true object held / lifted (its precision), and a threshold sweep of that precision (the
+ranking does not depend on the threshold, so one run on ``--objects val`` chooses it);
+``--scores FILE`` writes every plan's first-grasp probability and verdicts as JSON.
+
 Objects: the held-out set by default (``config/objects/heldout.yaml``: 24 unseen test-split
 objects, 13 of them strongly non-convex), each simulated as its convex decomposition; views: camera
 0.5 m away, 15-60 deg above the object, random azimuth (the evaluation's views, seeded).
@@ -20,6 +27,11 @@ import time
 
 import numpy as np
 import torch
+
+
+def _frac(ok: np.ndarray, among: np.ndarray) -> str:
+    """'k/n': how many of the ``among`` plans are ``ok`` ('-' when none)."""
+    return f"{(ok & among).sum()}/{among.sum()}" if among.any() else "-"
 
 
 def main(argv=None) -> int:
@@ -42,6 +54,9 @@ def main(argv=None) -> int:
     ap.add_argument("--num-validate", type=int, default=d.validation.num_validate, help="(node default)")
     ap.add_argument("--threads", type=int, default=max(d.torch_threads, 1), help="torch threads (node default)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the camera views")
+    ap.add_argument("--scores", default=None, metavar="FILE",
+                    help="write per plan: object, view, first grasp's evaluator_prob, held, lifted, passed own "
+                         "check (JSON)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     over = {"sampling.num_samples": a.num_samples, "refinement.refine_steps": a.refine_steps,
@@ -72,6 +87,7 @@ def main(argv=None) -> int:
     print(f"{'hand':8s} {'plans':>5s} {'holds (6 dir)':>14s} {'tabletop lift':>14s} {'passed own check':>17s} "
           f"{'held | passed':>14s} {'lift | passed':>14s} {'plan s p50':>11s}")
     from tqdm import tqdm
+    all_rows = []
     for hand in a.hands:
         try:
             pipe = GraspPipeline(config=planner_config({**over, "hand": hand}, d))
@@ -79,7 +95,7 @@ def main(argv=None) -> int:
             ap.error(f"hand {hand}: {e}")
         bar = tqdm(total=len(a.objects) * a.views, desc=f"plan-quality {hand}", unit="plan", leave=False)
         cfg = EvalConfig(hand=hand)
-        held, lift, own, lat = [], [], [], []
+        held, lift, own, lat, prob, rows = [], [], [], [], [], []
         for oi, oid in enumerate(a.objects):
             mesh = load_object(oid).mesh
             with GraspValidator(pipe.hand.cfg, mesh) as truth:
@@ -90,7 +106,8 @@ def main(argv=None) -> int:
                     lat.append(time.perf_counter() - t)
                     bar.update()
                     if not r.success or not r.grasps:
-                        held.append(False), lift.append(False), own.append(False)
+                        held.append(False), lift.append(False), own.append(False), prob.append(float("nan"))
+                        rows.append({"hand": hand, "object": oid, "view": v, "planned": False})
                         continue
                     g = r.grasps[0]
                     args = [np.asarray(x, dtype=np.float64)[None] for x in
@@ -98,6 +115,9 @@ def main(argv=None) -> int:
                     held.append(bool(truth.validate(*args).success[0]))
                     lift.append(bool(truth.validate_tabletop(*args).success[0]))
                     own.append(bool(g.sim_success))
+                    prob.append(float("nan") if g.evaluator_prob is None else g.evaluator_prob)
+                    rows.append({"hand": hand, "object": oid, "view": v, "planned": True, "evaluator_prob": prob[-1],
+                                 "held": held[-1], "lifted": lift[-1], "passed_own_check": own[-1]})
         bar.close()
         held, lift, own = np.array(held), np.array(lift), np.array(own)
         n = len(held)
@@ -105,6 +125,23 @@ def main(argv=None) -> int:
         cond_l = f"{(lift & own).sum()}/{own.sum()}" if own.any() else "-"
         print(f"{hand:8s} {n:5d} {held.sum():6d} = {held.mean():4.0%} {lift.sum():6d} = {lift.mean():4.0%} "
               f"{own.sum():8d} = {own.mean():4.0%} {cond:>14s} {cond_l:>14s} {np.median(lat):11.2f}", flush=True)
+        prob = np.array(prob)
+        if np.isfinite(prob).any():
+            thr = pipe.config.ranking.evaluator_threshold
+            good = np.nan_to_num(prob, nan=-1.0) >= thr
+            print(f"{'':8s} evaluator p >= {thr:g}: {good.sum()}/{n} first grasps; held | p>=thr "
+                  f"{_frac(held, good)}, lift | p>=thr {_frac(lift, good)}, held | p>=thr & passed "
+                  f"{_frac(held, good & own)}", flush=True)
+            sweep = [f"{t:.2f}: {_frac(held, np.nan_to_num(prob, nan=-1.0) >= t)}"
+                     for t in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)]
+            print(f"{'':8s} held | p>=t sweep: " + ", ".join(sweep), flush=True)
+        all_rows.extend(rows)
+    if a.scores:
+        import json
+        from pathlib import Path
+        Path(a.scores).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.scores).write_text(json.dumps({"objects": a.objects, "views": a.views, "overrides": a.overrides,
+                                              "plans": all_rows}, indent=1))
     return 0
 
 
