@@ -24,9 +24,9 @@ class EvaluatorConfig:
     val_fraction: float = 0.15      # -, share of the training objects held out (by object id hash) for validation
                                     #    and for the decision threshold
     # ---- optimisation
-    steps: int = 6000               # -, optimiser steps
+    steps: int = 2500               # -, optimiser steps
     batch: int = 128                # -, grasps per step
-    lr: float = 1e-3                # -, AdamW learning rate (cosine decay to 5 % over ``steps``)
+    lr: float = 2e-3                # -, AdamW learning rate (cosine decay to 5 % over ``steps``)
     weight_decay: float = 1e-4      # -, AdamW weight decay
     lift_weight: float = 0.5        # -, weight of the lift head's loss (the free-space head weighs 1)
     max_pos_weight: float = 20.0    # -, cap of the positive-class weight (class balancing) of each head

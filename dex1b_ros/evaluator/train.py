@@ -192,6 +192,7 @@ def train(hand, records, cfg: EvaluatorConfig, progress: bool = True, log=print)
     V = cfg.views_per_object
     N = len(tr.trans)
     history = []
+    log_every = max(1, min(100, cfg.steps // 10))
     bar = tqdm(range(1, cfg.steps + 1), desc="train-evaluator", unit="step", disable=not progress)
     run = {"loss": 0.0, "free": 0.0, "lift": 0.0, "n": 0}
     for step in bar:
@@ -208,11 +209,11 @@ def train(hand, records, cfg: EvaluatorConfig, progress: bool = True, log=print)
         loss.backward()
         opt.step()
         sched.step()
-        run["loss"] += float(loss)
-        run["free"] += float(lf)
-        run["lift"] += float(ll)
+        run["loss"] += float(loss.detach())
+        run["free"] += float(lf.detach())
+        run["lift"] += float(ll.detach())
         run["n"] += 1
-        if step % 100 == 0 or step == cfg.steps:
+        if step % log_every == 0 or step == cfg.steps:
             row = {"step": step, **{k: round(run[k] / run["n"], 5) for k in ("loss", "free", "lift")},
                    "seconds": round(time.perf_counter() - t0, 1)}
             history.append(row)
