@@ -18,15 +18,11 @@ KINDS = ("box", "cylinder", "mug", "bowl", "banana", "capsule")
 def table_scene(i: int, table_points: int = 1500) -> tuple[np.ndarray, np.ndarray]:
     """Raw cloud (N, 3) m + normals (N, 3), planning frame z up: 1500 surface points of
     procedural object ``KINDS[i % 6]`` (seed i, 8 cm) standing on a table at z = 0 around
-    (0.4, 0, 0), plus ``table_points`` points of a 30 x 30 cm table patch."""
-    from ..geometry.pointcloud import sample_surface
-    from ..objects import make_object
+    (0.4, 0, 0), plus ``table_points`` points of a 30 x 30 cm table patch
+    (:func:`dex1b_ros.eval.clouds.table_scene`)."""
+    from ..eval.clouds import table_scene as scene
 
-    rng = np.random.default_rng(i)
-    p, n = sample_surface(make_object(KINDS[i % len(KINDS)], i, size=0.08).mesh, 1500, seed=i)
-    p = p - [0.0, 0.0, p[:, 2].min()] + [0.4, 0.0, 0.0]
-    t = np.c_[rng.uniform(0.25, 0.55, table_points), rng.uniform(-0.15, 0.15, table_points), np.zeros(table_points)]
-    return np.vstack([p, t]), np.vstack([n, np.tile([0.0, 0.0, 1.0], (table_points, 1))])
+    return scene(KINDS[i % len(KINDS)], object_seed=i, seed=i, table_points=table_points)
 
 
 def main(argv=None) -> int:

@@ -3,6 +3,7 @@ bad input; prepare_cloud; the legacy PipelineConfig."""
 import numpy as np
 import pytest
 
+from dex1b_ros.eval.clouds import table_scene
 from dex1b_ros.geometry.pointcloud import sample_surface
 from dex1b_ros.objects import make_object
 from dex1b_ros.planner.config import PlannerConfig, planner_config
@@ -23,16 +24,9 @@ def pipe():
 
 
 def _scene(seed=0):
-    """A raw cloud in the planning frame: an 8 cm box standing on a table (z = 0), the table
-    around it, a few NaN rows; normals included."""
-    rng = np.random.default_rng(seed)
-    p, n = sample_surface(make_object("box", 0, size=0.08).mesh, 1500, seed=seed)
-    p = p - [0.0, 0.0, p[:, 2].min()] + [0.4, 0.0, 0.0]
-    t = np.c_[rng.uniform(0.25, 0.55, 1500), rng.uniform(-0.15, 0.15, 1500), np.zeros(1500)]
-    pts = np.vstack([p, t])
-    nrm = np.vstack([n, np.tile([0.0, 0.0, 1.0], (1500, 1))])
-    pts[::97] = np.nan
-    return pts, nrm
+    """A raw cloud in the planning frame: an 8 cm box standing on a table (z = 0) at (0.4, 0), the
+    table around it, a few NaN rows; normals included."""
+    return table_scene("box", object_seed=0, seed=seed, nan_every=97)
 
 
 def test_plan_returns_ranked_grasps_with_metrics(pipe, box_cloud):

@@ -18,7 +18,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from dex1b_msgs.msg import GraspArray
 from dex1b_ros import cli
-from dex1b_ros.geometry.pointcloud import sample_surface
+from dex1b_ros.eval.clouds import table_scene
 from dex1b_ros.objects import make_object
 from dex1b_ros.planner.trajectory import GraspTrajectory
 from dex1b_ros.planner.types import PlannedGrasp, PlanResult
@@ -32,15 +32,8 @@ T0 = 1_700_000_000
 
 def _scene(seed=0):
     """A raw cloud in the planning frame: an 8 cm box standing on a table (z = 0) at (0.4, 0), the
-    table around it, a few NaN rows; normals included (test/planner/test_pipeline.py's recipe)."""
-    rng = np.random.default_rng(seed)
-    p, n = sample_surface(make_object("box", 0, size=0.08).mesh, 1500, seed=seed)
-    p = p - [0.0, 0.0, p[:, 2].min()] + [0.4, 0.0, 0.0]
-    t = np.c_[rng.uniform(0.25, 0.55, 1500), rng.uniform(-0.15, 0.15, 1500), np.zeros(1500)]
-    pts = np.vstack([p, t])
-    nrm = np.vstack([n, np.tile([0.0, 0.0, 1.0], (1500, 1))])
-    pts[::97] = np.nan
-    return pts, nrm
+    table around it, a few NaN rows; normals included."""
+    return table_scene("box", object_seed=0, seed=seed, nan_every=97)
 
 
 def _bare_table(seed=5):
