@@ -39,6 +39,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("train", "dex1b_ros.generator.train", "train the DexSimple generator from Parquet grasp shards"),
     Command("train-evaluator", "dex1b_ros.evaluator.train",
             "train the learned grasp evaluator (single view -> P(grasp holds)) from grasp shards"),
+    Command("collect-plans", "dex1b_ros.evaluator.collect",
+            "the planner's own candidates on single views of training objects, labelled on the true object"),
     Command("dataset build", "dex1b_ros.dataset.build", "build/grow a grasp dataset in rounds"),
     Command("dataset card", "dex1b_ros.dataset.card", "write the dataset card (CARD.md) of a build"),
     Command("dataset bench", "dex1b_ros.dataset.bench", "dataset builder throughput per stage"),

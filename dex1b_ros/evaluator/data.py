@@ -119,4 +119,94 @@ def make_data(records: GraspRecords, objects: list[str], views: int, points: int
     return EvalData(rec, objs, view_idx, P, N)
 
 
-__all__ = ["VIEWS_VERSION", "EvalData", "make_data", "render_views", "split_objects", "view_seed"]
+# ---------------------------------------------------------------------- the planner's own candidates
+def plan_records(table, hand: str, joint_names) -> GraspRecords:
+    """GraspRecords of the candidate rows of ``dex1b collect-plans`` shards (a pyarrow Table,
+    :func:`dex1b_ros.evaluator.collect.read_plans`): every row simulated (``validated``), free-space
+    label = ``held``, lift tested everywhere, label = ``lifted``; energy terms from the planner's
+    refinement; ``round`` = -1 (not a dataset round)."""
+    from ..records import ENERGY_TERMS
+    n = table.num_rows
+    col = {k: table.column(k) for k in table.column_names}
+
+    def vec(k, dt=np.float32):
+        return np.stack(col[k].to_numpy(zero_copy_only=False)).astype(dt) if n else np.zeros((0, 0), dt)
+
+    def flat(k, dt):
+        return np.asarray(col[k].to_numpy(zero_copy_only=False), dt)
+
+    held, lifted = flat("held", bool), flat("lifted", bool)
+    return GraspRecords(
+        object_id=np.asarray(col["object_id"].to_pylist(), dtype=object), hand=hand, joint_names=tuple(joint_names),
+        round=np.full(n, -1, np.int16), trans=vec("trans"), quat=vec("quat"), pregrasp=vec("pregrasp"),
+        grasp=vec("grasp"), squeeze=vec("squeeze"),
+        energy={k: flat(f"energy_{k}", np.float32) for k in ENERGY_TERMS if f"energy_{k}" in col},
+        validated=np.ones(n, bool), success=held, penetration_mm=flat("penetration_mm", np.float32),
+        n_contacts=np.full(n, -1, np.int16), no_real_contact=np.zeros(n, bool),
+        failure=np.array(["" if h else "held=False" for h in held], dtype=object),
+        lift_tested=np.ones(n, bool), lift_success=lifted, stable_pose=np.full(n, -1, np.int16),
+        grasp_type=np.full(n, "", dtype=object), assoc_point=np.zeros((n, 3), np.float32),
+        generator_version=np.full(n, "planner", dtype=object))
+
+
+def make_plan_data(table, hand: str, joint_names, objects: list[str], views: int) -> tuple[EvalData, np.ndarray]:
+    """EvalData of the candidate rows of ``objects`` in ``table`` (collect-plans shards), each row seen
+    through ITS OWN view: the planner's stored cloud of that plan (one block per object x view, the
+    one cloud repeated ``views`` times so that any view index picks it). Also returns each row's plan
+    id (N,) int (rows of one plan share it), for per-plan metrics."""
+    ids = np.asarray(table.column("object_id").to_pylist(), dtype=object)
+    keep = np.isin(ids, objects)
+    table = table.filter(keep)
+    ids = ids[keep]
+    vw = np.asarray(table.column("view").to_numpy(zero_copy_only=False), np.int64)
+    rank = np.asarray(table.column("rank").to_numpy(zero_copy_only=False), np.int64)
+    keys = [f"{o}\x00{v}" for o, v in zip(ids, vw)]
+    blocks = sorted(set(keys))
+    index = {k: i for i, k in enumerate(blocks)}
+    plan_id = np.array([index[k] for k in keys], np.int64)
+    cp = table.column("cloud_points").to_pylist()
+    cn = table.column("cloud_normals").to_pylist()
+    first = {}
+    for i, (k, r) in enumerate(zip(keys, rank)):
+        if r == 0 and cp[i] is not None:
+            first[k] = i
+    missing = [k for k in blocks if k not in first]
+    if missing:
+        raise ValueError(f"plan shards: no stored cloud for {len(missing)} plans, e.g. {missing[0]!r}")
+    P = min(len(cp[first[k]]) // 3 for k in blocks) if blocks else 1
+    pts = np.zeros((len(blocks), views, P, 3), np.float32)
+    nrm = np.zeros_like(pts)
+    for b, k in enumerate(blocks):
+        i = first[k]
+        pts[b] = np.asarray(cp[i], np.float32).reshape(-1, 3)[:P]
+        n = np.asarray(cn[i], np.float32).reshape(-1, 3)[:P]
+        nrm[b] = n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+    rec = plan_records(table, hand, joint_names)
+    return EvalData(rec, sorted(set(ids.tolist())), plan_id, pts, nrm), plan_id
+
+
+def concat_data(parts: list[EvalData], seed: int = 0) -> EvalData:
+    """One EvalData of several (records concatenated, view blocks stacked). Blocks with more points
+    than the smallest are cut to a fixed random subset of that many; all must have the same number
+    of views."""
+    parts = [p for p in parts if len(p.records)]
+    if len(parts) == 1:
+        return parts[0]
+    V = {p.points.shape[1] for p in parts}
+    if len(V) != 1:
+        raise ValueError(f"concat_data: different views per block: {sorted(V)}")
+    P = min(p.points.shape[2] for p in parts)
+    rng = np.random.default_rng(seed)
+    pts, nrm, idx, off = [], [], [], 0
+    for p in parts:
+        sel = np.sort(rng.choice(p.points.shape[2], P, replace=False)) if p.points.shape[2] > P else slice(None)
+        pts.append(p.points[:, :, sel])
+        nrm.append(p.normals[:, :, sel])
+        idx.append(p.view_idx + off)
+        off += p.points.shape[0]
+    return EvalData(GraspRecords.concat([p.records for p in parts]), sorted(set().union(*[p.objects for p in parts])),
+                    np.concatenate(idx), np.concatenate(pts), np.concatenate(nrm))
+
+
+__all__ = ["VIEWS_VERSION", "EvalData", "concat_data", "make_data", "make_plan_data", "plan_records", "render_views",
+           "split_objects", "view_seed"]

@@ -164,16 +164,69 @@ class TrainResult:
     val_prob: np.ndarray
 
 
-def train(hand, records, cfg: EvaluatorConfig, progress: bool = True, log=print) -> TrainResult:
-    """Train on ``records`` (GraspRecords of ``hand``); validation objects held out by ``cfg``."""
+def plan_metrics(prob: np.ndarray, data: EvalData, plan_id: np.ndarray, accepted: np.ndarray,
+                 rank: np.ndarray) -> dict:
+    """Per plan (the candidates of one single-view plan, :mod:`.collect`): how often the grasp the
+    planner would put first holds the true object, ranked by energy (rank 0) or by the free-space
+    probability (energy-filter accepted first, as ``ranking.evaluator`` does), and how often any
+    candidate holds (the ceiling)."""
+    held = data.records.success.astype(bool)
+    lifted = data.records.lift_success.astype(bool)
+    n = e_h = p_h = e_l = p_l = any_h = 0
+    for g in np.unique(plan_id):
+        i = np.flatnonzero(plan_id == g)
+        first_e = i[np.argmin(rank[i])]
+        first_p = i[np.lexsort((-prob[i, 0], ~accepted[i]))[0]]
+        n += 1
+        e_h += held[first_e]
+        p_h += held[first_p]
+        e_l += lifted[first_e]
+        p_l += lifted[first_p]
+        any_h += held[i].any()
+    return {"plans": int(n), "first_held_energy": int(e_h), "first_held_evaluator": int(p_h),
+            "first_lifted_energy": int(e_l), "first_lifted_evaluator": int(p_l), "any_candidate_held": int(any_h)}
+
+
+def train(hand, records, cfg: EvaluatorConfig, progress: bool = True, log=print, plans=None) -> TrainResult:
+    """Train on ``records`` (GraspRecords of ``hand``, or None) and/or ``plans`` (a pyarrow Table of
+    ``dex1b collect-plans`` candidate rows, each seen through its own plan's cloud); validation
+    objects held out by ``cfg`` (one split of the union of their objects). With ``plans`` the
+    threshold and the reported validation are those of the validation objects' plan rows (the
+    records' validation is reported too, under ``records``)."""
     from tqdm import tqdm
+
+    from .data import concat_data, make_plan_data
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    objects = sorted(set(np.asarray(records.object_id)[records.validated].tolist()))
-    tr_obj, va_obj = split_objects(objects, cfg.val_fraction, cfg.seed)
-    tr = prepare(hand, make_data(records, tr_obj, cfg.views_per_object, cfg.view_points, progress))
-    va = prepare(hand, make_data(records, va_obj, cfg.views_per_object, cfg.view_points, progress))
+    objects = set()
+    if records is not None:
+        objects |= set(np.asarray(records.object_id)[records.validated].tolist())
+    if plans is not None:
+        objects |= set(plans.column("object_id").to_pylist())
+    tr_obj, va_obj = split_objects(sorted(objects), cfg.val_fraction, cfg.seed)
+    names = list(hand.joint_names)
+
+    def data_of(objs, which):
+        parts, extra = [], None
+        if records is not None and which in ("all", "records"):
+            parts.append(make_data(records, objs, cfg.views_per_object, cfg.view_points, progress))
+        if plans is not None and which in ("all", "plans"):
+            d, pid = make_plan_data(plans, hand.name, names, objs, cfg.views_per_object)
+            parts.append(d)
+            extra = pid
+        return concat_data(parts, cfg.seed), extra
+
+    tr = prepare(hand, data_of(tr_obj, "all")[0])
+    va_plan_id = None
+    va_rec = None
+    if plans is not None:
+        vd, va_plan_id = data_of(va_obj, "plans")
+        va = prepare(hand, vd)
+        if records is not None:
+            va_rec = prepare(hand, data_of(va_obj, "records")[0])
+    else:
+        va = prepare(hand, data_of(va_obj, "records")[0])
     y_free = torch.as_tensor(tr.data.free)
     y_lift = torch.as_tensor(tr.data.lift)
     m_lift = torch.as_tensor(tr.data.records.lift_tested.astype(np.float32))
@@ -223,7 +276,18 @@ def train(hand, records, cfg: EvaluatorConfig, progress: bool = True, log=print)
     prob = predict_records(model, va, cfg.n_points, seed=cfg.seed + 1)
     val = metrics(prob, va.data, cfg.target_precision)
     thr = val["at_threshold"]["threshold"]
-    info = {"records_total": int(len(records)), "simulated": int(records.validated.sum()),
+    if va_plan_id is not None:
+        sub = plans.filter(np.isin(np.asarray(plans.column("object_id").to_pylist(), dtype=object), va.data.objects))
+        val["source"] = "plans (the planner's candidates on the validation objects' single views)"
+        val["per_plan"] = plan_metrics(prob, va.data, va_plan_id,
+                                       np.asarray(sub.column("accepted").to_pylist(), bool),
+                                       np.asarray(sub.column("rank").to_pylist(), np.int64))
+        if va_rec is not None:
+            pr = predict_records(model, va_rec, cfg.n_points, seed=cfg.seed + 1)
+            val["dataset_records"] = metrics(pr, va_rec.data, cfg.target_precision, thr)
+    n_rec = 0 if records is None else int(len(records))
+    info = {"records_total": n_rec, "simulated": 0 if records is None else int(records.validated.sum()),
+            "plan_rows": 0 if plans is None else int(plans.num_rows),
             "train_records": int(len(tr.trans)), "val_records": int(len(va.trans)),
             "train_objects": len(tr.data.objects), "val_objects": va.data.objects,
             "pos_weight": {"free_space": round(w_free, 3), "lift": round(w_lift, 3)},
@@ -251,8 +315,11 @@ def build_parser(prog: str = "dex1b train-evaluator") -> argparse.ArgumentParser
     from ..cli_config import add_config_args
     ap = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hand", required=True, help="hand name (config/hands/<hand>.yaml), e.g. leap")
-    ap.add_argument("--data", required=True, type=Path,
+    ap.add_argument("--data", type=Path, default=None,
                     help="dataset folder (searched recursively for *.parquet shards) or one shard, e.g. data/leap")
+    ap.add_argument("--plans", type=Path, default=None,
+                    help="folder of `dex1b collect-plans` shards (the planner's own candidates labelled on the true "
+                         "object), e.g. data/leap_plans; alone or with --data (at least one of the two)")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default models/<hand>/evaluator)")
     ap.add_argument("--config", type=Path, default=None, help="EvaluatorConfig YAML; the flags below override it")
     ap.add_argument("--hands-dir", type=Path, default=None, help="directory holding hand model folders")
@@ -273,15 +340,23 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     cfg = parse_config(ap, EvaluatorConfig, a, base=load_yaml(EvaluatorConfig, a.config) if a.config else None)
-    shards = sorted(a.data.rglob("*.parquet")) if a.data.is_dir() else [a.data]
-    if not shards:
-        raise FileNotFoundError(f"--data {a.data}: no *.parquet shards there")
+    if a.data is None and a.plans is None:
+        ap.error("give --data and/or --plans")
     hand = load_hand(a.hand, hands_dir=a.hands_dir)
-    records = read_records(shards)
-    if records.hand != hand.name:
-        ap.error(f"--data {a.data}: records of hand {records.hand!r}, not {hand.name!r}")
+    shards, records, plans, plan_shards = [], None, None, []
+    if a.data is not None:
+        shards = sorted(a.data.rglob("*.parquet")) if a.data.is_dir() else [a.data]
+        if not shards:
+            raise FileNotFoundError(f"--data {a.data}: no *.parquet shards there")
+        records = read_records(shards)
+        if records.hand != hand.name:
+            ap.error(f"--data {a.data}: records of hand {records.hand!r}, not {hand.name!r}")
+    if a.plans is not None:
+        from .collect import read_plans
+        plan_shards = sorted(a.plans.rglob("plans-*.parquet")) if a.plans.is_dir() else [a.plans]
+        plans = read_plans(plan_shards)
     c0 = time.process_time()
-    res = train(hand, records, cfg, progress=not a.quiet)
+    res = train(hand, records, cfg, progress=not a.quiet, plans=plans)
     cpu = time.process_time() - c0
     out = a.out or Path("models") / hand.name / "evaluator"
     card = {
@@ -293,7 +368,9 @@ def main(argv=None) -> int:
                   "lift": "P(the grasp lifts the object off a table, resting in its stable pose)"},
         "threshold": res.threshold,
         "threshold_rule": f"lowest free-space probability with validation precision >= {cfg.target_precision}",
-        "data": {"root": _rel(a.data), "shards": len(shards), "sha256": data_digest(shards), **res.data},
+        "data": {**({"root": _rel(a.data), "shards": len(shards), "sha256": data_digest(shards)} if shards else {}),
+                 **({"plans_root": _rel(a.plans), "plan_shards": len(plan_shards),
+                     "plans_sha256": data_digest(plan_shards)} if plan_shards else {}), **res.data},
         "validation": res.val,
         "training": {"steps": cfg.steps, "seconds": round(res.seconds, 1), "cpu_seconds": round(cpu, 1),
                      "torch_threads": a.threads, "last": res.history[-1] if res.history else {}},
@@ -308,11 +385,21 @@ def main(argv=None) -> int:
     print(f"validation ({v['objects']} objects, {v['records']} records): AUC free-space {v['auc_free_space']}, "
           f"lift {v['auc_lift']} ({v['lift_positives']} lift positives); threshold {at['threshold']}: precision "
           f"{at['precision']}, recall {at['recall']} ({at['predicted']} predicted)")
+    if "per_plan" in v:
+        pp = v["per_plan"]
+        print(f"validation plans ({pp['plans']}): first grasp held by energy ranking {pp['first_held_energy']}, by "
+              f"evaluator ranking {pp['first_held_evaluator']} (lifted {pp['first_lifted_energy']} -> "
+              f"{pp['first_lifted_evaluator']}); some candidate held in {pp['any_candidate_held']}")
+    if "dataset_records" in v:
+        dr = v["dataset_records"]
+        print(f"validation dataset records ({dr['records']}): AUC free-space "
+              f"{dr['auc_free_space']}")
     print(f"wrote {out}/evaluator.safetensors and {out}/model_card.yaml")
     return 0
 
 
-__all__ = ["TrainResult", "auc", "build_parser", "choose_threshold", "main", "metrics", "pr_at", "train"]
+__all__ = ["TrainResult", "auc", "build_parser", "choose_threshold", "main", "metrics", "plan_metrics", "pr_at",
+           "train"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -29,6 +29,25 @@ import numpy as np
 import torch
 
 
+def view_scene(mesh, hand: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The benchmark's observation of ``mesh`` (object frame, m): one simulated single-view cloud
+    (the evaluation's camera, :func:`dex1b_ros.eval.clouds.make_cloud` ``"partial"`` with
+    ``EvalConfig(hand=hand)``, camera seed ``seed``) and the table plane under the object.
+    Returns (points (N, 3), normals (N, 3), support plane (4,))."""
+    from ..eval.run import EvalConfig, make_cloud, table_plane
+    p, n = make_cloud(mesh, "partial", EvalConfig(hand=hand), seed=seed)
+    return p, n, table_plane(mesh)
+
+
+def true_verdicts(truth, wrist_pos, wrist_quat, pregrasp, grasp, squeeze) -> tuple[np.ndarray, np.ndarray]:
+    """(held, lifted) (B,) bool of B grasps (object frame; m, wxyz, rad; (B, ...) arrays) simulated on the
+    TRUE object by ``truth`` (a ``GraspValidator`` of the object's mesh): the six-direction
+    free-space test and the tabletop lift."""
+    args = [np.asarray(x, dtype=np.float64) for x in (wrist_pos, wrist_quat, pregrasp, grasp, squeeze)]
+    return (np.asarray(truth.validate(*args).success, bool),
+            np.asarray(truth.validate_tabletop(*args).success, bool))
+
+
 def _frac(ok: np.ndarray, among: np.ndarray) -> str:
     """'k/n': how many of the ``among`` plans are ``ok`` ('-' when none)."""
     return f"{(ok & among).sum()}/{among.sum()}" if among.any() else "-"
@@ -74,7 +93,6 @@ def main(argv=None) -> int:
     except ValueError as e:
         ap.error(str(e))
 
-    from ..eval.run import EvalConfig, make_cloud, table_plane
     from ..objects import load_object
     from ..validate import GraspValidator
     from .pipeline import GraspPipeline
@@ -94,15 +112,14 @@ def main(argv=None) -> int:
         except Exception as e:  # noqa: BLE001 - a bad --set names its field
             ap.error(f"hand {hand}: {e}")
         bar = tqdm(total=len(a.objects) * a.views, desc=f"plan-quality {hand}", unit="plan", leave=False)
-        cfg = EvalConfig(hand=hand)
         held, lift, own, lat, prob, rows = [], [], [], [], [], []
         for oi, oid in enumerate(a.objects):
             mesh = load_object(oid).mesh
             with GraspValidator(pipe.hand.cfg, mesh) as truth:
                 for v in range(a.views):
-                    p, n = make_cloud(mesh, "partial", cfg, seed=a.seed + 1000 * oi + v)
+                    p, n, plane = view_scene(mesh, hand, seed=a.seed + 1000 * oi + v)
                     t = time.perf_counter()
-                    r = pipe.plan(p, n, support_plane=table_plane(mesh))
+                    r = pipe.plan(p, n, support_plane=plane)
                     lat.append(time.perf_counter() - t)
                     bar.update()
                     if not r.success or not r.grasps:
@@ -110,10 +127,10 @@ def main(argv=None) -> int:
                         rows.append({"hand": hand, "object": oid, "view": v, "planned": False})
                         continue
                     g = r.grasps[0]
-                    args = [np.asarray(x, dtype=np.float64)[None] for x in
-                            (g.wrist_pos, g.wrist_quat, g.pregrasp, g.grasp, g.squeeze)]
-                    held.append(bool(truth.validate(*args).success[0]))
-                    lift.append(bool(truth.validate_tabletop(*args).success[0]))
+                    h, li = true_verdicts(truth, *(np.asarray(x)[None] for x in
+                                                   (g.wrist_pos, g.wrist_quat, g.pregrasp, g.grasp, g.squeeze)))
+                    held.append(bool(h[0]))
+                    lift.append(bool(li[0]))
                     own.append(bool(g.sim_success))
                     prob.append(float("nan") if g.evaluator_prob is None else g.evaluator_prob)
                     rows.append({"hand": hand, "object": oid, "view": v, "planned": True, "evaluator_prob": prob[-1],
