@@ -15,7 +15,9 @@ of them is then simulated on the TRUE object
 lift).
 
 Output: one Parquet shard (zstd) per object, ``<out>/plans-<object>.parquet``, written atomically;
-objects whose shard exists are skipped (resumable, append-only). One row per candidate: object_id,
+objects that have rows there are skipped (resumable, append-only); ``--compact N`` merges the
+object shards into chunks of N objects (``plans-chunk-NNN.parquet``, the same rows, less footer).
+One row per candidate: object_id,
 view, view_seed, rank, wrist ``trans`` (3) / ``quat`` (4, wxyz) and ``pregrasp`` / ``grasp`` /
 ``squeeze`` joints (object = planning frame, m, rad), the refinement's energy terms, contact
 distance and penetration, ``accepted`` (energy filter), ``held`` / ``lifted`` (the labels), the
@@ -163,7 +165,7 @@ def write_shard(rows: list[dict], meta: dict, path: Path) -> Path:
         if k.startswith("cloud_"):   # float16: 0.1 mm at 0.2 m, half the size
             arrays[k] = pa.array([None if x is None else np.asarray(x, np.float16) for x in v],
                                  type=pa.list_(pa.float16()))
-        elif isinstance(v[0], np.ndarray):
+        elif isinstance(v[0], (np.ndarray, list)):
             arrays[k] = pa.array([np.asarray(x, np.float32) for x in v], type=pa.list_(pa.float32()))
         else:
             arrays[k] = pa.array(v)
@@ -191,6 +193,41 @@ def read_plans(paths) -> "pa.Table":  # noqa: F821 - pyarrow imported lazily
     if not tables:
         raise FileNotFoundError("read_plans: no candidate rows")
     return pa.concat_tables(tables, promote_options="default")
+
+
+def shard_objects(path: Path) -> list[dict]:
+    """The per-object info of a shard (one for an object's shard, several for a compacted chunk)."""
+    import pyarrow.parquet as pq
+    m = json.loads(pq.read_schema(path).metadata[b"dex1b_collect"])
+    return m["objects"] if "objects" in m else [m["object"]]
+
+
+def done_objects(out: Path) -> set[str]:
+    """Objects that have rows in ``out`` (their own shard or a compacted chunk)."""
+    return {i["object_id"] for s in sorted(Path(out).glob("plans-*.parquet")) for i in shard_objects(s)}
+
+
+def compact(out: Path, per_chunk: int) -> list[Path]:
+    """Merge the per-object shards of ``out`` into chunks of ``per_chunk`` objects
+    (``plans-chunk-NNN.parquet``, numbered after the chunks already there; the object shards are
+    removed once their chunk is written): fewer Parquet footers, the same rows."""
+    import pyarrow.parquet as pq
+    singles = [s for s in sorted(Path(out).glob("plans-*.parquet")) if not s.name.startswith("plans-chunk-")]
+    k0 = len(list(Path(out).glob("plans-chunk-*.parquet")))
+    written = []
+    for c in range(0, len(singles), per_chunk):
+        part = singles[c:c + per_chunk]
+        metas = [json.loads(pq.read_schema(s).metadata[b"dex1b_collect"]) for s in part]
+        table = read_plans(part)
+        meta = {k: v for k, v in metas[0].items() if k != "object"}
+        meta["objects"] = [m["object"] for m in metas]
+        path = Path(out) / f"plans-chunk-{k0 + c // per_chunk:03d}.parquet"
+        rows = table.to_pylist()
+        write_shard(rows, meta, path)
+        for s in part:
+            s.unlink()
+        written.append(path)
+    return written
 
 
 def generator_sha256(hand: str) -> str | None:
@@ -221,7 +258,47 @@ def build_parser() -> argparse.ArgumentParser:
                     help="override a planner setting (PlannerConfig dotted name, YAML value); repeatable")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    ap.add_argument("--compact", type=int, default=0, metavar="N",
+                    help="collect nothing: merge the per-object shards in --out into chunks of N objects "
+                         "(plans-chunk-NNN.parquet; fewer Parquet footers, the same rows)")
+    ap.add_argument("--summary", action="store_true",
+                    help="collect nothing: print the counts and success rates of the shards in --out (for CARD.md)")
     return ap
+
+
+def summary(out: Path) -> str:
+    """Counts and success rates of the shards in ``out`` (the numbers of its CARD.md)."""
+    import pyarrow.parquet as pq
+    shards = sorted(Path(out).glob("plans-*.parquet"))
+    t = read_plans(shards)
+    held = np.asarray(t.column("held").to_pylist(), bool)
+    lifted = np.asarray(t.column("lifted").to_pylist(), bool)
+    rank = np.asarray(t.column("rank").to_pylist())
+    acc = np.asarray(t.column("accepted").to_pylist(), bool)
+    views = planned = 0
+    sha = set()
+    for s in shards:
+        sha.add(json.loads(pq.read_schema(s).metadata[b"dex1b_collect"]).get("generator_sha256"))
+        for o in shard_objects(s):
+            views += len(o["views"])
+            planned += sum(v["planned"] for v in o["views"])
+    keys = [f"{o}/{v}" for o, v in zip(t.column("object_id").to_pylist(), t.column("view").to_pylist())]
+    any_held = len({k for k, h in zip(keys, held) if h})
+    size = sum(s.stat().st_size for s in shards)
+    f = rank == 0
+
+    def pct(k, n):
+        return f"{k}/{n} = {k / max(n, 1):.1%}"
+    return "\n".join([
+        f"shards: {len(shards)} ({size / 1e6:.1f} MB), objects {len(set(t.column('object_id').to_pylist()))}, "
+        f"views {views}, planned {planned}, candidate rows {t.num_rows}",
+        f"generator sha256: {', '.join(sorted(str(x) for x in sha))}",
+        f"all candidates: held {pct(int(held.sum()), len(held))}, lifted {pct(int(lifted.sum()), len(held))}, "
+        f"energy-filter accepted {pct(int(acc.sum()), len(held))}",
+        f"first candidate (rank 0): held {pct(int(held[f].sum()), int(f.sum()))}, lifted "
+        f"{pct(int(lifted[f].sum()), int(f.sum()))}",
+        f"plans with some candidate held: {pct(any_held, planned)}",
+        "held by rank: " + ", ".join(f"{r}: {held[rank == r].mean():.0%}" for r in np.unique(rank))])
 
 
 def main(argv=None) -> int:
@@ -233,6 +310,13 @@ def main(argv=None) -> int:
     ap = build_parser()
     a = ap.parse_args(list(sys.argv[1:] if argv is None else argv))
     torch.set_num_threads(a.threads)
+    if a.summary:
+        print(summary(a.out))
+        return 0
+    if a.compact:
+        for p in compact(a.out, a.compact):
+            print(f"wrote {p}")
+        return 0
     if Path(a.objects).is_dir():
         ids = dataset_objects(a.objects)
     else:
@@ -260,7 +344,8 @@ def main(argv=None) -> int:
                        "partial_elevation_deg": list(ec.partial_elevation_deg), "partial_noise": ec.partial_noise,
                        "seed": "plan_view_seed(object_id, view) (dex1b_ros.evaluator.collect)"},
             "cloud_points_stored": a.cloud_points}
-    todo = [o for o in ids if not (a.out / shard_name(o)).is_file()]
+    done = done_objects(a.out) if a.out.is_dir() else set()
+    todo = [o for o in ids if o not in done]
     print(f"# collect-plans: {len(ids)} objects ({len(ids) - len(todo)} done), {a.views} views, top {a.top_k} "
           f"candidates each; generator sha256 {meta['generator_sha256']}; out {a.out}", flush=True)
     bar = tqdm(total=len(todo) * a.views, unit="view", desc="collect-plans", disable=a.quiet, mininterval=5)
@@ -279,8 +364,9 @@ def main(argv=None) -> int:
     return 0
 
 
-__all__ = ["COLLECT_VERSION", "collect_object", "dataset_objects", "forbidden_objects", "main", "make_pipeline",
-           "plan_candidates", "plan_view_seed", "read_plans", "shard_name", "write_shard"]
+__all__ = ["COLLECT_VERSION", "collect_object", "compact", "dataset_objects", "done_objects", "forbidden_objects",
+           "main", "make_pipeline", "plan_candidates", "plan_view_seed", "read_plans", "shard_name", "summary",
+           "write_shard"]
 
 if __name__ == "__main__":
     sys.exit(main())

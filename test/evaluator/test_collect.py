@@ -86,3 +86,15 @@ def test_training_on_plan_rows(shard, leap, tmp_path):
     cfg = EvaluatorConfig(steps=3, batch=4, n_points=64, view_points=256, views_per_object=2, val_fraction=0.5)
     res = train(leap, None, cfg, progress=False, plans=both)
     assert res.val["per_plan"]["plans"] == 1 and res.val["records"] == 2
+
+
+@pytest.mark.slow
+def test_compact_keeps_rows_and_resume(shard, tmp_path):
+    import shutil
+    shutil.copy(shard, tmp_path / shard.name)
+    before = collect.read_plans(tmp_path).to_pylist()
+    written = collect.compact(tmp_path, 8)
+    assert [p.name for p in written] == ["plans-chunk-000.parquet"] and not (tmp_path / shard.name).exists()
+    assert collect.read_plans(tmp_path).to_pylist() == before
+    assert collect.done_objects(tmp_path) == {OBJ}
+    assert "candidate rows 2" in collect.summary(tmp_path)
