@@ -52,6 +52,11 @@ class OptimizerConfig:
     max_self_penetration: float = 0.002  # summed self-penetration (m)
     max_fc: float = 0.15             # force-closure residual (synthesis only; 0.15 measured: 42% of accepted
                                      # LEAP grasps then pass MuJoCo vs 22% at 0.5)
+    # successive halving: after ``prune_at * steps`` steps only the ``prune_keep`` fraction of the
+    # batch with the lowest loss goes on (the others stop where they are and are still returned);
+    # a kept grasp's trajectory is the same as without pruning (grasps are independent). 0 = off
+    prune_at: float = 0.0
+    prune_keep: float = 0.5
     seed: int = 0
 
     def __post_init__(self):
@@ -62,6 +67,10 @@ class OptimizerConfig:
                 fail(k, f"must be > 0, got {getattr(self, k)}")
         if not 0 < self.lr_final <= 1:
             fail("lr_final", f"must be in (0, 1], got {self.lr_final}")
+        if not 0 <= self.prune_at < 1:
+            fail("prune_at", f"must be in [0, 1), got {self.prune_at}")
+        if not 0 < self.prune_keep <= 1:
+            fail("prune_keep", f"must be in (0, 1], got {self.prune_keep}")
         if self.standoff[0] > self.standoff[1] or self.standoff[0] < 0:
             fail("standoff", f"need 0 <= min <= max, got {self.standoff}")
 
@@ -201,15 +210,21 @@ class GraspOptimizer:
         opt = torch.optim.Adam([y], lr=1.0)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(cfg.steps, 1), eta_min=cfg.lr_final)
         lo, hi = h.lower / scale[9:], h.upper / scale[9:]
+        prune_step = round(cfg.prune_at * cfg.steps) if cfg.prune_at > 0 and cfg.prune_keep < 1 else -1
+        y_all, rows = None, None                 # the whole batch, and the rows of it still optimised
+        act, x0_ = active, x0
+        loss = None                              # (B,) the last step's loss (the pruning's ranking)
         for step in range(cfg.steps):
             if should_stop is not None and should_stop():
                 raise Cancelled(f"optimisation cancelled at step {step}/{cfg.steps}")
+            if step == prune_step and loss is not None:
+                y_all, rows, y, act, x0_ = self._prune(opt, y, loss.detach(), cfg.prune_keep, act, x0_)
             opt.zero_grad(set_to_none=True)
             x = y * scale
-            e = grasp_energy(h, self.field, HandPose.unpack(x), active, cfg.weights, self.groups)
+            e = grasp_energy(h, self.field, HandPose.unpack(x), act, cfg.weights, self.groups)
             loss = e["total"]
             if cfg.proximity > 0:
-                loss = loss + cfg.proximity * ((x - x0) ** 2).sum(-1)
+                loss = loss + cfg.proximity * ((x - x0_) ** 2).sum(-1)
             loss.sum().backward()
             opt.step()
             sched.step()
@@ -218,8 +233,29 @@ class GraspOptimizer:
             if progress is not None and (step % 10 == 0 or step == cfg.steps - 1):
                 progress(step + 1, cfg.steps)
         with torch.no_grad():
+            if rows is not None:
+                y_all[rows] = y.detach()
+                y = y_all
             final = HandPose.unpack(y * scale)
         return self._finish(final, active, cfg, time.perf_counter() - t0)
+
+    @staticmethod
+    def _prune(opt: torch.optim.Adam, y: torch.Tensor, loss: torch.Tensor, keep: float, active: torch.Tensor,
+               x0: torch.Tensor):
+        """Successive halving: go on with the ``keep`` fraction of the batch of lowest ``loss`` (B,)
+        only. Slices the Adam state with it (the kept rows continue exactly as before); returns
+        (the whole batch (B, D) as it stands, the kept rows (K,), the new leaf (K, D), their
+        active masks and start points)."""
+        B = len(y)
+        k = max(1, math.ceil(keep * B))
+        rows = torch.sort(torch.topk(loss, k, largest=False).indices).values
+        y_all = y.detach().clone()
+        y_new = y.detach()[rows].clone().requires_grad_(True)
+        st = opt.state.pop(y)
+        opt.state[y_new] = {n: (v[rows].clone() if torch.is_tensor(v) and v.dim() > 0 and len(v) == B else v)
+                            for n, v in st.items()}
+        opt.param_groups[0]["params"] = [y_new]
+        return y_all, rows, y_new, active[rows], x0[rows]
 
     def _finish(self, pose: HandPose, active: torch.Tensor, cfg: OptimizerConfig, seconds: float) -> GraspSet:
         h = self.hand

@@ -450,7 +450,8 @@ class GraspPipeline:
         t = time.perf_counter()
         if pose is not None:
             run.say("refine", 0.2, f"{cfg.refinement.refine_steps} refinement steps")
-            gs = opt.refine(pose, refinement_config(steps=cfg.refinement.refine_steps), should_stop=run.stop,
+            gs = opt.refine(pose, refinement_config(steps=cfg.refinement.refine_steps, prune_at=cfg.refinement.prune_at,
+                                                     prune_keep=cfg.refinement.prune_keep), should_stop=run.stop,
                             progress=lambda i, n: run.say("refine", 0.2 + 0.5 * i / max(n, 1), f"step {i}/{n}"))
             source = "generator+refinement"
         else:

@@ -70,3 +70,30 @@ def test_cloud_field_matches_mesh_field_near_the_surface(box):
     fm = ObjectField.from_mesh(box, resolution=48)
     q = torch.as_tensor(p[:500] + 0.01 * n[:500])
     assert float((fc.sdf(q) - fm.sdf(q)).abs().max()) < 0.004
+
+
+def test_successive_halving_keeps_the_kept_grasps_trajectories(hand, box):
+    """prune_at/prune_keep: the kept half ends exactly where it would without pruning; the rest
+    stop where they were at the prune step (returned, in place), and cost less time."""
+    opt = GraspOptimizer(hand, ObjectField.from_mesh(box, resolution=32))
+    start = opt.synthesize(16, synthesis_config(steps=30, seed=4))
+    pose = start.pose(hand)
+    g = torch.Generator().manual_seed(1)
+    pose.q = hand.clamp_joints(pose.q + 0.1 * torch.randn(pose.q.shape, generator=g, dtype=pose.q.dtype))
+    full = opt.refine(pose, refinement_config(steps=20))
+    half = opt.refine(pose, refinement_config(steps=20, prune_at=0.25, prune_keep=0.5))
+    assert len(half) == len(full) == 16
+    same = np.isclose(half.grasp, full.grasp, atol=1e-5).all(1) & np.isclose(half.trans, full.trans, atol=1e-6).all(1)
+    assert same.sum() == 8, same          # the kept 8 continue exactly as before ...
+    # ... the others were refined for the first 5 of the 20 steps only: moved, but not to the same place
+    moved = np.linalg.norm(half.grasp - pose.q.numpy(), axis=1)
+    assert (moved[~same] > 1e-4).all()
+    # the default keeps every sample
+    assert np.array_equal(opt.refine(pose, refinement_config(steps=20)).grasp, full.grasp)
+
+
+@pytest.mark.parametrize("bad", [{"prune_at": 1.0}, {"prune_at": -0.1}, {"prune_keep": 0.0}, {"prune_keep": 1.5}])
+def test_pruning_settings_are_checked(bad):
+    from dex1b_ros.config_utils import ConfigError
+    with pytest.raises(ConfigError, match=next(iter(bad))):
+        refinement_config(**bad)
