@@ -405,7 +405,9 @@ def run_train_task(t: TrainTask) -> dict:
                                                    "records_used": 0, "train_records": 0, "val_records": 0,
                                                    "train_objects": [], "val_objects": []}, 0.0)
         steps = 0
-    export_model(res, tmp, cfg, f"dex1b dataset build (round {t.round})")
+    # the card names the shards relative to the dataset folder (as committed), not as this machine reads them
+    res.data["shards"] = [str(s) for s in t.shards]
+    export_model(res, tmp, cfg, f"dex1b dataset build (round {t.round}; shards relative to the dataset folder)")
     replace_dir(tmp, final)
     outputs = []
     for name in (WEIGHTS_NAME, CARD_NAME):

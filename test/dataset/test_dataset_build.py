@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import assert_same_shards, shard_files, write_config
 
 from dex1b_ros.dataset import read_records
@@ -80,6 +81,10 @@ def test_kill_and_resume(tmp_path, micro):
     assert_same_shards(L.root, ref.root)
     got = json.loads((L.root / "manifest/round=1/hand=leap/r1-train.json").read_text())
     assert got["weights_sha256"] == ref.train[0]["weights_sha256"]
+    # the generator's card names its shards relative to the dataset folder (a clone elsewhere reads them)
+    card = yaml.safe_load((L.root / "generators/round=1/hand=leap/model_card.yaml").read_text())
+    shards = card["data"]["shards"]
+    assert shards and all(not Path(x).is_absolute() and (L.root / x).is_file() for x in shards), shards[:3]
     assert "total kept valid grasps" in format_summary(ref)
 
 
