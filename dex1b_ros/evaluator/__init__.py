@@ -6,6 +6,8 @@ lifts it off a table.
 * :mod:`.model`: :class:`GraspEvaluator` (PointNet-style classifier) and :func:`grasp_features`
   (the single-view cloud expressed in the grasp's wrist frame, with the hand's fingertips).
 * :mod:`.data`: training data: dataset records + cached single-view renders per object.
+* :mod:`.collect`: ``dex1b collect-plans``: the planner's own candidates on single views of training
+  objects, labelled on the true object (the shipped model's training data, ``data/leap_plans``).
 * :mod:`.train`: training loop, metrics, export (safetensors + model card), loader, and
   ``dex1b train-evaluator``.
 """

@@ -1,8 +1,11 @@
 """Train the grasp evaluator: ``dex1b train-evaluator`` (no ROS).
 
-Reproduces the shipped model::
+Reproduces the shipped model (trained on the planner's own candidates, ``dex1b collect-plans``)::
 
-    dex1b train-evaluator --hand leap --data data/leap --out models/leap/evaluator
+    dex1b train-evaluator --hand leap --plans data/leap_plans --out models/leap/evaluator --steps 1500
+
+(the first model, on the dataset's records: ``--data data/leap`` instead of ``--plans``, 2500 steps;
+``--plans`` and ``--data`` together train on both.)
 
 Data: every simulated record of the shards under ``--data`` (searched recursively for
 ``*.parquet``; schema :mod:`dex1b_ros.records`): free-space successes and failures, and the
@@ -295,6 +298,42 @@ def train(hand, records, cfg: EvaluatorConfig, progress: bool = True, log=print,
     return TrainResult(model, cfg, history, val, info, time.perf_counter() - t0, thr, prob)
 
 
+def score_plans(hand, path: Path, plans, cfg: EvaluatorConfig) -> int:
+    """``--score``: an evaluator's AUC and per-plan figures on the validation objects' plan rows."""
+    from .io import load_evaluator
+    ev = load_evaluator(path, hand)
+    objs = sorted(set(plans.column("object_id").to_pylist()))
+    _, va_obj = split_objects(objs, cfg.val_fraction, cfg.seed)
+    ids = np.asarray(plans.column("object_id").to_pylist(), dtype=object)
+    t = plans.filter(np.isin(ids, va_obj))
+    ids = np.asarray(t.column("object_id").to_pylist(), dtype=object)
+    view = np.asarray(t.column("view").to_pylist())
+    rank = np.asarray(t.column("rank").to_pylist())
+    col = {k: t.column(k).to_pylist() for k in ("trans", "quat", "grasp", "squeeze", "cloud_points", "cloud_normals")}
+    keys = [f"{o}/{v}" for o, v in zip(ids, view)]
+    plan_id = np.unique(keys, return_inverse=True)[1]
+    prob = np.zeros((len(keys), 2), np.float32)
+    for g in np.unique(plan_id):
+        i = np.flatnonzero(plan_id == g)
+        c = i[rank[i] == 0][0]
+        P = np.asarray(col["cloud_points"][c], np.float32).reshape(-1, 3)
+        N = np.asarray(col["cloud_normals"][c], np.float32).reshape(-1, 3)
+        x = {k: np.asarray([col[k][j] for j in i], np.float64) for k in ("trans", "quat", "grasp", "squeeze")}
+        prob[i] = ev.predict(hand, P, N, x["trans"], x["quat"], x["grasp"], x["squeeze"], seed=int(g))
+    held = np.asarray(t.column("held").to_pylist(), bool)
+    lifted = np.asarray(t.column("lifted").to_pylist(), bool)
+    from .data import plan_records
+    rec = plan_records(t, hand.name, hand.joint_names)
+    pm = plan_metrics(prob, EvalData(rec, va_obj, plan_id, np.zeros((1, 1, 1, 3)), np.zeros((1, 1, 1, 3))), plan_id,
+                      np.asarray(t.column("accepted").to_pylist(), bool), rank)
+    print(f"{path}: validation plan rows ({len(va_obj)} objects, {len(held)} candidates, {pm['plans']} plans): "
+          f"AUC held {auc(prob[:, 0], held):.4f}, AUC lifted (lift head) {auc(prob[:, 1], lifted):.4f}; first grasp "
+          f"held: energy ranking {pm['first_held_energy']}, evaluator ranking {pm['first_held_evaluator']}; lifted "
+          f"{pm['first_lifted_energy']} -> {pm['first_lifted_evaluator']}; some candidate held "
+          f"{pm['any_candidate_held']}")
+    return 0
+
+
 def data_digest(shards: list[Path]) -> str:
     """sha256 over the shards' relative paths and contents (sorted): the dataset's content hash."""
     h = hashlib.sha256()
@@ -321,6 +360,10 @@ def build_parser(prog: str = "dex1b train-evaluator") -> argparse.ArgumentParser
                     help="folder of `dex1b collect-plans` shards (the planner's own candidates labelled on the true "
                          "object), e.g. data/leap_plans; alone or with --data (at least one of the two)")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default models/<hand>/evaluator)")
+    ap.add_argument("--score", type=Path, default=None, metavar="DIR",
+                    help="train nothing: score the evaluator in DIR on the --plans rows of the validation objects "
+                         "(the split of --plans' objects by --val-fraction / --seed), one plan's cloud for all its "
+                         "candidates as the planner does; prints AUC and the per-plan first-grasp figures")
     ap.add_argument("--config", type=Path, default=None, help="EvaluatorConfig YAML; the flags below override it")
     ap.add_argument("--hands-dir", type=Path, default=None, help="directory holding hand model folders")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
@@ -355,6 +398,10 @@ def main(argv=None) -> int:
         from .collect import read_plans
         plan_shards = sorted(a.plans.rglob("plans-*.parquet")) if a.plans.is_dir() else [a.plans]
         plans = read_plans(plan_shards)
+    if a.score is not None:
+        if plans is None or records is not None:
+            ap.error("--score needs --plans (and no --data)")
+        return score_plans(hand, a.score, plans, cfg)
     c0 = time.process_time()
     res = train(hand, records, cfg, progress=not a.quiet, plans=plans)
     cpu = time.process_time() - c0
@@ -399,7 +446,7 @@ def main(argv=None) -> int:
 
 
 __all__ = ["TrainResult", "auc", "build_parser", "choose_threshold", "main", "metrics", "plan_metrics", "pr_at",
-           "train"]
+           "score_plans", "train"]
 
 if __name__ == "__main__":
     sys.exit(main())

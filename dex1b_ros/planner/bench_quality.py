@@ -23,6 +23,7 @@ objects, 13 of them strongly non-convex), each simulated as its convex decomposi
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 import numpy as np
@@ -34,9 +35,17 @@ def view_scene(mesh, hand: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.n
     (the evaluation's camera, :func:`dex1b_ros.eval.clouds.make_cloud` ``"partial"`` with
     ``EvalConfig(hand=hand)``, camera seed ``seed``) and the table plane under the object.
     Returns (points (N, 3), normals (N, 3), support plane (4,))."""
-    from ..eval.run import EvalConfig, make_cloud, table_plane
-    p, n = make_cloud(mesh, "partial", EvalConfig(hand=hand), seed=seed)
+    from ..eval.run import make_cloud, table_plane
+    p, n = make_cloud(mesh, "partial", _eval_config(hand), seed=seed)
     return p, n, table_plane(mesh)
+
+
+@functools.lru_cache(maxsize=None)
+def _eval_config(hand: str):
+    """``EvalConfig(hand=hand)``, built once per process (it reads config/grasp_planner.yaml: a long
+    run keeps the settings it started with even if the file is edited meanwhile)."""
+    from ..eval.run import EvalConfig
+    return EvalConfig(hand=hand)
 
 
 def true_verdicts(truth, wrist_pos, wrist_quat, pregrasp, grasp, squeeze) -> tuple[np.ndarray, np.ndarray]:
