@@ -473,15 +473,26 @@ class GraspPipeline:
         batched pass over every candidate; kept in ``run.evaluator_prob``)."""
         cfg = run.cfg
         keys = (gs.energy["total"], ~gs.accepted)
-        if cfg.ranking.evaluator and prep is not None and len(gs):
+        path = self.evaluator_path(cfg.ranking.evaluator)
+        if cfg.ranking.evaluator == "auto" and (prep is None or not prep.partial):
+            path = None     # the shipped evaluators learned from single views: not used on full clouds
+        if path and prep is not None and len(gs):
             t = time.perf_counter()
-            ev = self.evaluator(cfg.ranking.evaluator)
+            ev = self.evaluator(path)
             run.evaluator_prob = ev.predict(self.hand, prep.points, prep.normals, gs.trans, gs.quat, gs.grasp,
                                             gs.squeeze, seed=run.seed())[:, 0]
             keys = (-run.evaluator_prob, ~gs.accepted)
             run.timings["evaluator"] = time.perf_counter() - t
         order = np.lexsort(keys)
         return order[:max(cfg.validation.num_validate, num_grasps or cfg.ranking.top_k)]
+
+    def evaluator_path(self, spec: str) -> str | None:
+        """``ranking.evaluator`` resolved: '' -> None; 'auto' -> the hand's shipped evaluator
+        (``models/<hand>/evaluator``) if it has one, else None; otherwise ``spec``."""
+        if spec != "auto":
+            return spec or None
+        d = resources.models_dir(self.hand_name, "evaluator", must_exist=False)
+        return str(d) if (d / "model_card.yaml").is_file() else None
 
     def evaluator(self, path: str):
         """The learned grasp evaluator at ``path`` (loaded once and checked against the hand; see
@@ -556,7 +567,8 @@ class GraspPipeline:
 
     def _result(self, run: _Run, prep, gs, source: str, cand, c: Checks, num_grasps: int, t0: float,
                 base: dict) -> PlanResult:
-        """The top ``ranking.top_k`` (or ``num_grasps``): checked passes first, then accepted, then energy."""
+        """The top ``ranking.top_k`` (or ``num_grasps``): checked passes first, then accepted, then energy (or
+        the evaluator's probability); score = 2 passed + 1 accepted + 1 / (1 + energy) (or the probability)."""
         cfg = run.cfg
         k = num_grasps if num_grasps > 0 else cfg.ranking.top_k
         e = gs.energy["total"]
@@ -567,7 +579,8 @@ class GraspPipeline:
             wrist_pos=gs.trans[i].astype(np.float64), wrist_quat=gs.quat[i].astype(np.float64),
             pregrasp=gs.pregrasp[i].astype(np.float64), grasp=gs.grasp[i].astype(np.float64),
             squeeze=gs.squeeze[i].astype(np.float64),
-            score=float(2.0 * c.success[i] + 1.0 * gs.accepted[i] + 1.0 / (1.0 + e[i])), energy=float(e[i]),
+            score=float(2.0 * c.success[i] + 1.0 * gs.accepted[i] + (1.0 / (1.0 + e[i]) if pe is None else pe[i])),
+            energy=float(e[i]),
             contact_distance_mm=float(gs.contact_distance[i] * 1e3), penetration_mm=float(c.pen_mm[i]),
             self_penetration_mm=float(c.spen_mm[i]), num_contacts=int(c.n_contacts[i]), validated=bool(c.validated[i]),
             sim_success=bool(c.success[i]),

@@ -25,7 +25,8 @@ class PlannedGrasp:
     pregrasp: np.ndarray            # (J,) rad, open approach posture
     grasp: np.ndarray               # (J,) rad, fingers on the surface
     squeeze: np.ndarray             # (J,) rad, pressed slightly into the object
-    score: float = 0.0              # ranking score, higher is better
+    score: float = 0.0              # ranking score, higher is better: 2 x passed the check + 1 x accepted
+                                    # + 1 / (1 + energy) (with an evaluator: + its probability instead)
     energy: float = float("nan")    # optimizer energy (lower is better)
     contact_distance_mm: float = float("nan")
     penetration_mm: float = float("nan")

@@ -340,3 +340,24 @@ def test_table_rotation_takes_the_plane_normal_to_z():
         R = _table_rotation(plane)
         np.testing.assert_allclose(R @ (plane[:3] / np.linalg.norm(plane[:3])), [0, 0, 1], atol=1e-9)
         np.testing.assert_allclose(R @ R.T, np.eye(3), atol=1e-9)
+
+
+def test_the_shipped_evaluator_ranks_single_views_only(box_cloud):
+    """ranking.evaluator 'auto' (the default): LEAP's shipped evaluator scores single views (what it
+    learned from), not full clouds; '' turns it off."""
+    from dex1b_ros.planner.bench_quality import view_scene
+    from dex1b_ros.resources import models_dir
+
+    cfg = planner_config({"sampling.num_samples": 24, "refinement.refine_steps": 10, "validation.num_validate": 0})
+    assert cfg.ranking.evaluator == "auto"
+    p = GraspPipeline("leap", config=cfg)
+    assert p.evaluator_path("auto") == str(models_dir("leap", "evaluator")) and p.evaluator_path("") is None
+    full = p.plan(*box_cloud)
+    assert full.success and all(g.evaluator_prob is None for g in full.grasps)
+    pts, nrm, plane = view_scene(make_object("box", 0, size=0.08).mesh, "leap", seed=0)
+    view = p.plan(pts, nrm, support_plane=plane)
+    assert view.success and all(0.0 <= g.evaluator_prob <= 1.0 for g in view.grasps), view.message
+    assert "predicted good by the evaluator" in view.message
+    assert [g.score for g in view.grasps] == sorted([g.score for g in view.grasps], reverse=True)
+    p.configure(planner_config({"ranking.evaluator": ""}, cfg))
+    assert all(g.evaluator_prob is None for g in p.plan(pts, nrm, support_plane=plane).grasps)
