@@ -98,7 +98,8 @@ class ValidationConfig:
     """Step ``check``: MuJoCo simulation of the best candidates against the prepared object."""
 
     num_validate: int = 8           # -, best candidates simulated in MuJoCo, best first; 0 = no check
-    validate_threads: int = 2       # -, MuJoCo check threads (2 cores: ~1.3x faster, verdicts identical)
+    validate_threads: int = 2       # -, MuJoCo check threads: one candidate's six directions run on them
+                                    #    (verdicts identical)
     validate_stop_after: int = 1    # -, stop checking once this many passed; 0 = check all num_validate
     require_validated: bool = False  # fail the plan when nothing passes the check (else: the best, flagged)
     check: str = "free_space"       # what a candidate must pass when the support plane is known: free_space (hold

@@ -530,7 +530,8 @@ class GraspPipeline:
         from ..validate import GraspValidator
 
         t = time.perf_counter()
-        step = len(todo) if cfg.validate_stop_after == 0 else cfg.validate_threads
+        # stopping at the first pass: one candidate at a time, its six directions on the threads
+        step = len(todo) if cfg.validate_stop_after == 0 else 1
         plane = getattr(prep.field, "plane", None)
         if plane is not None:  # a torch tensor in the field
             plane = np.asarray(plane.detach().cpu().numpy() if hasattr(plane, "detach") else plane, dtype=np.float64)

@@ -38,7 +38,8 @@ from __future__ import annotations
 import functools
 import math
 import multiprocessing as mp
-from concurrent.futures import ProcessPoolExecutor
+import threading
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import mujoco
@@ -460,6 +461,44 @@ class GraspValidator:
             pass
 
     # ------------------------------------------------------------------ internals
+    def _thread_pool_sims(self, n: int) -> list[_Sim]:
+        """At least ``n`` sims for threads: thread 0 uses the main sim, the others their own MjData."""
+        while len(self._thread_sims) < n:
+            self._thread_sims.append(self._sims[False] if not self._thread_sims else _Sim(self.scene, self.config))
+        return self._thread_sims[:n]
+
+    def _run_split(self, sims: list[_Sim], wp, wq, qp, qg, qs) -> _One:
+        """The free-space test of ONE grasp with its six directions spread over ``len(sims)``
+        threads: close once (``sims[0]``), then every direction from a copy of that closed state, as
+        :meth:`_Sim.run` does with ``share_closing``; so each direction's outcome, and the verdict,
+        are the same. With ``early_exit`` a failed direction stops the directions not yet started
+        (``tested`` then may differ from the sequential order: some later ones were run)."""
+        c, s0, one = self.config, sims[0], _One()
+        s0.prefilter(wp, wq, qg, one)
+        if one.rejected:
+            return one
+        s0.close(wp, wq, qp, qg, qs)
+        s0.squeeze_contacts(one)
+        base = mujoco.MjData(s0.m)
+        mujoco.mj_copyData(base, s0.m, s0.d)
+        stop = threading.Event()
+        n = len(sims)
+
+        def work(k: int) -> None:
+            sim = sims[k]
+            for i in range(k, len(_DIRS), n):
+                if stop.is_set():
+                    return
+                mujoco.mj_copyData(sim.d, sim.m, base)
+                disp, rot = sim.hold(_DIRS[i], c.hold_time, c.force)
+                one.tested[i], one.disp[i], one.rot[i] = True, disp, rot
+                one.failed[i] = not (disp < c.max_displacement and rot < c.max_rotation_deg)
+                if one.failed[i] and c.early_exit:
+                    stop.set()
+        with ThreadPoolExecutor(n) as ex:
+            list(ex.map(work, range(n)))
+        return one
+
     def _sim(self, tabletop: bool) -> _Sim:
         if tabletop not in self._sims:
             sc = self._get_scene(self.hand_cfg, self.object_mesh, self.config, tabletop=True, hands_dir=self.hands_dir)
@@ -471,11 +510,12 @@ class GraspValidator:
                                             {"pregrasp": pregrasp, "grasp": grasp, "squeeze": squeeze}, self.n_joints)
         B = len(wp)
         directions = ("lift",) if tabletop else DIRECTION_NAMES
-        if self.workers == 1 and self.threads > 1 and not tabletop and B > 1:
-            from concurrent.futures import ThreadPoolExecutor
+        if self.workers == 1 and self.threads > 1 and not tabletop and B == 1 and self.config.share_closing:
+            # one grasp: its six directions share the threads (each starts from the same closed state)
+            ones = [self._run_split(self._thread_pool_sims(self.threads), wp[0], wq[0], qp[0], qg[0], qs[0])]
+        elif self.workers == 1 and self.threads > 1 and not tabletop and B > 1:
             n = min(self.threads, B)
-            while len(self._thread_sims) < n:   # thread 0 uses the main sim; the others their own MjData
-                self._thread_sims.append(self._sims[False] if not self._thread_sims else _Sim(self.scene, self.config))
+            self._thread_pool_sims(n)
             idx = [np.arange(i, B, n) for i in range(n)]   # interleaved: balances slow and fast grasps
 
             def run(k):

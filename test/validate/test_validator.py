@@ -242,3 +242,28 @@ def test_render(tmp_path, hand):
                        width=160, height=120)
     assert img.shape == (120, 480, 3) and img.dtype == np.uint8
     assert img.std() > 5 and (tmp_path / "g.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_one_grasp_with_threads_splits_its_directions_with_the_same_verdicts():
+    """validate() of ONE grasp with threads > 1 runs its six directions on the threads (the node
+    checks one candidate at a time): each tested direction's outcome, the verdict and the contact
+    counts equal the sequential run; passing grasps are tested in all six directions."""
+    cfg = load_hand_config("leap")
+    g = sample_grasps("leap", CYL, 8, seed=1)
+    seq = GraspValidator(cfg, CYL)
+    par = GraspValidator(cfg, CYL, threads=2)
+    verdicts = []
+    for i in range(8):
+        args = [g[k][i:i + 1] for k in ("wrist_pos", "wrist_quat", "pregrasp", "grasp", "squeeze")]
+        a, b = seq.validate(*args), par.validate(*args)
+        for f in ("success", "rejected_by_prefilter", "n_contacts", "n_contact_links", "penetration_mm"):
+            np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f"grasp {i}: {f}")
+        both = a.tested_directions & b.tested_directions
+        np.testing.assert_array_equal(a.displacement[both], b.displacement[both])
+        np.testing.assert_array_equal(a.failed_directions[both], b.failed_directions[both])
+        if a.success[0]:
+            assert b.tested_directions.all()
+        verdicts.append(bool(a.success[0]))
+    assert any(verdicts) and not all(verdicts), verdicts   # a real comparison: passes and failures
+    assert len(par._thread_sims) == 2
