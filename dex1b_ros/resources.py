@@ -128,3 +128,14 @@ def config_dir(*parts: str, must_exist: bool = True) -> Path:
 def models_dir(*parts: str, must_exist: bool = True) -> Path:
     """``<share>/models[/parts...]`` (shipped generator exports, ``models/<hand>/``)."""
     return resource_path("models", *parts, must_exist=must_exist)
+
+
+#: Environment variable of the on-disk cache of derived data (hand geometry, convex decompositions,
+#: rendered views); default ``~/.cache/dex1b_ros``; ``""``, ``0`` or ``off`` disable it.
+CACHE_ENV = "DEX1B_CACHE_DIR"
+
+
+def cache_dir(*parts: str) -> Path | None:
+    """``$DEX1B_CACHE_DIR[/parts...]`` (not created), or None when the cache is off."""
+    root = os.environ.get(CACHE_ENV, str(Path.home() / ".cache" / "dex1b_ros"))
+    return None if root in ("", "0", "off") else Path(root, *parts)

@@ -21,11 +21,11 @@ import dataclasses
 import hashlib
 import os
 import re
-from pathlib import Path
 
 import numpy as np
 
 from ..records import GraspRecords
+from ..resources import cache_dir
 
 VIEWS_VERSION = "1"
 """Bump when the rendering of the cached views changes (it is part of the cache file name)."""
@@ -36,15 +36,10 @@ def view_seed(object_id: str, view: int) -> int:
     return int.from_bytes(hashlib.sha256(f"dex1b-evaluator-view:{object_id}/{view}".encode()).digest()[:4], "little")
 
 
-def _cache_root() -> Path | None:
-    root = os.environ.get("DEX1B_CACHE_DIR", str(Path.home() / ".cache" / "dex1b_ros"))
-    return None if root in ("", "0", "off") else Path(root) / "evaluator_views"
-
-
 def render_views(object_id: str, views: int, points: int) -> tuple[np.ndarray, np.ndarray]:
     """(views, points, 3) float32 points and outward normals of ``views`` single views of the object
     (object frame, m); from the cache when there, else rendered and cached."""
-    root = _cache_root()
+    root = cache_dir("evaluator_views")
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", object_id) + f"-v{views}-p{points}-r{VIEWS_VERSION}.npz"
     path = None if root is None else root / name
     if path is not None and path.is_file():

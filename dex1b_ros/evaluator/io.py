@@ -16,7 +16,7 @@ import yaml
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..config_utils import ConfigError, from_dict
+from ..config_utils import ConfigError, from_dict, read_yaml
 from .config import EvaluatorConfig
 from .model import HEADS, GraspEvaluator, grasp_features, palm_fingertips, subsample
 
@@ -99,12 +99,9 @@ def read_card(path: str | Path) -> tuple[Path, dict[str, Any]]:
     if not c.is_file():
         raise EvaluatorLoadError(f"{c}: model card not found next to {WEIGHTS_NAME}")
     try:
-        card = yaml.safe_load(c.read_text())
-        if not isinstance(card, dict):
-            raise ValueError(f"expected a mapping, got {type(card).__name__}")
-    except Exception as e:  # noqa: BLE001 - any parse failure is a bad card
-        raise EvaluatorLoadError(f"{c}: not a readable model card: {e}") from None
-    return w, card
+        return w, read_yaml(c, "a model card (a mapping)")
+    except ConfigError as e:
+        raise EvaluatorLoadError(str(e)) from None
 
 
 def load_evaluator(path: str | Path, hand=None, check_hash: bool = True) -> LoadedEvaluator:

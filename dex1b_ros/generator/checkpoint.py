@@ -22,7 +22,7 @@ import yaml
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..config_utils import to_dict
+from ..config_utils import ConfigError, read_yaml, to_dict
 from ..records import SCHEMA_VERSION
 from .model import GENERATOR_VERSION, DexSimple
 
@@ -157,12 +157,9 @@ def read_model_card(path: str | Path) -> tuple[Path, Path, dict[str, Any]]:
     if not card_path.is_file():
         raise GeneratorLoadError(f"{card_path}: model card not found next to {weights.name}")
     try:
-        card = yaml.safe_load(card_path.read_text())
-        if not isinstance(card, dict):
-            raise ValueError(f"expected a mapping, got {type(card).__name__}")
-    except Exception as e:  # noqa: BLE001 - any parse failure is a bad card
-        raise GeneratorLoadError(f"{card_path}: not a readable model card: {e}") from None
-    return weights, card_path, card
+        return weights, card_path, read_yaml(card_path, "a model card (a mapping)")
+    except ConfigError as e:
+        raise GeneratorLoadError(str(e)) from None
 
 
 __all__ = ["CARD_NAME", "WEIGHTS_NAME", "GeneratorLoadError", "atomic_write", "export_model", "load_checkpoint",

@@ -28,10 +28,10 @@ import trimesh
 
 from ..config_utils import fail
 from ..objects.mesh import MeshLike, as_trimesh
+from ..resources import cache_dir
 
 log = logging.getLogger(__name__)
 
-CACHE_ENV = "DEX1B_CACHE_DIR"
 _VERSION = "coacd-1"  # bump when the way parts are made changes (invalidates the cache)
 
 
@@ -87,10 +87,8 @@ def _key(tm: trimesh.Trimesh, cfg: DecompositionConfig) -> str:
 
 
 def _cache_file(key: str) -> Path | None:
-    root = os.environ.get(CACHE_ENV, str(Path.home() / ".cache" / "dex1b_ros"))
-    if root in ("", "0", "off"):
-        return None
-    return Path(root) / "decomp" / f"{key}.npz"
+    root = cache_dir("decomp")
+    return None if root is None else root / f"{key}.npz"
 
 
 def _save(path: Path, parts: list[trimesh.Trimesh]) -> None:

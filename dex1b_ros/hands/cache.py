@@ -18,11 +18,11 @@ import numpy as np
 import torch
 
 from ..config_utils import to_dict
+from ..resources import CACHE_ENV, cache_dir
 from .config import HandConfig
 from .derived import DERIVED_FIELDS
 
 #: Where derived hand geometry is cached ($DEX1B_CACHE_DIR, default ~/.cache/dex1b_ros).
-CACHE_ENV = "DEX1B_CACHE_DIR"
 
 #: Modules of this package whose source goes into the cache key: the ones that derive the
 #: geometry (sphere fit, contacts, palm, self pairs), the kinematics they use, the model that
@@ -33,8 +33,8 @@ DERIVING_MODULES = ("model.py", "collision.py", "derived.py", "kinematics.py", "
 def cache_path(cfg: HandConfig, mjcf: Path) -> Path | None:
     """Cache file for the derived geometry: keyed by the config, every model file and the
     source of the code that derives it, so any change rebuilds. None disables caching."""
-    root = os.environ.get(CACHE_ENV, str(Path.home() / ".cache" / "dex1b_ros"))
-    if root in ("", "0", "off"):
+    root = cache_dir("hands")
+    if root is None:
         return None
     h = hashlib.sha256(json.dumps(to_dict(cfg), sort_keys=True).encode())
     for f in sorted(mjcf.parent.rglob("*")):
@@ -43,7 +43,7 @@ def cache_path(cfg: HandConfig, mjcf: Path) -> Path | None:
     here = Path(__file__).parent
     for name in DERIVING_MODULES:
         h.update(name.encode() + (here / name).read_bytes())
-    return Path(root) / "hands" / f"{cfg.name}-{h.hexdigest()[:20]}.npz"
+    return root / f"{cfg.name}-{h.hexdigest()[:20]}.npz"
 
 
 def save_derived(path: Path, derived: dict[str, Any]) -> None:

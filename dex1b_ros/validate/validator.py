@@ -384,6 +384,7 @@ class GraspValidator:
             each has its own ``MjData`` on the shared model. MuJoCo releases the GIL inside
             ``mj_step``, so 2 threads on 2 cores run ~1.3x faster (the closing phase steps one
             at a time from Python); no process start-up, safe in a process with other threads.
+            Several grasps: spread over the threads; ONE grasp: its six directions are (same verdicts).
         hands_dir: optional directory of hand models (see ``hands_dir_candidates``).
         cache_scene: keep the compiled MuJoCo model in the process-wide LRU cache (16 scenes,
             ~40 MB each for LEAP) for the next validator of the same mesh; False for one-off
