@@ -7,7 +7,8 @@ seeded camera views, exactly what ``dex1b bench plan-quality`` does for one plan
 (:func:`dex1b_ros.planner.bench_quality.view_scene`: one simulated single view on a table, the
 table plane given to the planner), planned with :class:`~dex1b_ros.planner.pipeline.GraspPipeline`
 at the node's settings (``config/grasp_planner.yaml``) except ``validation.num_validate: 0`` (no
-MuJoCo check on the guessed object) and ``ranking.top_k = --top-k``: the first ``--top-k``
+MuJoCo check on the guessed object), ``ranking.evaluator: ''`` (energy order) and
+``ranking.top_k = --top-k``: the first ``--top-k``
 candidates in the planner's order (energy-filter accepted first, then lowest energy: what the
 node's check and ranking choose from; rank 0 is the grasp ``plan`` would return first). Every one
 of them is then simulated on the TRUE object
@@ -73,11 +74,14 @@ def forbidden_objects() -> set[str]:
 
 
 def make_pipeline(hand: str, top_k: int, overrides: dict | None = None):
-    """A GraspPipeline at the node's settings, no MuJoCo check, ``top_k`` candidates returned."""
+    """A GraspPipeline at the node's settings, no MuJoCo check, ``top_k`` candidates returned, ranked
+    by energy (``ranking.evaluator: ''``: the data an evaluator learns from must not depend on an
+    evaluator, and the committed shards were collected in energy order)."""
     from ..planner.config import load_planner_config, planner_config
     from ..planner.pipeline import GraspPipeline
     d = load_planner_config()
-    over = {"hand": hand, "validation.num_validate": 0, "ranking.top_k": int(top_k), **(overrides or {})}
+    over = {"hand": hand, "validation.num_validate": 0, "ranking.top_k": int(top_k), "ranking.evaluator": "",
+            **(overrides or {})}
     return GraspPipeline(config=planner_config(over, d))
 
 
