@@ -57,6 +57,11 @@ class OptimizerConfig:
     # a kept grasp's trajectory is the same as without pruning (grasps are independent). 0 = off
     prune_at: float = 0.0
     prune_keep: float = 0.5
+    # pregrasp with a support plane: the largest opening (hand ``pregrasp_open`` times 1, 0.75, 0.5,
+    # 0.25, 0) whose hand spheres go no deeper below the plane than the grasp's own (or 1 mm), so
+    # the open -> pregrasp -> grasp motion does not pass through the table; False = always
+    # ``pregrasp_open`` (the free-space pregrasp)
+    pregrasp_above_table: bool = True
     seed: int = 0
 
     def __post_init__(self):
@@ -272,7 +277,7 @@ class GraspOptimizer:
             ok &= e["fc"] < cfg.max_fc
         squeeze = self.squeeze(pose, active, h.cfg.squeeze_delta)
         grasp = pose.q
-        pregrasp = grasp + h.cfg.pregrasp_open * (h.open_pose - grasp)
+        pregrasp = self.pregrasp(pose, above_table=cfg.pregrasp_above_table)
         np_ = lambda t: t.detach().cpu().numpy()
         R = pose.rotation
         return GraspSet(
@@ -280,6 +285,33 @@ class GraspOptimizer:
             squeeze=np_(squeeze),
             energy={k: np_(e[k]) for k in ("total", "dis", "pen", "surface", "table", "spen", "joints", "fc", "align")},
             contact_distance=np_(cd), penetration=np_(pen), active=np_(active), accepted=np_(ok), seconds=seconds)
+
+    def pregrasp(self, pose: HandPose, above_table: bool = True, tol: float = 0.001) -> torch.Tensor:
+        """(B, J) rad pregrasp joints of the grasps ``pose``: grasp + a (open - grasp).
+
+        a = the hand's ``pregrasp_open``, unless the field has a support plane and ``above_table``:
+        then per grasp the largest of ``pregrasp_open`` x (1, 0.75, 0.5, 0.25, 0) at which no hand
+        sphere lies deeper below the plane than min(0, the grasp's own lowest clearance) + ``tol``
+        (m): opening the fingers of a hand that holds an object low on a table would push them
+        into the table (on 20 training objects 71 % of the planner's LEAP single-view candidates
+        did, and lifted the TRUE object 4 % of the time; with this pregrasp 12.5 %)."""
+        h = self.hand
+        grasp = pose.q.detach()
+        open_ = h.open_pose.to(grasp)
+        full = h.cfg.pregrasp_open
+        if not above_table or self.field.plane is None or full == 0:
+            return grasp + full * (open_ - grasp)
+        alphas = full * torch.tensor([1.0, 0.75, 0.5, 0.25, 0.0], dtype=grasp.dtype, device=grasp.device)
+        K, B = len(alphas), len(grasp)
+        with torch.no_grad():
+            q = (grasp[None] + alphas[:, None, None] * (open_ - grasp)[None]).reshape(K * B, -1)
+            rep = lambda t: t.detach()[None].expand(K, *t.shape).reshape(K * B, *t.shape[1:])
+            c, r = h.spheres(HandPose(rep(pose.trans), rep(pose.rot6d), q))
+            clear = (self.field.height(c) - r).amin(-1).view(K, B)          # (K, B) m
+            need = clear[-1].clamp_max(0.0) - tol                            # alpha 0 = the grasp itself
+            ok = clear >= need
+            k = torch.where(ok.any(0), ok.float().argmax(0), torch.full_like(ok[0], K - 1, dtype=torch.long))
+        return grasp + alphas[k][:, None] * (open_ - grasp)
 
     def squeeze(self, pose: HandPose, active: torch.Tensor, delta: float) -> torch.Tensor:
         """(B, J) joints pushed ``delta`` rad further into the object: each joint moves in

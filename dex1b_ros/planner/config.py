@@ -84,10 +84,14 @@ class RefinementConfig:
                                     #    kept ones exactly as without it; 0.3/0.5: same first grasp in 96 of 96 val
                                     #    plans, refinement ~25 % faster); 0 = off
     prune_keep: float = 0.5         # -, fraction of the samples kept at prune_at
+    table_weight: float = 100.0     # 1/m, energy weight of hand spheres below the support plane (when one is known)
+    pregrasp_above_table: bool = True  # with a support plane, the pregrasp opens the hand only as far as it stays
+                                    #    above the table (no deeper than the grasp); false = the hand's pregrasp_open
 
     RANGES: ClassVar[dict[str, Range]] = {"refine_steps": ge(0), "synth_steps": ge(0),
                                           "prune_at": Range(0, 1, hi_open=True),
-                                          "prune_keep": Range(0, 1, lo_open=True)}
+                                          "prune_keep": Range(0, 1, lo_open=True),
+                                          "table_weight": ge(0)}
 
     def __post_init__(self):
         check_ranges(self, self.RANGES)

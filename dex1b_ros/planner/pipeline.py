@@ -39,6 +39,7 @@ from ..config_utils import ConfigError
 from ..hands import load_hand
 from ..memory import release_free_memory
 from ..optim import Cancelled, GraspOptimizer, ObjectField, refinement_config, synthesis_config
+from ..optim.energy import EnergyWeights
 from ..rotation import matrix_to_quat_np, quat_to_matrix_np
 from .config import PlannerConfig, PrepareConfig, planner_config
 from .types import CancelFn, PlannedGrasp, PlanResult, PlanScene, ProgressFn
@@ -451,14 +452,19 @@ class GraspPipeline:
         if pose is not None:
             run.say("refine", 0.2, f"{cfg.refinement.refine_steps} refinement steps")
             gs = opt.refine(pose, refinement_config(steps=cfg.refinement.refine_steps, prune_at=cfg.refinement.prune_at,
-                                                     prune_keep=cfg.refinement.prune_keep), should_stop=run.stop,
+                                                     prune_keep=cfg.refinement.prune_keep,
+                                                     pregrasp_above_table=cfg.refinement.pregrasp_above_table,
+                                                     weights=EnergyWeights(fc=0.0, table=cfg.refinement.table_weight)),
+                            should_stop=run.stop,
                             progress=lambda i, n: run.say("refine", 0.2 + 0.5 * i / max(n, 1), f"step {i}/{n}"))
             source = "generator+refinement"
         else:
             run.say("sample", 0.1, f"optimizer-only: {cfg.sampling.num_samples} hands x "
                                    f"{cfg.refinement.synth_steps} steps")
             gs = opt.synthesize(cfg.sampling.num_samples,
-                                synthesis_config(steps=cfg.refinement.synth_steps, seed=run.seed()),
+                                synthesis_config(steps=cfg.refinement.synth_steps, seed=run.seed(),
+                                                 pregrasp_above_table=cfg.refinement.pregrasp_above_table,
+                                                 weights=EnergyWeights(table=cfg.refinement.table_weight)),
                                 should_stop=run.stop,
                                 progress=lambda i, n: run.say("refine", 0.1 + 0.6 * i / max(n, 1), f"step {i}/{n}"))
             source = "optimizer"

@@ -97,3 +97,39 @@ def test_pruning_settings_are_checked(bad):
     from dex1b_ros.config_utils import ConfigError
     with pytest.raises(ConfigError, match=next(iter(bad))):
         refinement_config(**bad)
+
+
+def _lowest_clearance(hand, field, pose, q):
+    """(B,) m: the lowest hand sphere's height above the field's support plane at joints q."""
+    from dex1b_ros.hands import HandPose
+    c, r = hand.spheres(HandPose(pose.trans, pose.rot6d, torch.as_tensor(q, dtype=pose.trans.dtype)))
+    return (field.height(c) - r).amin(-1).numpy()
+
+
+def test_pregrasp_opens_only_as_far_as_the_hand_stays_above_the_table(hand, box):
+    """With a support plane, opening the fingers must not push them into the table: the pregrasp
+    goes no deeper below the plane than the grasp itself (+1 mm); hands high above the table, and
+    every hand without a plane, get the full ``pregrasp_open``."""
+    field = ObjectField.from_mesh(box, resolution=32)
+    opt = GraspOptimizer(hand, field)
+    gs = opt.synthesize(48, synthesis_config(steps=60, seed=4))
+    pose = gs.pose(hand)
+    full = pose.q + hand.cfg.pregrasp_open * (hand.open_pose - pose.q)
+    np.testing.assert_allclose(opt.pregrasp(pose).numpy(), full.numpy(), atol=1e-6)      # no plane
+    # a table at the height of the grasps' lowest fingers: many open hands would reach into it
+    z = float(np.median(gs.trans[:, 2]))
+    tabled = GraspOptimizer(hand, field.with_plane([0.0, 0.0, 1.0, -z]))
+    pre = tabled.pregrasp(pose)
+    cg = _lowest_clearance(hand, tabled.field, pose, pose.q)
+    cfull = _lowest_clearance(hand, tabled.field, pose, full)
+    cpre = _lowest_clearance(hand, tabled.field, pose, pre)
+    assert (cfull < np.minimum(cg, 0) - 0.001).sum() >= 5, "the test needs hands that open into the table"
+    assert (cpre >= np.minimum(cg, 0) - 0.001 - 1e-6).all()
+    # the pregrasp stays on the grasp -> open segment, and opens fully where that is harmless
+    frac = ((pre - pose.q) * (hand.open_pose - pose.q)).sum(-1) / ((hand.open_pose - pose.q) ** 2).sum(-1)
+    assert ((frac >= -1e-5) & (frac <= hand.cfg.pregrasp_open + 1e-5)).all()
+    free = cfull >= np.minimum(cg, 0) - 0.001
+    assert free.any()
+    np.testing.assert_allclose(pre[free].numpy(), full[free].numpy(), atol=1e-6)
+    # off: the free-space pregrasp even with a plane
+    np.testing.assert_allclose(tabled.pregrasp(pose, above_table=False).numpy(), full.numpy(), atol=1e-6)
