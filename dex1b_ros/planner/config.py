@@ -138,11 +138,17 @@ class RankingConfig:
     evaluator_threshold: float = 0.9  # -, evaluator_prob at or above which a grasp counts as predicted-good
                                     #    (the plan summary counts them; 0.9 chosen on val objects: 18 of 23
                                     #    first grasps above it held there)
+    evaluator_head: str = "free_space"  # which of the evaluator's predictions ranks (and is evaluator_prob): free_space
+                                    #    (holds against forces in six directions) | lift (lifted off the table,
+                                    #    single views with a support plane only; else free_space) | both (product)
 
     RANGES: ClassVar[dict[str, Range]] = {"top_k": ge(1), "evaluator_threshold": between(0.0, 1.0)}
+    HEADS: ClassVar[tuple[str, ...]] = ("free_space", "lift", "both")
 
     def __post_init__(self):
         check_ranges(self, self.RANGES)
+        if self.evaluator_head not in self.HEADS:
+            fail("evaluator_head", f"expected one of {' | '.join(self.HEADS)}, got {self.evaluator_head!r}")
 
 
 @dataclass

@@ -476,7 +476,8 @@ class GraspPipeline:
         """Step 5: candidate indices, accepted by the energy filter first, then lowest energy; as
         many as will be checked or returned. With ``ranking.evaluator`` (and ``prep``, whose cleaned
         view it reads): accepted first, then highest evaluator probability (free-space head, one
-        batched pass over every candidate; kept in ``run.evaluator_prob``)."""
+        batched pass over every candidate; ``ranking.evaluator_head`` picks the free-space or lift
+        prediction or their product; kept in ``run.evaluator_prob``)."""
         cfg = run.cfg
         keys = (gs.energy["total"], ~gs.accepted)
         path = self.evaluator_path(cfg.ranking.evaluator)
@@ -485,8 +486,10 @@ class GraspPipeline:
         if path and prep is not None and len(gs):
             t = time.perf_counter()
             ev = self.evaluator(path)
-            run.evaluator_prob = ev.predict(self.hand, prep.points, prep.normals, gs.trans, gs.quat, gs.grasp,
-                                            gs.squeeze, seed=run.seed())[:, 0]
+            prob = ev.predict(self.hand, prep.points, prep.normals, gs.trans, gs.quat, gs.grasp, gs.squeeze,
+                              seed=run.seed())                  # (B, 2) [free-space, lift]
+            head = cfg.ranking.evaluator_head if prep.field.plane is not None else "free_space"
+            run.evaluator_prob = {"free_space": prob[:, 0], "lift": prob[:, 1], "both": prob[:, 0] * prob[:, 1]}[head]
             keys = (-run.evaluator_prob, ~gs.accepted)
             run.timings["evaluator"] = time.perf_counter() - t
         order = np.lexsort(keys)

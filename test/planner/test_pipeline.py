@@ -361,3 +361,26 @@ def test_the_shipped_evaluator_ranks_single_views_only(box_cloud):
     assert [g.score for g in view.grasps] == sorted([g.score for g in view.grasps], reverse=True)
     p.configure(planner_config({"ranking.evaluator": ""}, cfg))
     assert all(g.evaluator_prob is None for g in p.plan(pts, nrm, support_plane=plane).grasps)
+
+
+def test_evaluator_head_picks_the_prediction_that_ranks(box_cloud):
+    """ranking.evaluator_head: free_space | lift | both (product) on a single view with a table;
+    the candidates are the same (same cloud, same answer), only their probability and order change;
+    a bad value names the field."""
+    from dex1b_ros.planner.bench_quality import view_scene
+
+    base = planner_config({"sampling.num_samples": 16, "refinement.refine_steps": 5, "validation.num_validate": 0,
+                           "ranking.top_k": 16})
+    pts, nrm, plane = view_scene(make_object("box", 0, size=0.08).mesh, "leap", seed=1)
+    prob = {}
+    for head in ("free_space", "lift", "both"):
+        r = GraspPipeline("leap", config=planner_config({"ranking.evaluator_head": head}, base)).plan(
+            pts, nrm, support_plane=plane)
+        assert r.success and len(r.grasps) == 16, r.message
+        prob[head] = {tuple(np.round(g.wrist_pos, 6)): g.evaluator_prob for g in r.grasps}
+    assert prob["free_space"].keys() == prob["lift"].keys() == prob["both"].keys()
+    for k, p in prob["both"].items():
+        assert p == pytest.approx(prob["free_space"][k] * prob["lift"][k], abs=1e-6)
+    assert prob["free_space"] != prob["lift"]
+    with pytest.raises(Exception, match="evaluator_head"):
+        planner_config({"ranking.evaluator_head": "vibes"})
