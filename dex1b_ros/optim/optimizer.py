@@ -108,6 +108,8 @@ class GraspSet:
     active: np.ndarray              # (B, F) bool, fingers meant to touch
     accepted: np.ndarray            # (B,) bool, passed the filter
     seconds: float = 0.0            # wall time of the run that made them
+    approach: np.ndarray | None = None  # (B, J) fingers while the arm approaches: the open pose, or with a support
+                                        # plane opened only as far as the hand stays above it; None = open pose
 
     def __len__(self) -> int:
         return len(self.trans)
@@ -116,7 +118,8 @@ class GraspSet:
         m = np.asarray(mask)
         return GraspSet(self.hand, self.trans[m], self.quat[m], self.pregrasp[m], self.grasp[m], self.squeeze[m],
                         {k: v[m] for k, v in self.energy.items()}, self.contact_distance[m], self.penetration[m],
-                        self.active[m], self.accepted[m], self.seconds)
+                        self.active[m], self.accepted[m], self.seconds,
+                        None if self.approach is None else self.approach[m])
 
     def pose(self, hand: HandModel, which: str = "grasp") -> HandPose:
         dev, dt = hand.device, hand.dtype
@@ -278,13 +281,16 @@ class GraspOptimizer:
         squeeze = self.squeeze(pose, active, h.cfg.squeeze_delta)
         grasp = pose.q
         pregrasp = self.pregrasp(pose, above_table=cfg.pregrasp_above_table)
+        approach = (self.approach(pose, pregrasp) if cfg.pregrasp_above_table
+                    else h.open_pose.to(grasp).expand_as(grasp))
         np_ = lambda t: t.detach().cpu().numpy()
         R = pose.rotation
         return GraspSet(
             hand=h.name, trans=np_(pose.trans), quat=np_(matrix_to_quat(R)), pregrasp=np_(pregrasp), grasp=np_(grasp),
             squeeze=np_(squeeze),
             energy={k: np_(e[k]) for k in ("total", "dis", "pen", "surface", "table", "spen", "joints", "fc", "align")},
-            contact_distance=np_(cd), penetration=np_(pen), active=np_(active), accepted=np_(ok), seconds=seconds)
+            contact_distance=np_(cd), penetration=np_(pen), active=np_(active), accepted=np_(ok), seconds=seconds,
+            approach=np_(approach))
 
     def pregrasp(self, pose: HandPose, above_table: bool = True, tol: float = 0.001) -> torch.Tensor:
         """(B, J) rad pregrasp joints of the grasps ``pose``: grasp + a (open - grasp).
@@ -295,22 +301,42 @@ class GraspOptimizer:
         (m): opening the fingers of a hand that holds an object low on a table would push them
         into the table (on 20 training objects 71 % of the planner's LEAP single-view candidates
         did, and lifted the TRUE object 4 % of the time; with this pregrasp 12.5 %)."""
+        full = self.hand.cfg.pregrasp_open
+        grasp = pose.q.detach()
+        if not above_table or self.field.plane is None or full == 0:
+            return grasp + full * (self.hand.open_pose.to(grasp) - grasp)
+        return self._open_above_table(pose, full * torch.tensor([1.0, 0.75, 0.5, 0.25, 0.0]), tol)
+
+    def approach(self, pose: HandPose, pregrasp: torch.Tensor, tol: float = 0.001) -> torch.Tensor:
+        """(B, J) rad: the fingers while the arm brings the wrist to the grasp pose (the trajectory's
+        first waypoint): the hand's open pose without a support plane; with one, the most open of
+        grasp + a (open - grasp), a in (1, 0.8, the pregrasp's own), that keeps the hand above the
+        table as :meth:`pregrasp` does; never less open than ``pregrasp``."""
+        grasp = pose.q.detach()
+        if self.field.plane is None:
+            return self.hand.open_pose.to(grasp).expand_as(grasp).clone()
+        d = self.hand.open_pose.to(grasp) - grasp
+        a_pre = ((pregrasp - grasp) * d).sum(-1) / (d * d).sum(-1).clamp_min(1e-12)        # (B,)
+        wide = self._open_above_table(pose, torch.tensor([1.0, 0.8, 0.0]), tol)
+        a_wide = ((wide - grasp) * d).sum(-1) / (d * d).sum(-1).clamp_min(1e-12)
+        return torch.where((a_wide > a_pre + 1e-6)[:, None], wide, pregrasp)
+
+    def _open_above_table(self, pose: HandPose, alphas: torch.Tensor, tol: float) -> torch.Tensor:
+        """(B, J): per grasp the first a of ``alphas`` (K,), descending and ending with 0 (the
+        grasp itself), at which grasp + a (open - grasp) has no hand sphere deeper below the support
+        plane than min(0, the grasp's own lowest clearance) + ``tol`` (m)."""
         h = self.hand
         grasp = pose.q.detach()
         open_ = h.open_pose.to(grasp)
-        full = h.cfg.pregrasp_open
-        if not above_table or self.field.plane is None or full == 0:
-            return grasp + full * (open_ - grasp)
-        alphas = full * torch.tensor([1.0, 0.75, 0.5, 0.25, 0.0], dtype=grasp.dtype, device=grasp.device)
+        alphas = alphas.to(grasp)
         K, B = len(alphas), len(grasp)
         with torch.no_grad():
             q = (grasp[None] + alphas[:, None, None] * (open_ - grasp)[None]).reshape(K * B, -1)
             rep = lambda t: t.detach()[None].expand(K, *t.shape).reshape(K * B, *t.shape[1:])
             c, r = h.spheres(HandPose(rep(pose.trans), rep(pose.rot6d), q))
             clear = (self.field.height(c) - r).amin(-1).view(K, B)          # (K, B) m
-            need = clear[-1].clamp_max(0.0) - tol                            # alpha 0 = the grasp itself
-            ok = clear >= need
-            k = torch.where(ok.any(0), ok.float().argmax(0), torch.full_like(ok[0], K - 1, dtype=torch.long))
+            need = clear[-1].clamp_max(0.0) - tol                            # the last alpha (0) = the grasp
+            k = (clear >= need).float().argmax(0)                            # the last row always passes
         return grasp + alphas[k][:, None] * (open_ - grasp)
 
     def squeeze(self, pose: HandPose, active: torch.Tensor, delta: float) -> torch.Tensor:

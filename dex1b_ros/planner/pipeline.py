@@ -589,6 +589,7 @@ class GraspPipeline:
             wrist_pos=gs.trans[i].astype(np.float64), wrist_quat=gs.quat[i].astype(np.float64),
             pregrasp=gs.pregrasp[i].astype(np.float64), grasp=gs.grasp[i].astype(np.float64),
             squeeze=gs.squeeze[i].astype(np.float64),
+            approach=None if gs.approach is None else gs.approach[i].astype(np.float64),
             score=float(2.0 * c.success[i] + 1.0 * gs.accepted[i] + (1.0 / (1.0 + e[i]) if pe is None else pe[i])),
             energy=float(e[i]),
             contact_distance_mm=float(gs.contact_distance[i] * 1e3), penetration_mm=float(c.pen_mm[i]),

@@ -1,6 +1,7 @@
 """Open-loop finger trajectory of a planned grasp: open -> pregrasp -> grasp -> squeeze (no ROS).
 
-The hand is assumed to be at (or near) its open pose when the trajectory starts; the wrist is
+The hand is assumed to be at (or near) its open pose (or the grasp's ``approach`` posture, when
+the planner knew the table: opened only as far as it stays above it) when the trajectory starts; the wrist is
 held at the grasp's wrist pose by the arm meanwhile (the trajectory moves the fingers only).
 Times are seconds from the start of the trajectory (``time_from_start``), positions radians in
 the hand model's SIMULATION convention and the driver's joint order
@@ -112,14 +113,17 @@ def grasp_trajectory(grasp: PlannedGrasp, open_pose, joint_names: list[str],
 
     Args:
         grasp: the planned grasp; its ``pregrasp``/``grasp``/``squeeze`` are (J,) rad.
-        open_pose: (J,) rad, the hand's open pose (``HandConfig.open_pose``).
+        open_pose: (J,) rad, the hand's open pose (``HandConfig.open_pose``): the first ("open")
+            waypoint, unless the grasp has an ``approach`` posture (planned with a support plane:
+            the hand opened only as far as it stays above the table), which is used instead.
         joint_names: (J,) driver order, the order of every joint vector here.
         timing: segment durations (default :class:`TrajectoryTiming`).
     """
     timing = timing or TrajectoryTiming()
     J = len(joint_names)
     rows = []
-    for label, q in zip(WAYPOINTS, (open_pose, grasp.pregrasp, grasp.grasp, grasp.squeeze)):
+    first = open_pose if getattr(grasp, "approach", None) is None else grasp.approach
+    for label, q in zip(WAYPOINTS, (first, grasp.pregrasp, grasp.grasp, grasp.squeeze)):
         q = np.asarray(q, dtype=np.float64).reshape(-1)
         if q.shape != (J,):
             raise ValueError(f"grasp_trajectory: {label} has {q.size} joint values, expected {J} ({joint_names})")

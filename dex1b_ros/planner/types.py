@@ -25,6 +25,9 @@ class PlannedGrasp:
     pregrasp: np.ndarray            # (J,) rad, open approach posture
     grasp: np.ndarray               # (J,) rad, fingers on the surface
     squeeze: np.ndarray             # (J,) rad, pressed slightly into the object
+    approach: np.ndarray | None = None  # (J,) rad, the fingers while the arm brings the wrist to wrist_pos (the
+                                    # trajectory's first point; opened only as far as the hand stays above the
+                                    # support plane); None = the hand's open pose
     score: float = 0.0              # ranking score, higher is better: 2 x passed the check + 1 x accepted
                                     # + 1 / (1 + energy) (with an evaluator: + its probability instead)
     energy: float = float("nan")    # optimizer energy (lower is better)

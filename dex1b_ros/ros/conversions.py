@@ -295,13 +295,17 @@ def grasp_to_msg(g: PlannedGrasp, hand: str, joint_names: list[str], header: Hea
     """One PlannedGrasp -> dex1b_msgs/Grasp (sim convention; wrist pose in ``header.frame_id``)."""
     J = len(joint_names)
     vecs = {}
-    for name in ("pregrasp", "grasp", "squeeze"):
+    for name in ("pregrasp", "grasp", "squeeze", "approach"):
+        if name == "approach" and g.approach is None:
+            vecs[name] = []     # empty = the hand's open pose
+            continue
         v = np.asarray(getattr(g, name), dtype=np.float64).reshape(-1)
         if v.size != J:
             raise ValueError(f"grasp_to_msg: {name} has {v.size} values, expected {J} (joint_names)")
         vecs[name] = [float(x) for x in v]
     return Grasp(hand=hand, joint_names=list(joint_names), pregrasp_positions=vecs["pregrasp"],
                  grasp_positions=vecs["grasp"], squeeze_positions=vecs["squeeze"],
+                 approach_positions=vecs["approach"],
                  wrist_pose=pose_stamped_msg(g.wrist_pos, g.wrist_quat, header),
                  score=_f32(g.score), energy=_f32(g.energy), contact_distance_mm=_f32(g.contact_distance_mm),
                  penetration_mm=_f32(g.penetration_mm), self_penetration_mm=_f32(g.self_penetration_mm),
@@ -314,7 +318,10 @@ def grasp_from_msg(m: Grasp) -> PlannedGrasp:
     pos, quat = pose_to_arrays(m.wrist_pose.pose)
     return PlannedGrasp(wrist_pos=pos, wrist_quat=quat, pregrasp=np.asarray(m.pregrasp_positions, dtype=np.float64),
                         grasp=np.asarray(m.grasp_positions, dtype=np.float64),
-                        squeeze=np.asarray(m.squeeze_positions, dtype=np.float64), score=float(m.score),
+                        squeeze=np.asarray(m.squeeze_positions, dtype=np.float64),
+                        approach=(np.asarray(m.approach_positions, dtype=np.float64)
+                                  if len(m.approach_positions) else None),
+                        score=float(m.score),
                         energy=float(m.energy), contact_distance_mm=float(m.contact_distance_mm),
                         penetration_mm=float(m.penetration_mm), self_penetration_mm=float(m.self_penetration_mm),
                         num_contacts=int(m.num_contacts), validated=bool(m.validated),

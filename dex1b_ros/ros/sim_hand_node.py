@@ -5,7 +5,8 @@
 
 Scene: built by the validator's scene builder (``dex1b_ros.validate.scene.build_scene`` with
 ``tabletop=True``): the hand (MjSpec from ``load_hand_spec``, palm = wrist frame) hangs from a
-mocap body through a z slide servo, the object is a free body (convex hull of its mesh, mass
+mocap body through a z slide servo, the object is a free body (the validator's object collision:
+its convex decomposition by default; mass
 ``object_mass`` = 0.1 kg, friction 0.6) resting on a table plane. Gravity is on (a stand-in for the
 real world), unlike the validator's protocol.
 

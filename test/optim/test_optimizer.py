@@ -133,3 +133,21 @@ def test_pregrasp_opens_only_as_far_as_the_hand_stays_above_the_table(hand, box)
     np.testing.assert_allclose(pre[free].numpy(), full[free].numpy(), atol=1e-6)
     # off: the free-space pregrasp even with a plane
     np.testing.assert_allclose(tabled.pregrasp(pose, above_table=False).numpy(), full.numpy(), atol=1e-6)
+    # the approach posture (the trajectory's first point): at least as open as the pregrasp, fully
+    # open where that stays above the table, never deeper than the grasp; None without a plane
+    np.testing.assert_allclose(opt.approach(pose, full).numpy(), hand.open_pose.expand_as(pose.q).numpy())
+    app = tabled.approach(pose, pre)
+    capp = _lowest_clearance(hand, tabled.field, pose, app)
+    assert (capp >= np.minimum(cg, 0) - 0.001 - 1e-6).all()
+    d = hand.open_pose - pose.q
+    a_app = ((app - pose.q) * d).sum(-1) / (d * d).sum(-1)
+    assert (a_app >= frac - 1e-5).all() and (a_app <= 1 + 1e-5).all()
+    wide = _lowest_clearance(hand, tabled.field, pose, hand.open_pose.expand_as(pose.q)) >= np.minimum(cg, 0) - 0.001
+    assert wide.any() and (~wide).any()
+    np.testing.assert_allclose(app[wide].numpy(), hand.open_pose.expand_as(pose.q)[wide].numpy(), atol=1e-5)
+    # and what the planner hands out carries it
+    out = tabled._finish(pose, tabled.active_from_start(pose, refinement_config()), refinement_config(), 0.0)
+    np.testing.assert_allclose(out.approach, app.numpy(), atol=1e-5)
+    assert out.select(np.arange(3)).approach.shape == (3, pose.q.shape[1])
+    free_out = opt._finish(pose, opt.active_from_start(pose, refinement_config()), refinement_config(), 0.0)
+    np.testing.assert_allclose(free_out.approach, hand.open_pose.expand_as(pose.q).numpy(), atol=1e-6)

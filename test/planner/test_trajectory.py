@@ -57,3 +57,18 @@ def test_wrong_joint_count_and_bad_trajectories():
         GraspTrajectory(["a"], [0.0, 1.0], [[0.0], [np.nan]])
     with pytest.raises(ValueError, match="positions must be"):
         GraspTrajectory(["a", "b"], [0.0, 1.0], [[0.0], [1.0]])
+
+
+def test_the_approach_posture_replaces_the_open_pose_as_first_waypoint():
+    """A grasp planned with a table carries ``approach`` (fingers opened only as far as the hand stays
+    above the table): the trajectory starts there, not at the hand's open pose."""
+    cfg = load_hand_config("allegro")
+    J = len(cfg.joint_names)
+    g = _grasp(J, 3)
+    g.approach = np.full(J, 0.25)
+    tr = grasp_trajectory(g, cfg.open_pose, cfg.joint_names)
+    np.testing.assert_allclose(tr.positions[0], g.approach)
+    np.testing.assert_allclose(tr.positions[1:], np.stack([g.pregrasp, g.grasp, g.squeeze]))
+    g.approach = np.zeros(J - 1)
+    with pytest.raises(ValueError, match="open has"):
+        grasp_trajectory(g, cfg.open_pose, cfg.joint_names)

@@ -79,6 +79,7 @@ def _grasp_result():
     J = [f"j{i}" for i in range(16)]
     g = PlannedGrasp(wrist_pos=np.array([0.4, 0.01, 0.12]), wrist_quat=np.array([0.5, 0.5, -0.5, 0.5]),
                      pregrasp=np.linspace(0, 0.3, 16), grasp=np.linspace(0.1, 0.9, 16), squeeze=np.linspace(0.2, 1, 16),
+                     approach=np.full(16, -0.1),   # the planner always fills it
                      score=3.25, energy=0.4, contact_distance_mm=1.5, penetration_mm=0.7, self_penetration_mm=0.0,
                      num_contacts=9, validated=True, sim_success=True, grasp_type="thumb+index", source="optimizer")
     return PlanResult(True, "ok", hand="leap", joint_names=J, grasps=[g, g]), J
@@ -103,6 +104,7 @@ def test_custom_grasp_array_and_trajectory_round_trip(tmp_path, storage):
     decoded = ts.deserialize_cdr(m.raw, "dex1b_msgs/msg/GraspArray")
     assert decoded.grasps[0].grasp_type == "thumb+index" and decoded.grasps[1].num_contacts == 9
     np.testing.assert_array_equal(decoded.grasps[0].squeeze_positions, r.grasps[0].squeeze)
+    np.testing.assert_array_equal(decoded.grasps[1].approach_positions, r.grasps[1].approach)
     assert decoded.planner_info == m.msg.planner_info
     (t,) = list(read_messages(tmp_path / "g", "grasp_trajectory", JointTrajectory))
     np.testing.assert_array_equal(cv.trajectory_from_msg(t.msg).times, [0.5, 1.5, 2.5, 3.0])

@@ -137,6 +137,14 @@ def test_grasp_round_trip_and_quaternion_order():
     assert (back.num_contacts, back.validated, back.sim_success, back.grasp_type) == (3, True, True, "power")
     with pytest.raises(ValueError, match="expected 16"):
         cv.grasp_to_msg(_grasp(15), "leap", cfg.joint_names, cv.header_msg("world"))
+    # the approach posture (planned with a table) travels; none = empty = the hand's open pose
+    assert back.approach is None and len(m.approach_positions) == 0
+    g.approach = np.linspace(0, 1, 16)
+    back = cv.grasp_from_msg(cv.grasp_to_msg(g, "leap", cfg.joint_names, cv.header_msg("world")))
+    np.testing.assert_allclose(back.approach, g.approach)
+    g.approach = np.zeros(3)
+    with pytest.raises(ValueError, match="approach has 3 values"):
+        cv.grasp_to_msg(g, "leap", cfg.joint_names, cv.header_msg("world"))
 
 
 def test_plan_result_to_grasp_array_keeps_rank_and_info():
