@@ -302,8 +302,10 @@ def test_plan_uses_prepare_cloud_and_validates_against_its_hull(pipe, monkeypatc
 
 @pytest.mark.slow
 def test_validation_stops_at_the_first_pass_without_changing_the_chosen_grasp(box_cloud):
+    # the six-direction check (the box's full cloud may be read as standing on its bottom face,
+    # where the default check would lift it instead)
     base = planner_config({"sampling": {"num_samples": 48}, "refinement": {"refine_steps": 20},
-                           "validation": {"num_validate": 8}, "ranking": {"top_k": 3}})
+                           "validation": {"num_validate": 8, "check": "free_space"}, "ranking": {"top_k": 3}})
     all_ = GraspPipeline("leap", config=planner_config({"validation.validate_stop_after": 0}, base))
     first = GraspPipeline("leap", config=planner_config({"validation.validate_stop_after": 1}, base))
     a = all_.plan(box_cloud[0], box_cloud[1])

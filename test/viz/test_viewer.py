@@ -50,8 +50,8 @@ def test_viewer_draws_a_saved_plan(planned):
         def positions():
             return np.concatenate([np.array(x.batched_positions) for x in v._hands])
         p0 = positions()
-        v.gui_posture.value = 0          # pregrasp: the fingers open
-        v._update_hands()
+        v.gui_posture.value = 2          # squeeze: the fingers press further (the pregrasp of a grasp low
+        v._update_hands()                # on the table may equal the grasp: it opens only above the table)
         assert not np.allclose(positions(), p0)
         v.gui_show.value = "none"
         v._update_hands()
