@@ -20,6 +20,7 @@ def test_plan_quality_overrides_and_object_sets(capsys):
                  "--refine-steps", "5", "--num-validate", "2", "--set", "validation.check=lift"]) == 0
     out = capsys.readouterr().out
     assert "1 objects x 1 single views" in out and "# overrides: validation.check=lift" in out
+    assert "lift, weight" in out     # the stricter lift (gravity on from the start) is reported too
     with pytest.raises(SystemExit):
         main(["--hands", "leap", "--objects", "proc:box:80", "--set", "validation.check=sideways"])
     assert "check" in capsys.readouterr().err
