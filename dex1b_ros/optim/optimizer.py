@@ -59,8 +59,9 @@ class OptimizerConfig:
     prune_keep: float = 0.5
     # pregrasp with a support plane: the largest opening (hand ``pregrasp_open`` times 1, 0.75, 0.5,
     # 0.25, 0) whose hand spheres go no deeper below the plane than the grasp's own (or 1 mm), so
-    # the open -> pregrasp -> grasp motion does not pass through the table; False = always
-    # ``pregrasp_open`` (the free-space pregrasp)
+    # the open -> pregrasp -> grasp motion does not pass through the table, and an approach posture
+    # opened the same way (:meth:`GraspOptimizer.postures`); False = always ``pregrasp_open`` (the
+    # free-space pregrasp) and the open pose
     pregrasp_above_table: bool = True
     seed: int = 0
 
@@ -280,9 +281,7 @@ class GraspOptimizer:
             ok &= e["fc"] < cfg.max_fc
         squeeze = self.squeeze(pose, active, h.cfg.squeeze_delta)
         grasp = pose.q
-        pregrasp = self.pregrasp(pose, above_table=cfg.pregrasp_above_table)
-        approach = (self.approach(pose, pregrasp) if cfg.pregrasp_above_table
-                    else h.open_pose.to(grasp).expand_as(grasp))
+        pregrasp, approach = self.postures(pose, above_table=cfg.pregrasp_above_table)
         np_ = lambda t: t.detach().cpu().numpy()
         R = pose.rotation
         return GraspSet(
@@ -292,52 +291,36 @@ class GraspOptimizer:
             contact_distance=np_(cd), penetration=np_(pen), active=np_(active), accepted=np_(ok), seconds=seconds,
             approach=np_(approach))
 
-    def pregrasp(self, pose: HandPose, above_table: bool = True, tol: float = 0.001) -> torch.Tensor:
-        """(B, J) rad pregrasp joints of the grasps ``pose``: grasp + a (open - grasp).
+    def postures(self, pose: HandPose, above_table: bool = True,
+                 tol: float = 0.001) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pregrasp, approach), each (B, J) rad, of the grasps ``pose``: grasp + a (open - grasp).
 
-        a = the hand's ``pregrasp_open``, unless the field has a support plane and ``above_table``:
-        then per grasp the largest of ``pregrasp_open`` x (1, 0.75, 0.5, 0.25, 0) at which no hand
-        sphere lies deeper below the plane than min(0, the grasp's own lowest clearance) + ``tol``
-        (m): opening the fingers of a hand that holds an object low on a table would push them
-        into the table (on 20 training objects 71 % of the planner's LEAP single-view candidates
-        did, and lifted the TRUE object 4 % of the time; with this pregrasp 12.5 %)."""
-        full = self.hand.cfg.pregrasp_open
-        grasp = pose.q.detach()
-        if not above_table or self.field.plane is None or full == 0:
-            return grasp + full * (self.hand.open_pose.to(grasp) - grasp)
-        return self._open_above_table(pose, full * torch.tensor([1.0, 0.75, 0.5, 0.25, 0.0]), tol)
-
-    def approach(self, pose: HandPose, pregrasp: torch.Tensor, tol: float = 0.001) -> torch.Tensor:
-        """(B, J) rad: the fingers while the arm brings the wrist to the grasp pose (the trajectory's
-        first waypoint): the hand's open pose without a support plane; with one, the most open of
-        grasp + a (open - grasp), a in (1, 0.8, the pregrasp's own), that keeps the hand above the
-        table as :meth:`pregrasp` does; never less open than ``pregrasp``."""
-        grasp = pose.q.detach()
-        if self.field.plane is None:
-            return self.hand.open_pose.to(grasp).expand_as(grasp).clone()
-        d = self.hand.open_pose.to(grasp) - grasp
-        a_pre = ((pregrasp - grasp) * d).sum(-1) / (d * d).sum(-1).clamp_min(1e-12)        # (B,)
-        wide = self._open_above_table(pose, torch.tensor([1.0, 0.8, 0.0]), tol)
-        a_wide = ((wide - grasp) * d).sum(-1) / (d * d).sum(-1).clamp_min(1e-12)
-        return torch.where((a_wide > a_pre + 1e-6)[:, None], wide, pregrasp)
-
-    def _open_above_table(self, pose: HandPose, alphas: torch.Tensor, tol: float) -> torch.Tensor:
-        """(B, J): per grasp the first a of ``alphas`` (K,), descending and ending with 0 (the
-        grasp itself), at which grasp + a (open - grasp) has no hand sphere deeper below the support
-        plane than min(0, the grasp's own lowest clearance) + ``tol`` (m)."""
+        pregrasp: a = the hand's ``pregrasp_open`` (p); approach (the trajectory's first point, the
+        fingers while the arm brings the wrist in): a = 1, the open pose. With a support plane and
+        ``above_table``, per grasp the largest a of p x (1, 0.75, 0.5, 0.25, 0) for the pregrasp and
+        of (1, 0.8, those) for the approach at which no hand sphere lies deeper below the plane than
+        min(0, the grasp's own lowest clearance) + ``tol`` (m), from one batched FK: opening the
+        fingers of a hand that holds an object low on a table pushes them into it (docs/ros.md
+        "Plan for the table"). The approach is never less open than the pregrasp (its list holds
+        the pregrasp's)."""
         h = self.hand
         grasp = pose.q.detach()
         open_ = h.open_pose.to(grasp)
-        alphas = alphas.to(grasp)
+        p = h.cfg.pregrasp_open
+        if not above_table or self.field.plane is None:
+            return grasp + p * (open_ - grasp), open_.expand_as(grasp).clone()
+        alphas = torch.tensor([1.0, 0.8] + [p * f for f in (1.0, 0.75, 0.5, 0.25, 0.0)]).to(grasp)
         K, B = len(alphas), len(grasp)
         with torch.no_grad():
             q = (grasp[None] + alphas[:, None, None] * (open_ - grasp)[None]).reshape(K * B, -1)
             rep = lambda t: t.detach()[None].expand(K, *t.shape).reshape(K * B, *t.shape[1:])
             c, r = h.spheres(HandPose(rep(pose.trans), rep(pose.rot6d), q))
             clear = (self.field.height(c) - r).amin(-1).view(K, B)          # (K, B) m
-            need = clear[-1].clamp_max(0.0) - tol                            # the last alpha (0) = the grasp
-            k = (clear >= need).float().argmax(0)                            # the last row always passes
-        return grasp + alphas[k][:, None] * (open_ - grasp)
+            ok = clear >= clear[-1].clamp_max(0.0) - tol                     # the last alpha (0) = the grasp
+            k_app = ok.float().argmax(0)                                     # first (most open) passing row
+            k_pre = 2 + ok[2:].float().argmax(0)                             # ... among the pregrasp's
+        return (grasp + alphas[k_pre][:, None] * (open_ - grasp),
+                grasp + alphas[k_app][:, None] * (open_ - grasp))
 
     def squeeze(self, pose: HandPose, active: torch.Tensor, delta: float) -> torch.Tensor:
         """(B, J) joints pushed ``delta`` rad further into the object: each joint moves in

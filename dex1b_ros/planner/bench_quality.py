@@ -143,12 +143,12 @@ def main(argv=None) -> int:
                         rows.append({"hand": hand, "object": oid, "view": v, "planned": False})
                         continue
                     g = r.grasps[0]
-                    h, li = true_verdicts(truth, *(np.asarray(x)[None] for x in
-                                                   (g.wrist_pos, g.wrist_quat, g.pregrasp, g.grasp, g.squeeze)))
+                    first = [np.asarray(x, dtype=np.float64)[None]
+                             for x in (g.wrist_pos, g.wrist_quat, g.pregrasp, g.grasp, g.squeeze)]
+                    h, li = true_verdicts(truth, *first)
                     held.append(bool(h[0]))
                     lift.append(bool(li[0]))
-                    liftw.append(bool(truth_w.validate_tabletop(*(np.asarray(x, dtype=np.float64)[None] for x in (
-                        g.wrist_pos, g.wrist_quat, g.pregrasp, g.grasp, g.squeeze))).success[0]))
+                    liftw.append(bool(truth_w.validate_tabletop(*first).success[0]))
                     own.append(bool(g.sim_success))
                     prob.append(float("nan") if g.evaluator_prob is None else g.evaluator_prob)
                     rows.append({"hand": hand, "object": oid, "view": v, "planned": True, "evaluator_prob": prob[-1],

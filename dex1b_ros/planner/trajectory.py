@@ -122,7 +122,7 @@ def grasp_trajectory(grasp: PlannedGrasp, open_pose, joint_names: list[str],
     timing = timing or TrajectoryTiming()
     J = len(joint_names)
     rows = []
-    first = open_pose if getattr(grasp, "approach", None) is None else grasp.approach
+    first = open_pose if grasp.approach is None else grasp.approach
     for label, q in zip(WAYPOINTS, (first, grasp.pregrasp, grasp.grasp, grasp.squeeze)):
         q = np.asarray(q, dtype=np.float64).reshape(-1)
         if q.shape != (J,):

@@ -115,11 +115,13 @@ def test_pregrasp_opens_only_as_far_as_the_hand_stays_above_the_table(hand, box)
     gs = opt.synthesize(48, synthesis_config(steps=60, seed=4))
     pose = gs.pose(hand)
     full = pose.q + hand.cfg.pregrasp_open * (hand.open_pose - pose.q)
-    np.testing.assert_allclose(opt.pregrasp(pose).numpy(), full.numpy(), atol=1e-6)      # no plane
+    pre0, app0 = opt.postures(pose)                                                      # no plane
+    np.testing.assert_allclose(pre0.numpy(), full.numpy(), atol=1e-6)
+    np.testing.assert_allclose(app0.numpy(), hand.open_pose.expand_as(pose.q).numpy())
     # a table at the height of the grasps' lowest fingers: many open hands would reach into it
     z = float(np.median(gs.trans[:, 2]))
     tabled = GraspOptimizer(hand, field.with_plane([0.0, 0.0, 1.0, -z]))
-    pre = tabled.pregrasp(pose)
+    pre, app = tabled.postures(pose)
     cg = _lowest_clearance(hand, tabled.field, pose, pose.q)
     cfull = _lowest_clearance(hand, tabled.field, pose, full)
     cpre = _lowest_clearance(hand, tabled.field, pose, pre)
@@ -132,11 +134,11 @@ def test_pregrasp_opens_only_as_far_as_the_hand_stays_above_the_table(hand, box)
     assert free.any()
     np.testing.assert_allclose(pre[free].numpy(), full[free].numpy(), atol=1e-6)
     # off: the free-space pregrasp even with a plane
-    np.testing.assert_allclose(tabled.pregrasp(pose, above_table=False).numpy(), full.numpy(), atol=1e-6)
+    pre_off, app_off = tabled.postures(pose, above_table=False)
+    np.testing.assert_allclose(pre_off.numpy(), full.numpy(), atol=1e-6)
+    np.testing.assert_allclose(app_off.numpy(), hand.open_pose.expand_as(pose.q).numpy())
     # the approach posture (the trajectory's first point): at least as open as the pregrasp, fully
-    # open where that stays above the table, never deeper than the grasp; None without a plane
-    np.testing.assert_allclose(opt.approach(pose, full).numpy(), hand.open_pose.expand_as(pose.q).numpy())
-    app = tabled.approach(pose, pre)
+    # open where that stays above the table, never deeper than the grasp
     capp = _lowest_clearance(hand, tabled.field, pose, app)
     assert (capp >= np.minimum(cg, 0) - 0.001 - 1e-6).all()
     d = hand.open_pose - pose.q
