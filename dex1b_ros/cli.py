@@ -55,6 +55,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("bench latency", "dex1b_ros.ros.bench_latency", "ROS 2 planner: cloud -> validated trajectory, p50/p95"),
     Command("bench bag", "dex1b_ros.ros.bench_bag", "dex1b plan --bag throughput: clouds/s on a bag of sim clouds"),
     Command("bench memory", "dex1b_ros.planner.bench_memory", "planner RSS over many plans and huge clouds"),
+    Command("bench completion", "dex1b_ros.planner.bench_completion",
+            "shape from one view: the planner's completed object vs the true mesh (Chamfer, IoU)"),
     Command("bench plan-quality", "dex1b_ros.planner.bench_quality",
             "the planner's first grasp from one view: held by the true object?"),
 )

@@ -49,6 +49,10 @@ class PrepareConfig:
                                     #    (a single view, completed by symmetry)
     single_view_field: str = "hull"  # single views: hull (exact SDF of the completed view's convex hull) |
                                      #    shell (the view's own field)
+    completion: str = "revolve"     # single views: how the unseen back is guessed: mirror (the view mirrored
+                                    #    behind itself) | side (mirror plane no nearer than the deepest side
+                                    #    point) | revolve (turned about a fitted vertical axis when round, else side)
+    completion_drop: bool = False   # single views on a table: also the seen points dropped onto the table
     partial_shell: float = 0.005    # m, shell field only: this much behind the seen surface counts as solid
 
     RANGES: ClassVar[dict[str, Range]] = {"cloud_points": ge(64), "field_resolution": ge(8),
@@ -58,6 +62,9 @@ class PrepareConfig:
         check_ranges(self, self.RANGES)
         if self.single_view_field not in ("hull", "shell"):
             fail("single_view_field", f"expected 'hull' or 'shell', got {self.single_view_field!r}")
+        from ..perception.completion import COMPLETIONS
+        if self.completion not in COMPLETIONS:
+            fail("completion", f"expected one of {' | '.join(COMPLETIONS)}, got {self.completion!r}")
 
 
 @dataclass

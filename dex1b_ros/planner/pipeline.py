@@ -40,6 +40,7 @@ from ..hands import load_hand
 from ..memory import release_free_memory
 from ..optim import Cancelled, GraspOptimizer, ObjectField, refinement_config, synthesis_config
 from ..optim.energy import EnergyWeights
+from ..perception.completion import complete_by_symmetry, complete_view  # noqa: F401 (complete_by_symmetry: re-exported)
 from ..rotation import matrix_to_quat_np, quat_to_matrix_np
 from .config import PlannerConfig, PrepareConfig, planner_config
 from .types import CancelFn, PlannedGrasp, PlanResult, PlanScene, ProgressFn
@@ -103,38 +104,6 @@ def _estimate_normals(points: np.ndarray) -> np.ndarray:
     return n
 
 
-def complete_by_symmetry(points: np.ndarray, normals: np.ndarray, view_dir: np.ndarray | None = None,
-                         plane_at: str = "deepest") -> tuple[np.ndarray, np.ndarray]:
-    """Complete a single-view cloud by mirroring it behind itself.
-
-    A camera sees only the front of an object; everything behind it would look like solid
-    "inside" to the optimizer and the validator. Assuming the object is roughly symmetric
-    about a plane through its centroid facing the camera (true for boxes, cylinders, bottles
-    seen from the side), the seen points are reflected through that plane. ``view_dir`` (3,)
-    is the direction from the camera into the scene; default: minus the mean normal (normals of
-    a single view face the camera). Returns points (2N, 3) and normals (2N, 3).
-
-    ``plane_at``: where the mirror plane lies along ``view_dir``. ``"deepest"``: at the deepest
-    seen point (along the true viewing direction the deepest seen points are the silhouette,
-    i.e. the middle of a symmetric object). ``"middle"``: halfway between the nearest and the
-    deepest seen point; right for a HORIZONTAL ``view_dir`` of an object seen from above (on a
-    table), where the far edge of the seen top face is the object's back, not its middle
-    (with "deepest" the completed object came out 2-2.6x too large, measured on 6 objects)."""
-    v = -normals.mean(0) if view_dir is None else np.asarray(view_dir, dtype=np.float64)
-    v = v / np.linalg.norm(v)
-    depth = (points - points.mean(0)) @ v
-    if plane_at == "middle":
-        c = points.mean(0) + v * 0.5 * float(depth.max() + depth.min())
-    elif plane_at == "deepest":
-        c = points.mean(0) + v * max(float(depth.max()), 0.0)
-    else:
-        raise ValueError(f"plane_at: expected 'deepest' or 'middle', got {plane_at!r}")
-    d = (points - c) @ v
-    mp = points - 2 * d[:, None] * v
-    mn = normals - 2 * (normals @ v)[:, None] * v
-    return np.concatenate([points, mp]), np.concatenate([normals, mn])
-
-
 @dataclass
 class PreparedCloud:
     """What :func:`prepare_cloud` makes of a cleaned cloud (planning / object frame).
@@ -172,35 +141,22 @@ def prepare_cloud(points: np.ndarray, normals: np.ndarray, cfg: PrepareConfig | 
 
     ``points`` (N, 3) m with outward ``normals`` (N, 3) (normalised here). A cloud whose
     |mean unit normal| exceeds ``cfg.partial_threshold`` is one-sided (a single camera view): it
-    is completed by mirroring it behind itself (:func:`complete_by_symmetry`; with a
-    ``support_plane`` (4,) [a, b, c, d], normal up, about a vertical plane halfway through the
-    seen depth, mirrored points below the table dropped; seen from straight above, the view
-    dropped onto the plane instead). The convex hull of that completion is the validator's object
-    and, by default, the optimizer's field (its exact SDF); ``single_view_field="shell"`` uses the
-    raw view with its inside clipped to ``cfg.partial_shell`` instead. Fields have
+    is completed by :func:`~dex1b_ros.perception.completion.complete_view` (``cfg.completion``,
+    ``cfg.completion_drop``; ``support_plane`` (4,) [a, b, c, d], normal up, or None). The convex
+    hull of that completion is the validator's object and, by default, the optimizer's field (its
+    exact SDF); ``single_view_field="shell"`` uses the raw view with its inside clipped to
+    ``cfg.partial_shell`` instead. Fields have
     ``cfg.field_resolution`` samples along the longest side, live on ``device``, and know
     ``support_plane`` when given."""
+    if isinstance(cfg, PipelineConfig):
+        cfg = cfg.planner_config()
     if isinstance(cfg, PlannerConfig):
         cfg = cfg.prepare
     pts = np.asarray(points, dtype=np.float64)
     normals = np.asarray(normals, dtype=np.float64)
     normals = normals / np.linalg.norm(normals, axis=1, keepdims=True)
     partial = bool(np.linalg.norm(normals.mean(0)) > cfg.partial_threshold)
-    hull_pts = pts
-    if partial:
-        view = -normals.mean(0)
-        if support_plane is not None:  # mirror about a plane perpendicular to the table
-            up = np.asarray(support_plane[:3], dtype=np.float64) / np.linalg.norm(support_plane[:3])
-            horizontal = view - (view @ up) * up
-            if np.linalg.norm(horizontal) > 0.2 * np.linalg.norm(view):
-                hull_pts, _ = complete_by_symmetry(pts, normals, horizontal, plane_at="middle")
-                h = hull_pts @ up + support_plane[3] / np.linalg.norm(support_plane[:3])
-                hull_pts = hull_pts[(np.arange(len(hull_pts)) < len(pts)) | (h > 0)]
-            else:  # seen from (nearly) straight above: the object stands on the table below the view
-                h = pts @ up + support_plane[3] / np.linalg.norm(support_plane[:3])
-                hull_pts = np.concatenate([pts, pts - (h - 1e-3)[:, None] * up])
-        else:
-            hull_pts, _ = complete_by_symmetry(pts, normals, view)
+    hull_pts = complete_view(pts, normals, support_plane, cfg.completion, cfg.completion_drop) if partial else pts
     from ..perception.preprocess import CloudError, estimate_object_mesh
     try:
         hull_mesh = estimate_object_mesh(hull_pts)
@@ -383,6 +339,18 @@ class GraspPipeline:
         del cloud, prep
         release_free_memory()   # hand the plan's freed buffers back to the OS (a node plans for days)
         return out
+
+    def perceive(self, points: np.ndarray, normals: np.ndarray | None = None,
+                 support_plane: np.ndarray | None = None,
+                 config: PlannerConfig | None = None) -> tuple[CleanCloud, PreparedCloud]:
+        """The plan's first two steps alone (``preprocess``, ``prepare``), as :meth:`plan` runs them
+        with ``config`` (default: the pipeline's): what the planner makes of a cloud (its object
+        points, its guess of the whole object). For viewers and ``dex1b bench completion``.
+        Raises PlanFailed for a cloud the plan would reject."""
+        cfg = config or self.config
+        run = _Run(cfg, np.random.default_rng(cfg.seed), lambda *a: None, lambda: False)
+        cloud = self.preprocess(run, points, normals, support_plane)
+        return cloud, self.prepare(run, cloud)
 
     def preprocess(self, run: _Run, points, normals, support_plane) -> CleanCloud:
         """Step 1: the object's points out of the raw cloud (:func:`preprocess_cloud` with

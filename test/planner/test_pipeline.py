@@ -6,7 +6,7 @@ import pytest
 from dex1b_ros.eval.clouds import table_scene
 from dex1b_ros.geometry.pointcloud import sample_surface
 from dex1b_ros.objects import make_object
-from dex1b_ros.planner.config import PlannerConfig, planner_config
+from dex1b_ros.planner.config import PlannerConfig, PrepareConfig, planner_config
 from dex1b_ros.planner.pipeline import GraspPipeline, PipelineConfig
 
 SMALL = {"sampling": {"num_samples": 32}, "refinement": {"synth_steps": 60}, "validation": {"num_validate": 4},
@@ -217,7 +217,7 @@ def test_prepare_cloud_single_view_shell_field_and_mirrored_hull():
 
 def test_prepare_cloud_with_a_table_mirrors_vertically_and_keeps_the_hull_above_it():
     from dex1b_ros.planner.pipeline import prepare_cloud
-    cfg = PipelineConfig(field_resolution=24, single_view_field="shell")
+    cfg = PrepareConfig(field_resolution=24, single_view_field="shell", completion="mirror")
     p, n = _view([1, 0, 1])                            # camera 45 deg above the object
     plane = np.array([0.0, 0.0, 2.0, 0.03])            # z = -0.015 (not unit length on purpose)
     assert (p[:, 2] < -0.015).any()                    # the view itself reaches below the table
@@ -242,16 +242,36 @@ def test_prepare_cloud_with_a_table_completes_the_object_to_about_its_true_size(
     completed object about twice too deep)."""
     from dex1b_ros.planner.pipeline import prepare_cloud
     p, n = _view([1, 0, 1])
-    prep = prepare_cloud(p, n, PipelineConfig(field_resolution=24), support_plane=np.array([0.0, 0, 1, R]))
-    ext = prep.hull_mesh.extents
-    assert abs(ext[0] - 2 * R) < 0.25 * 2 * R and abs(ext[1] - 2 * R) < 0.1 * 2 * R
-    assert prep.field.plane is not None and _sdf(prep.field, [[0.0, 0, 0]])[0] < -0.5 * R
+    for completion in ("mirror", "side", "revolve"):
+        prep = prepare_cloud(p, n, PrepareConfig(field_resolution=24, completion=completion),
+                             support_plane=np.array([0.0, 0, 1, R]))
+        ext = prep.hull_mesh.extents
+        assert abs(ext[0] - 2 * R) < 0.25 * 2 * R and abs(ext[1] - 2 * R) < 0.1 * 2 * R, completion
+        assert prep.field.plane is not None and _sdf(prep.field, [[0.0, 0, 0]])[0] < -0.5 * R
+
+
+def test_prepare_cloud_revolves_a_round_object_about_its_axis():
+    """The default completion turns a round view about the vertical axis the normals point at: the
+    sphere's unseen back comes out where it is (the mirror halfway through the seen depth leaves it
+    short), and the completed hull is close to the sphere."""
+    import trimesh
+
+    from dex1b_ros.perception.completion import completion_error
+    from dex1b_ros.planner.pipeline import prepare_cloud
+    p, n = _view([1, 0, 0.5])
+    plane = np.array([0.0, 0, 1, R])
+    sphere = trimesh.creation.icosphere(subdivisions=4, radius=R)
+    err = {c: completion_error(sphere, prepare_cloud(p, n, PrepareConfig(field_resolution=24, completion=c),
+                                                     support_plane=plane).hull_mesh) for c in ("mirror", "revolve")}
+    assert PrepareConfig().completion == "revolve"
+    assert err["revolve"]["iou"] > 0.9 and err["revolve"]["iou"] > err["mirror"]["iou"] + 0.05
 
 
 def test_prepare_cloud_seen_from_straight_above_drops_the_view_onto_the_table():
     from dex1b_ros.planner.pipeline import prepare_cloud
     p, n = _view([0, 0, 1])                            # camera overhead: no horizontal view direction
-    prep = prepare_cloud(p, n, PipelineConfig(field_resolution=24), support_plane=np.array([0.0, 0, 1, R]))
+    prep = prepare_cloud(p, n, PrepareConfig(field_resolution=24, completion="mirror"),   # revolve: when round
+                         support_plane=np.array([0.0, 0, 1, R]))
     assert prep.partial and np.isfinite(prep.hull_points).all()
     N = len(p)
     np.testing.assert_allclose(prep.hull_points[N:, 2], -R + 1e-3, atol=1e-9)   # on the table (z = -R)
