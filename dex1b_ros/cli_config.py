@@ -203,5 +203,28 @@ def parse_config(parser: argparse.ArgumentParser, cls: type, args: argparse.Name
         parser.error(str(e))
 
 
-__all__ = ["DEST_PREFIX", "add_config_args", "config_from_args", "field_comments", "given_overrides",
-           "parse_config"]
+def add_training_args(parser: argparse.ArgumentParser, cls: type, *, title: str, config_help: str) -> None:
+    """The flags the training commands share (``dex1b train``, ``dex1b train-evaluator``): ``--config``
+    (a YAML of ``cls``; ``config_help`` says which), ``--hands-dir``, ``--threads``, ``--quiet``, then
+    every field of ``cls`` (:func:`add_config_args` under ``title``). Parse with
+    :func:`parse_training_args`."""
+    parser.add_argument("--config", type=Path, default=None, help=config_help)
+    parser.add_argument("--hands-dir", type=Path, default=None, help="directory holding hand model folders")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_config_args(parser, cls, title=title)
+
+
+def parse_training_args(parser: argparse.ArgumentParser, cls: type, argv) -> tuple[argparse.Namespace, Any]:
+    """Parse ``argv`` of a parser built with :func:`add_training_args`, set torch's CPU threads, and
+    build the ``cls`` config: ``--config`` YAML first, then the field flags (errors name the flag)."""
+    import torch
+
+    from .config_utils import load_yaml
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    return args, parse_config(parser, cls, args, base=load_yaml(cls, args.config) if args.config else None)
+
+
+__all__ = ["DEST_PREFIX", "add_config_args", "add_training_args", "config_from_args", "field_comments",
+           "given_overrides", "parse_config", "parse_training_args"]

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config_utils import load_yaml, to_dict
+from ..config_utils import to_dict
 from .config import EvaluatorConfig
 from .data import EvalData, make_data, split_objects
 from .model import HEADS, GraspEvaluator, grasp_features, palm_fingertips
@@ -351,7 +351,8 @@ def _rel(p: Path) -> str:
 
 
 def build_parser(prog: str = "dex1b train-evaluator") -> argparse.ArgumentParser:
-    from ..cli_config import add_config_args
+    from ..cli_config import add_training_args
+
     ap = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hand", required=True, help="hand name (config/hands/<hand>.yaml), e.g. leap")
     ap.add_argument("--data", type=Path, default=None,
@@ -364,25 +365,20 @@ def build_parser(prog: str = "dex1b train-evaluator") -> argparse.ArgumentParser
                     help="train nothing: score the evaluator in DIR on the --plans rows of the validation objects "
                          "(the split of --plans' objects by --val-fraction / --seed), one plan's cloud for all its "
                          "candidates as the planner does; prints AUC and the per-plan first-grasp figures")
-    ap.add_argument("--config", type=Path, default=None, help="EvaluatorConfig YAML; the flags below override it")
-    ap.add_argument("--hands-dir", type=Path, default=None, help="directory holding hand model folders")
-    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    ap.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_config_args(ap, EvaluatorConfig, title="EvaluatorConfig (every field; overrides --config)")
+    add_training_args(ap, EvaluatorConfig, title="EvaluatorConfig (every field; overrides --config)",
+                      config_help="EvaluatorConfig YAML; the flags below override it")
     return ap
 
 
 def main(argv=None) -> int:
-    from ..cli_config import parse_config
+    from ..cli_config import parse_training_args
     from ..hands import load_hand
     from ..records import read_records
     from .io import save_evaluator
 
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = build_parser()
-    a = ap.parse_args(argv)
-    torch.set_num_threads(a.threads)
-    cfg = parse_config(ap, EvaluatorConfig, a, base=load_yaml(EvaluatorConfig, a.config) if a.config else None)
+    a, cfg = parse_training_args(ap, EvaluatorConfig, argv)
     if a.data is None and a.plans is None:
         ap.error("give --data and/or --plans")
     hand = load_hand(a.hand, hands_dir=a.hands_dir)

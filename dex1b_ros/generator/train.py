@@ -43,7 +43,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from ..config_utils import ConfigError, fail, load_yaml, to_dict
+from ..config_utils import ConfigError, fail, to_dict
 from ..hands import HandModel, HandPose, load_hand
 from ..records import SCHEMA_VERSION, GraspRecords, read_records
 from .checkpoint import (
@@ -291,7 +291,7 @@ def train(hand: HandModel, shards: list[str | Path], out_dir: str | Path, cfg: T
 
 # ---------------------------------------------------------------------- CLI
 def build_parser(prog: str = "dex1b train") -> argparse.ArgumentParser:
-    from ..cli_config import add_config_args
+    from ..cli_config import add_training_args
 
     ap = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hand", required=True, help="hand name (config/hands/<hand>.yaml), e.g. leap")
@@ -300,24 +300,18 @@ def build_parser(prog: str = "dex1b train") -> argparse.ArgumentParser:
     ap.add_argument("--out", type=Path, default=None, help="run folder: checkpoints + logs (default out/runs/<hand>)")
     ap.add_argument("--export", type=Path, default=None, help="export folder (default models/<hand>)")
     ap.add_argument("--no-export", action="store_true", help="do not export at the end")
-    ap.add_argument("--config", type=Path, default=None,
-                    help="TrainConfig YAML (model: section = GeneratorConfig); the flags below override it")
     ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out")
-    ap.add_argument("--hands-dir", type=Path, default=None, help="directory holding hand model folders")
-    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    ap.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_config_args(ap, TrainConfig, title="TrainConfig (every field; overrides --config)")
+    add_training_args(ap, TrainConfig, title="TrainConfig (every field; overrides --config)",
+                      config_help="TrainConfig YAML (model: section = GeneratorConfig); the flags below override it")
     return ap
 
 
 def main(argv=None) -> int:
-    from ..cli_config import parse_config
+    from ..cli_config import parse_training_args
 
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = build_parser()
-    a = ap.parse_args(argv)
-    torch.set_num_threads(a.threads)
-    cfg = parse_config(ap, TrainConfig, a, base=load_yaml(TrainConfig, a.config) if a.config else None)
+    a, cfg = parse_training_args(ap, TrainConfig, argv)
     out = a.out or Path("out") / "runs" / a.hand
     hand = load_hand(a.hand, hands_dir=a.hands_dir)
     shards = shard_paths(a.data)
