@@ -155,6 +155,89 @@ def collect_object(pipe, object_id: str, views: int, cloud_points: int = 256, pr
     return rows, info
 
 
+def relabel_rows(hand, rows: list[dict], truth) -> tuple[list[dict], dict]:
+    """The candidate ``rows`` of one object's shard re-simulated with the pregrasp the planner opens
+    now (``refinement.pregrasp_above_table``: no wider than keeps the hand above the table, per row's
+    ``support_plane``; :func:`~dex1b_ros.optim.optimizer.grasp_postures`) on the TRUE object
+    (``truth``: its GraspValidator). Grasp, squeeze, cloud and every other column are kept;
+    ``pregrasp``, ``held`` and ``lifted`` are replaced, the old labels kept as ``held_v1`` /
+    ``lifted_v1``. Returns (rows, summary)."""
+    import torch
+
+    from ..hands import HandPose
+    from ..optim.optimizer import grasp_postures
+    from ..planner.bench_quality import true_verdicts
+    from ..rotation import matrix_to_rot6d, quat_to_matrix
+
+    if not rows:
+        return [], {"candidates": 0}
+    f = lambda k: np.stack([np.asarray(r[k], np.float64) for r in rows])  # noqa: E731
+    trans, quat, grasp, squeeze, plane = f("trans"), f("quat"), f("grasp"), f("squeeze"), f("support_plane")
+    t = lambda x: torch.as_tensor(x, dtype=torch.float32)  # noqa: E731
+    pose = HandPose(t(trans), matrix_to_rot6d(quat_to_matrix(t(quat))), t(grasp))
+    n = t(plane[:, :3] / np.linalg.norm(plane[:, :3], axis=1, keepdims=True))
+    d = t(plane[:, 3] / np.linalg.norm(plane[:, :3], axis=1))
+    def height(c):   # c (K * B, S, 3): grasp_postures stacks K openings of the B rows, opening-major
+        k = c.shape[0] // len(rows)
+        return (c * n.repeat(k, 1)[:, None, :]).sum(-1) + d.repeat(k)[:, None]
+
+    pregrasp, _ = grasp_postures(hand, pose, height)
+    pregrasp = pregrasp.numpy().astype(np.float64)
+    t0 = time.perf_counter()
+    held, lifted = true_verdicts(truth, trans, quat, pregrasp, grasp, squeeze)
+    out = []
+    for r, pg, h, li in zip(rows, pregrasp, held, lifted):
+        out.append({**r, "pregrasp": pg.astype(np.float32), "held": bool(h), "lifted": bool(li),
+                    "held_v1": bool(r["held"]), "lifted_v1": bool(r["lifted"])})
+    changed = float(np.abs(pregrasp - f("pregrasp")).max(1).__gt__(1e-4).mean())
+    return out, {"candidates": len(rows), "pregrasp_changed": round(changed, 4), "held": int(held.sum()),
+                 "lifted": int(lifted.sum()), "held_v1": int(sum(r["held"] for r in rows)),
+                 "lifted_v1": int(sum(r["lifted"] for r in rows)), "sim_s": round(time.perf_counter() - t0, 2)}
+
+
+def relabel(src: Path, out: Path, hand_name: str, quiet: bool = False, max_objects: int | None = None) -> int:
+    """``dex1b collect-plans --relabel SRC --out OUT``: every object of the shards in ``src``, relabelled
+    (:func:`relabel_rows`), one shard per object in ``out`` (resumable: objects with rows there are
+    skipped). The source shards are only read (append-only data)."""
+    import pyarrow.parquet as pq
+    from tqdm import tqdm
+
+    from ..hands import load_hand
+    from ..objects import load_object
+    from ..validate import GraspValidator
+
+    shards = sorted(Path(src).glob("plans-*.parquet"))
+    if not shards:
+        raise FileNotFoundError(f"--relabel {src}: no plans-*.parquet shards there")
+    hand = load_hand(hand_name)
+    done = done_objects(out) if Path(out).is_dir() else set()
+    infos = [(s, i) for s in shards for i in shard_objects(s)]
+    todo = [(s, i) for s, i in infos if i["object_id"] not in done]
+    print(f"# relabel {src} -> {out}: {len(infos)} objects ({len(infos) - len(todo)} done"
+          + (f", at most {max_objects} now" if max_objects is not None else "")
+          + f"), pregrasp above the table, true object; {hand_name}", flush=True)
+    todo = todo[:max_objects]
+    tables: dict[Path, object] = {}
+    bar = tqdm(todo, unit="object", desc="relabel", disable=quiet)
+    for s, info in bar:
+        if s not in tables:
+            tables = {s: pq.read_table(s)}   # one source shard in memory at a time
+            meta = json.loads(pq.read_schema(s).metadata[b"dex1b_collect"])
+        oid = info["object_id"]
+        rows = [r for r in tables[s].to_pylist() if r["object_id"] == oid]
+        if meta.get("hand", hand_name) != hand_name:
+            raise ValueError(f"--relabel {s}: shards of hand {meta.get('hand')!r}, not {hand_name!r}")
+        with GraspValidator(hand.cfg, load_object(oid).mesh) as truth:
+            new, summ = relabel_rows(hand, rows, truth)
+        m = {k: v for k, v in meta.items() if k not in ("object", "objects")}
+        m["relabel"] = {"source": str(src), "pregrasp": "above_table (refinement.pregrasp_above_table)", **summ}
+        write_shard(new, {**m, "object": info}, Path(out) / shard_name(oid))
+        bar.set_postfix_str(f"{oid}: lifted {summ['lifted_v1']} -> {summ['lifted']}, held {summ['held_v1']} -> "
+                            f"{summ['held']}")
+    bar.close()
+    return 0
+
+
 def write_shard(rows: list[dict], meta: dict, path: Path) -> Path:
     """Rows -> one zstd Parquet file (atomic: temp file + rename); ``meta`` as JSON in the schema metadata."""
     import pyarrow as pa
@@ -265,6 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--compact", type=int, default=0, metavar="N",
                     help="collect nothing: merge the per-object shards in --out into chunks of N objects "
                          "(plans-chunk-NNN.parquet; fewer Parquet footers, the same rows)")
+    ap.add_argument("--relabel", type=Path, default=None, metavar="SRC",
+                    help="collect nothing: re-simulate the candidates of the shards in SRC with the pregrasp the "
+                         "planner opens now (above the table) on the true object, into --out (one shard per object, "
+                         "resumable; old labels kept as held_v1 / lifted_v1)")
     ap.add_argument("--summary", action="store_true",
                     help="collect nothing: print the counts and success rates of the shards in --out (for CARD.md)")
     return ap
@@ -317,6 +404,13 @@ def main(argv=None) -> int:
     if a.summary:
         print(summary(a.out))
         return 0
+    if a.relabel is not None:
+        if a.relabel.resolve() == a.out.resolve():
+            ap.error("--relabel SRC: --out must be another folder (the source shards are never rewritten)")
+        try:
+            return relabel(a.relabel, a.out, a.hand, quiet=a.quiet, max_objects=a.max_objects)
+        except (FileNotFoundError, ValueError) as e:
+            ap.error(str(e))
     if a.compact:
         for p in compact(a.out, a.compact):
             print(f"wrote {p}")
@@ -369,8 +463,8 @@ def main(argv=None) -> int:
 
 
 __all__ = ["COLLECT_VERSION", "collect_object", "compact", "dataset_objects", "done_objects", "forbidden_objects",
-           "main", "make_pipeline", "plan_candidates", "plan_view_seed", "read_plans", "shard_name", "summary",
-           "write_shard"]
+           "main", "make_pipeline", "plan_candidates", "plan_view_seed", "read_plans", "relabel", "relabel_rows",
+           "shard_name", "summary", "write_shard"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -99,3 +99,33 @@ def test_compact_keeps_rows_and_resume(shard, tmp_path):
     assert collect.read_plans(tmp_path).to_pylist() == before
     assert collect.done_objects(tmp_path) == {OBJ}
     assert "candidate rows 2" in collect.summary(tmp_path)
+
+
+@pytest.mark.slow
+def test_relabel_of_a_current_shard_reproduces_its_pregrasp_and_labels(shard, tmp_path, capsys):
+    """The shard was collected by today's planner (pregrasp opened above the table), so relabelling it
+    recomputes the same pregrasp from the stored grasp and plane, and the same verdicts; the old
+    labels are kept beside the new ones, and the source is never rewritten."""
+    import json
+    import shutil
+
+    import pyarrow.parquet as pq
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(shard, src / shard.name)
+    mtime = (src / shard.name).stat().st_mtime_ns
+    out = tmp_path / "out"
+    assert collect.main(["--hand", "leap", "--relabel", str(src), "--out", str(out), "--quiet"]) == 0
+    old, new = collect.read_plans(src).to_pylist(), collect.read_plans(out).to_pylist()
+    assert len(new) == len(old) == 2 and (src / shard.name).stat().st_mtime_ns == mtime
+    for a, b in zip(old, new):
+        np.testing.assert_allclose(b["pregrasp"], a["pregrasp"], atol=1e-4)
+        assert (b["held"], b["lifted"]) == (a["held"], a["lifted"])
+        assert (b["held_v1"], b["lifted_v1"]) == (a["held"], a["lifted"])
+        np.testing.assert_array_equal(b["grasp"], a["grasp"])
+    meta = json.loads(pq.read_schema(out / shard.name).metadata[b"dex1b_collect"])
+    assert meta["relabel"]["pregrasp_changed"] == 0 and meta["relabel"]["candidates"] == 2
+    assert collect.done_objects(out) == {OBJ}
+    with pytest.raises(SystemExit):
+        collect.main(["--hand", "leap", "--relabel", str(src), "--out", str(src)])
+    assert "another folder" in capsys.readouterr().err
