@@ -230,8 +230,8 @@ def relabel(src: Path, out: Path, hand_name: str, quiet: bool = False, max_objec
         with GraspValidator(hand.cfg, load_object(oid).mesh) as truth:
             new, summ = relabel_rows(hand, rows, truth)
         m = {k: v for k, v in meta.items() if k not in ("object", "objects")}
-        m["relabel"] = {"source": str(src), "pregrasp": "above_table (refinement.pregrasp_above_table)", **summ}
-        write_shard(new, {**m, "object": info}, Path(out) / shard_name(oid))
+        m["relabel"] = {"source": str(src), "pregrasp": "above_table (refinement.pregrasp_above_table)"}
+        write_shard(new, {**m, "object": {**info, "relabel": summ}}, Path(out) / shard_name(oid))   # kept by --compact
         bar.set_postfix_str(f"{oid}: lifted {summ['lifted_v1']} -> {summ['lifted']}, held {summ['held_v1']} -> "
                             f"{summ['held']}")
     bar.close()

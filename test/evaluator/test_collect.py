@@ -124,7 +124,8 @@ def test_relabel_of_a_current_shard_reproduces_its_pregrasp_and_labels(shard, tm
         assert (b["held_v1"], b["lifted_v1"]) == (a["held"], a["lifted"])
         np.testing.assert_array_equal(b["grasp"], a["grasp"])
     meta = json.loads(pq.read_schema(out / shard.name).metadata[b"dex1b_collect"])
-    assert meta["relabel"]["pregrasp_changed"] == 0 and meta["relabel"]["candidates"] == 2
+    assert meta["relabel"]["source"] == str(src)
+    assert meta["object"]["relabel"]["pregrasp_changed"] == 0 and meta["object"]["relabel"]["candidates"] == 2
     assert collect.done_objects(out) == {OBJ}
     with pytest.raises(SystemExit):
         collect.main(["--hand", "leap", "--relabel", str(src), "--out", str(src)])
