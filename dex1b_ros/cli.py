@@ -7,7 +7,8 @@ Examples::
     dex1b seed --hand allegro             # seed grasps: synthesis + MuJoCo validation -> Parquet
     dex1b train --hand allegro --data out/seed/allegro --steps 5000   # -> models/allegro/
     dex1b collect-plans --hand leap --views 4 --top-k 12 --out data/leap_plans
-    dex1b train-evaluator --hand leap --plans data/leap_plans --out models/leap/evaluator --steps 1500
+    dex1b collect-plans --hand leap --relabel data/leap_plans --out data/leap_plans_table   # today's pregrasp
+    dex1b train-evaluator --hand leap --plans data/leap_plans_table --out models/leap/evaluator --steps 1500
     dex1b hands --hand leap --render out/leap.png
     dex1b dataset build --config config/dataset/tiny.yaml
     dex1b eval --config config/eval/results.yaml --hand leap   # docs/RESULTS.md

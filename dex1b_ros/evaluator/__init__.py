@@ -7,7 +7,8 @@ lifts it off a table.
   (the single-view cloud expressed in the grasp's wrist frame, with the hand's fingertips).
 * :mod:`.data`: training data: dataset records + cached single-view renders per object.
 * :mod:`.collect`: ``dex1b collect-plans``: the planner's own candidates on single views of training
-  objects, labelled on the true object (the shipped model's training data, ``data/leap_plans``).
+  objects, labelled on the true object (``data/leap_plans``; relabelled with the table-aware
+  pregrasp: ``data/leap_plans_table``, the shipped model's training data).
 * :mod:`.train`: training loop, metrics, export (safetensors + model card), loader, and
   ``dex1b train-evaluator``.
 """

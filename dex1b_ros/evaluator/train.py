@@ -1,8 +1,9 @@
 """Train the grasp evaluator: ``dex1b train-evaluator`` (no ROS).
 
-Reproduces the shipped model (trained on the planner's own candidates, ``dex1b collect-plans``)::
+Reproduces the shipped model (trained on the planner's own candidates, ``dex1b collect-plans``,
+relabelled with the table-aware pregrasp: ``dex1b collect-plans --relabel``)::
 
-    dex1b train-evaluator --hand leap --plans data/leap_plans --out models/leap/evaluator --steps 1500
+    dex1b train-evaluator --hand leap --plans data/leap_plans_table --out models/leap/evaluator --steps 1500
 
 (the first model, on the dataset's records: ``--data data/leap`` instead of ``--plans``, 2500 steps;
 ``--plans`` and ``--data`` together train on both.)
