@@ -92,7 +92,7 @@ def plan_candidates(pipe, points, normals, plane):
     Raises the planner's PlanFailed when the plan would fail."""
     from ..planner.pipeline import _Run
     cfg = pipe.config
-    run = _Run(cfg, np.random.default_rng(cfg.seed), lambda *a: None, lambda: False)
+    run = _Run.new(cfg)
     cloud = pipe.preprocess(run, points, normals, plane)
     prep = pipe.prepare(run, cloud)
     pose = pipe.sample(run, prep)
@@ -175,21 +175,14 @@ def relabel_rows(hand, rows: list[dict], truth) -> tuple[list[dict], dict]:
     trans, quat, grasp, squeeze, plane = f("trans"), f("quat"), f("grasp"), f("squeeze"), f("support_plane")
     t = lambda x: torch.as_tensor(x, dtype=torch.float32)  # noqa: E731
     pose = HandPose(t(trans), matrix_to_rot6d(quat_to_matrix(t(quat))), t(grasp))
-    n = t(plane[:, :3] / np.linalg.norm(plane[:, :3], axis=1, keepdims=True))
-    d = t(plane[:, 3] / np.linalg.norm(plane[:, :3], axis=1))
-    def height(c):   # c (K * B, S, 3): grasp_postures stacks K openings of the B rows, opening-major
-        k = c.shape[0] // len(rows)
-        return (c * n.repeat(k, 1)[:, None, :]).sum(-1) + d.repeat(k)[:, None]
-
-    pregrasp, _ = grasp_postures(hand, pose, height)
-    pregrasp = pregrasp.numpy().astype(np.float64)
+    pregrasp = grasp_postures(hand, pose, t(plane))[0].numpy().astype(np.float64)
     t0 = time.perf_counter()
     held, lifted = true_verdicts(truth, trans, quat, pregrasp, grasp, squeeze)
     out = []
     for r, pg, h, li in zip(rows, pregrasp, held, lifted):
         out.append({**r, "pregrasp": pg.astype(np.float32), "held": bool(h), "lifted": bool(li),
                     "held_v1": bool(r["held"]), "lifted_v1": bool(r["lifted"])})
-    changed = float(np.abs(pregrasp - f("pregrasp")).max(1).__gt__(1e-4).mean())
+    changed = float((np.abs(pregrasp - f("pregrasp")).max(1) > 1e-4).mean())
     return out, {"candidates": len(rows), "pregrasp_changed": round(changed, 4), "held": int(held.sum()),
                  "lifted": int(lifted.sum()), "held_v1": int(sum(r["held"] for r in rows)),
                  "lifted_v1": int(sum(r["lifted"] for r in rows)), "sim_s": round(time.perf_counter() - t0, 2)}
@@ -217,14 +210,16 @@ def relabel(src: Path, out: Path, hand_name: str, quiet: bool = False, max_objec
           + (f", at most {max_objects} now" if max_objects is not None else "")
           + f"), pregrasp above the table, true object; {hand_name}", flush=True)
     todo = todo[:max_objects]
-    tables: dict[Path, object] = {}
+    shard, by_object, meta = None, {}, {}
     bar = tqdm(todo, unit="object", desc="relabel", disable=quiet)
     for s, info in bar:
-        if s not in tables:
-            tables = {s: pq.read_table(s)}   # one source shard in memory at a time
+        if s != shard:   # one source shard in memory at a time, its rows grouped by object once
+            shard, by_object = s, {}
+            for r in pq.read_table(s).to_pylist():
+                by_object.setdefault(r["object_id"], []).append(r)
             meta = json.loads(pq.read_schema(s).metadata[b"dex1b_collect"])
         oid = info["object_id"]
-        rows = [r for r in tables[s].to_pylist() if r["object_id"] == oid]
+        rows = by_object.get(oid, [])
         if meta.get("hand", hand_name) != hand_name:
             raise ValueError(f"--relabel {s}: shards of hand {meta.get('hand')!r}, not {hand_name!r}")
         with GraspValidator(hand.cfg, load_object(oid).mesh) as truth:

@@ -296,8 +296,7 @@ class GraspOptimizer:
         """(pregrasp, approach), each (B, J) rad, of the grasps ``pose`` against this optimizer's
         support plane (:func:`grasp_postures`; without a plane or with ``above_table=False``: the
         free-space pregrasp and the open pose)."""
-        height = self.field.height if above_table and self.field.plane is not None else None
-        return grasp_postures(self.hand, pose, height, tol)
+        return grasp_postures(self.hand, pose, self.field.plane if above_table else None, tol)
 
     def squeeze(self, pose: HandPose, active: torch.Tensor, delta: float) -> torch.Tensor:
         """(B, J) joints pushed ``delta`` rad further into the object: each joint moves in
@@ -326,14 +325,14 @@ class GraspOptimizer:
         return self.optimize(pose, self.active_from_start(pose, cfg), cfg, progress, should_stop)
 
 
-def grasp_postures(hand: HandModel, pose: HandPose, height=None,
+def grasp_postures(hand: HandModel, pose: HandPose, plane: torch.Tensor | None = None,
                    tol: float = 0.001) -> tuple[torch.Tensor, torch.Tensor]:
     """(pregrasp, approach), each (B, J) rad, of the grasps ``pose`` (B poses of ``hand``): grasp + a (open - grasp).
 
     pregrasp: a = the hand's ``pregrasp_open`` (p); approach (the trajectory's first point, the
-    fingers while the arm brings the wrist in): a = 1, the open pose. With a support plane
-    (``height``: a function from points (..., 3) m to their height (...,) m above it; None: no
-    table), per grasp the largest a of p x (1, 0.75, 0.5, 0.25, 0) for the pregrasp and of
+    fingers while the arm brings the wrist in): a = 1, the open pose. With a support ``plane``
+    ((4,) [a, b, c, d], normal up, or (B, 4): one per grasp; None: no table), per grasp the
+    largest a of p x (1, 0.75, 0.5, 0.25, 0) for the pregrasp and of
     (1, 0.8, those) for the approach at which no hand sphere lies deeper below the plane than
     min(0, the grasp's own lowest clearance) + ``tol`` (m), from one batched FK: opening the
     fingers of a hand that holds an object low on a table pushes them into it (docs/ros.md
@@ -343,15 +342,19 @@ def grasp_postures(hand: HandModel, pose: HandPose, height=None,
     grasp = pose.q.detach()
     open_ = h.open_pose.to(grasp)
     p = h.cfg.pregrasp_open
-    if height is None:
+    if plane is None:
         return grasp + p * (open_ - grasp), open_.expand_as(grasp).clone()
+    plane = torch.as_tensor(plane).to(grasp)
+    plane = (plane / plane[..., :3].norm(dim=-1, keepdim=True)).expand(len(grasp), 4)    # (B, 4), unit normal
     alphas = torch.tensor([1.0, 0.8] + [p * f for f in (1.0, 0.75, 0.5, 0.25, 0.0)]).to(grasp)
     K, B = len(alphas), len(grasp)
     with torch.no_grad():
         q = (grasp[None] + alphas[:, None, None] * (open_ - grasp)[None]).reshape(K * B, -1)
         rep = lambda t: t.detach()[None].expand(K, *t.shape).reshape(K * B, *t.shape[1:])  # noqa: E731
         c, r = h.spheres(HandPose(rep(pose.trans), rep(pose.rot6d), q))
-        clear = (height(c) - r).amin(-1).view(K, B)                      # (K, B) m
+        pl = rep(plane)                                                  # (K * B, 4)
+        height = (c * pl[:, None, :3]).sum(-1) + pl[:, None, 3]          # (K * B, S) m
+        clear = (height - r).amin(-1).view(K, B)                         # (K, B) m
         ok = clear >= clear[-1].clamp_max(0.0) - tol                     # the last alpha (0) = the grasp
         k_app = ok.float().argmax(0)                                     # first (most open) passing row
         k_pre = 2 + ok[2:].float().argmax(0)                             # ... among the pregrasp's

@@ -93,8 +93,8 @@ def fit_vertical_axis(points: np.ndarray, normals: np.ndarray, up: np.ndarray,
     p = points[use] - np.outer(points[use] @ up, up)
     ww = w[use]
     inl = np.ones(len(p), bool)
+    proj = np.eye(3)[None] - d[:, :, None] * d[:, None, :] - np.outer(up, up)[None]   # (M, 3, 3) onto the line's normal
     for _ in range(2):
-        proj = np.eye(3)[None] - d[:, :, None] * d[:, None, :] - np.outer(up, up)[None]  # onto the line's normal
         a = (ww[inl, None, None] * proj[inl]).sum(0)
         b = (ww[inl, None] * np.einsum("nij,nj->ni", proj[inl], p[inl])).sum(0)
         evals = np.linalg.eigvalsh(a / ww[inl].sum())
@@ -139,9 +139,9 @@ def complete_view(points: np.ndarray, normals: np.ndarray, support_plane: np.nda
             along = np.outer(rel @ up, up)
             radial = rel - along
             tang = np.cross(up, radial)
-            angles = np.linspace(0, 2 * np.pi, 12, endpoint=False)[1:]
-            turned = [c + along + np.cos(t) * radial + np.sin(t) * tang for t in angles]
-            out = np.concatenate([pts, *turned])
+            t = np.linspace(0, 2 * np.pi, 12, endpoint=False)[1:, None, None]      # 11 turns of 30 deg
+            turned = c + along + np.cos(t) * radial + np.sin(t) * tang            # (11, n, 3)
+            out = np.concatenate([pts, turned.reshape(-1, 3)])
     if out is None and np.linalg.norm(horizontal) <= 0.2 * np.linalg.norm(view):
         # seen from (nearly) straight above: the object stands on the table below the view
         return np.concatenate([pts, pts - (h - 1e-3)[:, None] * up])

@@ -50,8 +50,9 @@ class PrepareConfig:
     single_view_field: str = "hull"  # single views: hull (exact SDF of the completed view's convex hull) |
                                      #    shell (the view's own field)
     completion: str = "revolve"     # single views: how the unseen back is guessed: mirror (the view mirrored
-                                    #    behind itself) | side (mirror plane no nearer than the deepest side
-                                    #    point) | revolve (turned about a fitted vertical axis when round, else side)
+                                    #    behind itself) | side (mirror plane never in front of the seen
+                                    #    silhouette) | revolve (turned about a fitted vertical axis when
+                                    #    round, else side)
     completion_drop: bool = False   # single views on a table: also the seen points dropped onto the table
     partial_shell: float = 0.005    # m, shell field only: this much behind the seen surface counts as solid
 

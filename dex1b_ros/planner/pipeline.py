@@ -40,7 +40,7 @@ from ..hands import load_hand
 from ..memory import release_free_memory
 from ..optim import Cancelled, GraspOptimizer, ObjectField, refinement_config, synthesis_config
 from ..optim.energy import EnergyWeights
-from ..perception.completion import complete_by_symmetry, complete_view  # noqa: F401 (complete_by_symmetry: re-exported)
+from ..perception.completion import complete_view
 from ..rotation import matrix_to_quat_np, quat_to_matrix_np
 from .config import PlannerConfig, PrepareConfig, planner_config
 from .types import CancelFn, PlannedGrasp, PlanResult, PlanScene, ProgressFn
@@ -186,6 +186,11 @@ class _Run:
     optimizer: GraspOptimizer | None = None   # built by ``prepare`` on the prepared field
     evaluator_prob: np.ndarray | None = None  # (n_candidates,) set by ``rank`` when ranking.evaluator is set
 
+    @classmethod
+    def new(cls, cfg: PlannerConfig, say: ProgressFn | None = None, stop: CancelFn | None = None) -> "_Run":
+        """A plan's state: ``cfg`` and its one random generator, seeded with ``cfg.seed``."""
+        return cls(cfg, np.random.default_rng(cfg.seed), say or (lambda *a: None), stop or (lambda: False))
+
     def check_cancel(self) -> None:
         if self.stop():
             raise Cancelled("cancel requested")
@@ -318,7 +323,7 @@ class GraspPipeline:
         (``PlanResult.scene``: object points, completed shape, support plane; for viewers and saved
         plans; costs nothing when off). Never raises for bad input: a failed PlanResult says why."""
         cfg = self.config   # one snapshot for the whole plan (configure() may swap it meanwhile)
-        run = _Run(cfg, np.random.default_rng(cfg.seed), progress or (lambda *a: None), cancel or (lambda: False))
+        run = _Run.new(cfg, progress, cancel)
         t0 = time.perf_counter()
         base = dict(hand=self.hand_name, joint_names=self.joint_names, info=self.mode)
         cloud = prep = None
@@ -348,7 +353,7 @@ class GraspPipeline:
         points, its guess of the whole object). For viewers and ``dex1b bench completion``.
         Raises PlanFailed for a cloud the plan would reject."""
         cfg = config or self.config
-        run = _Run(cfg, np.random.default_rng(cfg.seed), lambda *a: None, lambda: False)
+        run = _Run.new(cfg)
         cloud = self.preprocess(run, points, normals, support_plane)
         return cloud, self.prepare(run, cloud)
 
