@@ -7,7 +7,10 @@ unless overridden here) runs on one simulated single-view cloud of the object st
 preprocessing then cleans the view as the node's does). The grasp it returns FIRST (the one the
 node executes) is then simulated on the TRUE object mesh: the DexGraspBench six-direction test
 and the tabletop lift (``GraspValidator``). Also counted: how often that grasp had passed the
-planner's own MuJoCo check (run on its guess of the object: the view mirrored behind itself).
+planner's own MuJoCo check (run on its guess of the object, the completed view, as a tabletop lift), and
+how often it was the planner's verdict ``predicted_success`` (that check passed and, with an evaluator,
+``evaluator_prob >= ranking.evaluator_threshold``) and how many of those the true object lifted: the
+precision of the node's "validated".
 A stricter lift is reported too ("lift, weight"): gravity on from the start (the object's weight
 rests on the table while the hand closes, as in ``sim_hand`` and the real world) and no extra
 force; the protocol's lift (gravity off, a -z force of 10 x mass after closing) is up to ~25 %
@@ -117,7 +120,8 @@ def main(argv=None) -> int:
     if a.overrides:
         print("# overrides: " + ", ".join(a.overrides))
     print(f"{'hand':8s} {'plans':>5s} {'holds (6 dir)':>14s} {'tabletop lift':>14s} {'passed own check':>17s} "
-          f"{'held | passed':>14s} {'lift | passed':>14s} {'plan s p50':>11s} {'lift, weight':>13s}")
+          f"{'held | passed':>14s} {'lift | passed':>14s} {'plan s p50':>11s} {'lift, weight':>13s} "
+          f"{'lift | predicted':>17s}")
     from tqdm import tqdm
     all_rows = []
     for hand in a.hands:
@@ -126,7 +130,7 @@ def main(argv=None) -> int:
         except Exception as e:  # noqa: BLE001 - a bad --set names its field
             ap.error(f"hand {hand}: {e}")
         bar = tqdm(total=len(a.objects) * a.views, desc=f"plan-quality {hand}", unit="plan", leave=False)
-        held, lift, own, lat, prob, rows, liftw = [], [], [], [], [], [], []
+        held, lift, own, lat, prob, rows, liftw, pred = [], [], [], [], [], [], [], []
         for oi, oid in enumerate(a.objects):
             mesh = load_object(oid).mesh
             with GraspValidator(pipe.hand.cfg, mesh) as truth, \
@@ -139,7 +143,7 @@ def main(argv=None) -> int:
                     bar.update()
                     if not r.success or not r.grasps:
                         held.append(False), lift.append(False), own.append(False), prob.append(float("nan"))
-                        liftw.append(False)
+                        liftw.append(False), pred.append(False)
                         rows.append({"hand": hand, "object": oid, "view": v, "planned": False})
                         continue
                     g = r.grasps[0]
@@ -150,18 +154,19 @@ def main(argv=None) -> int:
                     lift.append(bool(li[0]))
                     liftw.append(bool(truth_w.validate_tabletop(*first).success[0]))
                     own.append(bool(g.sim_success))
+                    pred.append(bool(g.predicted_success))
                     prob.append(float("nan") if g.evaluator_prob is None else g.evaluator_prob)
                     rows.append({"hand": hand, "object": oid, "view": v, "planned": True, "evaluator_prob": prob[-1],
                                  "held": held[-1], "lifted": lift[-1], "lifted_with_weight": liftw[-1],
-                                 "passed_own_check": own[-1]})
+                                 "passed_own_check": own[-1], "predicted_success": pred[-1]})
         bar.close()
-        held, lift, own, liftw = np.array(held), np.array(lift), np.array(own), np.array(liftw)
+        held, lift, own, liftw, pred = (np.array(x) for x in (held, lift, own, liftw, pred))
         n = len(held)
         cond = f"{(held & own).sum()}/{own.sum()}" if own.any() else "-"
         cond_l = f"{(lift & own).sum()}/{own.sum()}" if own.any() else "-"
         print(f"{hand:8s} {n:5d} {held.sum():6d} = {held.mean():4.0%} {lift.sum():6d} = {lift.mean():4.0%} "
               f"{own.sum():8d} = {own.mean():4.0%} {cond:>14s} {cond_l:>14s} {np.median(lat):11.2f} "
-              f"{liftw.sum():6d} = {liftw.mean():4.0%}", flush=True)
+              f"{liftw.sum():6d} = {liftw.mean():4.0%} {_frac(lift, pred):>17s}", flush=True)
         prob = np.array(prob)
         if np.isfinite(prob).any():
             thr = pipe.config.ranking.evaluator_threshold
@@ -172,6 +177,10 @@ def main(argv=None) -> int:
             sweep = [f"{t:.2f}: {_frac(held, np.nan_to_num(prob, nan=-1.0) >= t)}"
                      for t in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)]
             print(f"{'':8s} held | p>=t sweep: " + ", ".join(sweep), flush=True)
+            sweep = [f"{t:.2f}: {_frac(lift, own & (np.nan_to_num(prob, nan=-1.0) >= t))}"
+                     for t in (0.8, 0.85, 0.9, 0.93, 0.95, 0.97)]
+            print(f"{'':8s} lift | passed & p>=t sweep (the verdict's precision at threshold t): "
+                  + ", ".join(sweep), flush=True)
         all_rows.extend(rows)
     if a.scores:
         import json

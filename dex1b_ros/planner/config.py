@@ -150,6 +150,8 @@ class RankingConfig:
     evaluator_head: str = "free_space"  # which of the evaluator's predictions ranks (and is evaluator_prob): free_space
                                     #    (holds against forces in six directions) | lift (lifted off the table,
                                     #    single views with a support plane only; else free_space) | both (product)
+    accepted_first: bool = True     # candidates that passed the energy filter go first (then evaluator_prob or
+                                    #    energy); false = by evaluator_prob alone (energy when no evaluator)
 
     RANGES: ClassVar[dict[str, Range]] = {"top_k": ge(1), "evaluator_threshold": between(0.0, 1.0)}
     HEADS: ClassVar[tuple[str, ...]] = ("free_space", "lift", "both")

@@ -452,7 +452,8 @@ class GraspPipeline:
         batched pass over every candidate; ``ranking.evaluator_head`` picks the free-space or lift
         prediction or their product; kept in ``run.evaluator_prob``)."""
         cfg = run.cfg
-        keys = (gs.energy["total"], ~gs.accepted)
+        acc = gs.accepted if cfg.ranking.accepted_first else np.zeros(len(gs), bool)
+        keys = (gs.energy["total"], ~acc)
         path = self.evaluator_path(cfg.ranking.evaluator)
         if cfg.ranking.evaluator == "auto" and (prep is None or not prep.partial):
             path = None     # the shipped evaluators learned from single views: not used on full clouds
@@ -463,7 +464,7 @@ class GraspPipeline:
                               seed=run.seed())                  # (B, 2) [free-space, lift]
             head = cfg.ranking.evaluator_head if prep.field.plane is not None else "free_space"
             run.evaluator_prob = {"free_space": prob[:, 0], "lift": prob[:, 1], "both": prob[:, 0] * prob[:, 1]}[head]
-            keys = (-run.evaluator_prob, ~gs.accepted)
+            keys = (-run.evaluator_prob, ~acc)
             run.timings["evaluator"] = time.perf_counter() - t
         order = np.lexsort(keys)
         return order[:max(cfg.validation.num_validate, num_grasps or cfg.ranking.top_k)]
@@ -557,7 +558,8 @@ class GraspPipeline:
         e = gs.energy["total"]
         pe = run.evaluator_prob
         second = e if pe is None else -pe   # with an evaluator: its probability replaces the energy
-        final = sorted(cand, key=lambda i: (not c.success[i], not gs.accepted[i], second[i]))[:k]
+        acc = gs.accepted if cfg.ranking.accepted_first else np.zeros(len(gs), bool)
+        final = sorted(cand, key=lambda i: (not c.success[i], not acc[i], second[i]))[:k]
         grasps = [PlannedGrasp(
             wrist_pos=gs.trans[i].astype(np.float64), wrist_quat=gs.quat[i].astype(np.float64),
             pregrasp=gs.pregrasp[i].astype(np.float64), grasp=gs.grasp[i].astype(np.float64),
@@ -569,7 +571,9 @@ class GraspPipeline:
             self_penetration_mm=float(c.spen_mm[i]), num_contacts=int(c.n_contacts[i]), validated=bool(c.validated[i]),
             sim_success=bool(c.success[i]),
             grasp_type="+".join(n for n, a in zip(self.hand.tip_names, gs.active[i]) if a),
-            source=source, evaluator_prob=None if pe is None else float(pe[i])) for i in final]
+            source=source, evaluator_prob=None if pe is None else float(pe[i]),
+            predicted_success=bool(c.success[i] and (pe is None or pe[i] >= cfg.ranking.evaluator_threshold)))
+            for i in final]
         run.timings["total"] = time.perf_counter() - t0
         n_ok = int(c.success.sum())
         completed = " (single view)" if prep.partial else ""

@@ -40,6 +40,8 @@ class PlannedGrasp:
     grasp_type: str = ""
     source: str = ""                # "generator+refinement", "optimizer", ...
     evaluator_prob: float | None = None   # success probability from a learned grasp evaluator; None = none ran
+    predicted_success: bool = False  # the planner's verdict: sim_success and (no evaluator ran or
+                                    # evaluator_prob >= ranking.evaluator_threshold)
 
 
 @dataclass

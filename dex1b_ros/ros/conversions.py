@@ -310,7 +310,8 @@ def grasp_to_msg(g: PlannedGrasp, hand: str, joint_names: list[str], header: Hea
                  score=_f32(g.score), energy=_f32(g.energy), contact_distance_mm=_f32(g.contact_distance_mm),
                  penetration_mm=_f32(g.penetration_mm), self_penetration_mm=_f32(g.self_penetration_mm),
                  num_contacts=int(g.num_contacts), validated=bool(g.validated), sim_success=bool(g.sim_success),
-                 grasp_type=str(g.grasp_type), source=str(g.source))
+                 success_probability=_f32(float("nan") if g.evaluator_prob is None else g.evaluator_prob),
+                 predicted_success=bool(g.predicted_success), grasp_type=str(g.grasp_type), source=str(g.source))
 
 
 def grasp_from_msg(m: Grasp) -> PlannedGrasp:
@@ -325,7 +326,9 @@ def grasp_from_msg(m: Grasp) -> PlannedGrasp:
                         energy=float(m.energy), contact_distance_mm=float(m.contact_distance_mm),
                         penetration_mm=float(m.penetration_mm), self_penetration_mm=float(m.self_penetration_mm),
                         num_contacts=int(m.num_contacts), validated=bool(m.validated),
-                        sim_success=bool(m.sim_success), grasp_type=m.grasp_type, source=m.source)
+                        sim_success=bool(m.sim_success),
+                        evaluator_prob=None if np.isnan(m.success_probability) else float(m.success_probability),
+                        predicted_success=bool(m.predicted_success), grasp_type=m.grasp_type, source=m.source)
 
 
 def plan_result_to_msg(result: PlanResult, header: Header, hand: str = "", joint_names: list[str] | None = None,

@@ -166,7 +166,10 @@ def _client(a, out: Path) -> int:
         print(f"[demo] chosen grasp ({best.source}, type {best.grasp_type}): score {best.score:.3f}, energy "
               f"{best.energy:.3f}, contact distance {best.contact_distance_mm:.2f} mm, penetration "
               f"{best.penetration_mm:.2f} mm, MuJoCo check {'passed' if best.sim_success else 'failed'} "
-              f"({best.num_contacts} contacts)")
+              f"({best.num_contacts} contacts); evaluator "
+              + ("none" if best.success_probability != best.success_probability
+                 else f"p = {best.success_probability:.2f}")
+              + f"; predicted success: {'yes' if best.predicted_success else 'no'}")
         p, q = result.wrist_pose.pose.position, result.wrist_pose.pose.orientation
         print(f"[demo] wrist target in '{result.wrist_pose.header.frame_id}': position "
               f"[{p.x:.3f}, {p.y:.3f}, {p.z:.3f}] m, quaternion xyzw [{q.x:.3f}, {q.y:.3f}, {q.z:.3f}, {q.w:.3f}]")

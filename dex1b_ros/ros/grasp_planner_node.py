@@ -509,7 +509,8 @@ class GraspPlannerNode(Node):
             self._start_driver(traj, header)
         total = time.monotonic() - t0
         msg = (f"{len(result.grasps)} grasp(s) for {self.hand.name}, best score {best.score:.3f} "
-               f"(validated={best.validated}, sim_success={best.sim_success}), {total:.2f} s"
+               f"(validated={best.validated}, sim_success={best.sim_success}, "
+               f"predicted_success={best.predicted_success}), {total:.2f} s"
                + (f"; {result.message}" if result.message else ""))
         self.get_logger().info(msg)
         self.get_logger().info("stage seconds: " + ", ".join(f"{k} {v:.3f}" for k, v in result.timings.items()))

@@ -385,6 +385,30 @@ def test_the_shipped_evaluator_ranks_single_views_only(box_cloud):
     assert all(g.evaluator_prob is None for g in p.plan(pts, nrm, support_plane=plane).grasps)
 
 
+def test_predicted_success_is_the_check_gated_by_the_evaluator_threshold():
+    """predicted_success (the node's verdict) = passed the MuJoCo check and, with an evaluator,
+    evaluator_prob >= ranking.evaluator_threshold; without one it is the check's verdict."""
+    from dex1b_ros.planner.bench_quality import view_scene
+
+    cfg = planner_config({"sampling.num_samples": 24, "refinement.refine_steps": 20, "validation.num_validate": 5,
+                          "validation.validate_stop_after": 0})
+    p = GraspPipeline("leap", config=cfg)
+    pts, nrm, plane = view_scene(make_object("box", 0, size=0.06).mesh, "leap", seed=0)
+    for over in ({"ranking.evaluator_threshold": 0.0}, {"ranking.evaluator_threshold": 1.0},
+                 {"ranking.evaluator_threshold": 0.5}, {"ranking.evaluator": ""}):
+        p.configure(planner_config(over, cfg))
+        r = p.plan(pts, nrm, support_plane=plane)
+        assert r.success, r.message
+        thr = p.config.ranking.evaluator_threshold
+        for g in r.grasps:
+            gate = g.evaluator_prob is None or g.evaluator_prob >= thr
+            assert g.predicted_success == (g.sim_success and gate), (over, g.sim_success, g.evaluator_prob)
+        if over.get("ranking.evaluator_threshold") == 1.0:
+            assert any(g.sim_success for g in r.grasps) and not any(g.predicted_success for g in r.grasps)
+        if over.get("ranking.evaluator_threshold") == 0.0 or "ranking.evaluator" in over:
+            assert [g.predicted_success for g in r.grasps] == [g.sim_success for g in r.grasps]
+
+
 def test_evaluator_head_picks_the_prediction_that_ranks(box_cloud):
     """ranking.evaluator_head: free_space | lift | both (product) on a single view with a table;
     the candidates are the same (same cloud, same answer), only their probability and order change;

@@ -142,6 +142,12 @@ def test_grasp_round_trip_and_quaternion_order():
     g.approach = np.linspace(0, 1, 16)
     back = cv.grasp_from_msg(cv.grasp_to_msg(g, "leap", cfg.joint_names, cv.header_msg("world")))
     np.testing.assert_allclose(back.approach, g.approach)
+    # the evaluator's probability and the verdict travel; no evaluator = NaN on the wire = None back
+    assert back.evaluator_prob is None and np.isnan(m.success_probability) and back.predicted_success is False
+    g.evaluator_prob, g.predicted_success = 0.93, True
+    m = cv.grasp_to_msg(g, "leap", cfg.joint_names, cv.header_msg("world"))
+    back = cv.grasp_from_msg(m)
+    assert back.evaluator_prob == pytest.approx(0.93) and back.predicted_success is True
     g.approach = np.zeros(3)
     with pytest.raises(ValueError, match="approach has 3 values"):
         cv.grasp_to_msg(g, "leap", cfg.joint_names, cv.header_msg("world"))
