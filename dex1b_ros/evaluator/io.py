@@ -42,22 +42,41 @@ def save_evaluator(model: GraspEvaluator, card: dict[str, Any], out_dir: str | P
     full = {"format": FORMAT, "weights": WEIGHTS_NAME, "sha256": sha256_file(w),
             "network": {"n_joints": model.n_joints, "n_tips": model.n_tips, "width": model.width,
                         "heads": list(HEADS)}, **card}
-    atomic_write(out / CARD_NAME, lambda p: p.write_text(
-        "# Grasp evaluator model card (written by dex1b_ros.evaluator.io.save_evaluator)\n"
-        + yaml.safe_dump(full, sort_keys=False, width=110)))
+    _write_card(out / CARD_NAME, full)
     return out
+
+
+def _write_card(path: Path, card: dict[str, Any]) -> None:
+    from ..generator.checkpoint import atomic_write
+    atomic_write(path, lambda p: p.write_text(
+        "# Grasp evaluator model card (written by dex1b_ros.evaluator.io)\n"
+        + yaml.safe_dump(card, sort_keys=False, width=110)))
+
+
+def update_card(path: str | Path, fields: dict[str, Any]) -> Path:
+    """Set ``fields`` in the model card of the evaluator folder ``path`` (the weights and their
+    sha256 are untouched; e.g. the verdict threshold calibrated by ``dex1b bench plan-quality
+    --calibrate``). Returns the card's path."""
+    w, card = read_card(path)
+    card.update(fields)
+    _write_card(w.with_name(CARD_NAME), card)
+    return w.with_name(CARD_NAME)
 
 
 @dataclass
 class LoadedEvaluator:
-    """A checked evaluator: ``model`` (eval mode), its ``card``, ``cfg`` and decision ``threshold``
-    (free-space probability above which a grasp counts as predicted-good; from the card)."""
+    """A checked evaluator: ``model`` (eval mode), its ``card``, ``cfg``, decision ``threshold``
+    (free-space probability above which a candidate counts as predicted-good, chosen on the training
+    run's validation candidates; from the card) and ``verdict_threshold`` (the planner's: the lowest
+    probability at which first grasps that passed the planner's MuJoCo check were lifted by the true
+    object with the card's ``verdict_precision`` on val objects; None until calibrated)."""
 
     model: GraspEvaluator
     card: dict[str, Any]
     cfg: EvaluatorConfig
     threshold: float
     path: Path
+    verdict_threshold: float | None = None
 
     @torch.no_grad()
     def predict(self, hand, points: np.ndarray, normals: np.ndarray, trans: np.ndarray, quat: np.ndarray,
@@ -132,9 +151,12 @@ def load_evaluator(path: str | Path, hand=None, check_hash: bool = True) -> Load
     thr = card.get("threshold")
     if not isinstance(thr, (int, float)) or not 0.0 <= thr <= 1.0:
         raise EvaluatorLoadError(f"{c}: threshold must be a probability, got {thr!r}")
+    vt = card.get("verdict_threshold")
+    if vt is not None and (not isinstance(vt, (int, float)) or not 0.0 <= vt <= 1.0):
+        raise EvaluatorLoadError(f"{c}: verdict_threshold must be a probability, got {vt!r}")
     model.eval()
-    return LoadedEvaluator(model, card, cfg, float(thr), w.parent)
+    return LoadedEvaluator(model, card, cfg, float(thr), w.parent, None if vt is None else float(vt))
 
 
 __all__ = ["CARD_NAME", "FORMAT", "WEIGHTS_NAME", "EvaluatorLoadError", "LoadedEvaluator", "load_evaluator",
-           "read_card", "save_evaluator"]
+           "read_card", "save_evaluator", "update_card"]

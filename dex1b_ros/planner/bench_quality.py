@@ -69,6 +69,43 @@ def _frac(ok: np.ndarray, among: np.ndarray) -> str:
     return f"{(ok & among).sum()}/{among.sum()}" if among.any() else "-"
 
 
+def choose_verdict_threshold(prob: np.ndarray, passed: np.ndarray, lifted: np.ndarray, precision: float,
+                     min_count: int) -> tuple[float, int, int] | None:
+    """The lowest threshold t (one of the plans' probabilities) at which the plans that ``passed``
+    (bool (P,)) with ``prob >= t`` ((P,) evaluator probabilities, NaN = none) were ``lifted`` with at
+    least ``precision``, over at least ``min_count`` plans: (t, lifted, predicted), or None."""
+    p = np.nan_to_num(np.asarray(prob, dtype=np.float64), nan=-1.0)
+    for t in np.unique(p[passed & (p >= 0)]):          # ascending: the lowest that qualifies
+        sel = passed & (p >= t)
+        k, m = int((lifted & sel).sum()), int(sel.sum())
+        if m >= min_count and k >= precision * m:
+            return float(t), k, m
+    return None
+
+
+def _calibrate(pipe, a, hand: str, prob, own, lift) -> None:
+    """``--calibrate``: write the chosen verdict threshold into the evaluator's model card."""
+    from ..evaluator.io import update_card
+    path = pipe.evaluator_path(pipe.config.ranking.evaluator)
+    got = choose_verdict_threshold(prob, own, lift, a.calibrate, a.calibrate_min)
+    if not path or got is None:
+        print(f"{'':8s} calibrate: no threshold reaches precision {a.calibrate:g} over >= {a.calibrate_min} plans; "
+              "card unchanged", flush=True)
+        return
+    t, k, m = got
+    card = update_card(path, {
+        "verdict_threshold": round(t, 4), "verdict_precision": a.calibrate,
+        "verdict_rule": (f"lowest free-space probability at which the planner's first grasps that passed its MuJoCo "
+                         f"check were lifted by the true object with precision >= {a.calibrate:g} "
+                         f"(>= {a.calibrate_min} plans)"),
+        "verdict_calibration": {"objects": "val", "plans": len(prob), "views": a.views, "seed": a.seed,
+                                "lifted_of_predicted": f"{k}/{m}", "date": time.strftime("%Y-%m-%d"),
+                                "command": f"dex1b bench plan-quality --hands {hand} --objects val"
+                                           + (f" --max-objects {a.max_objects}" if a.max_objects else "")
+                                           + f" --calibrate {a.calibrate:g}"}})
+    print(f"{'':8s} calibrate: verdict_threshold {t:.4f} (lifted {k}/{m} on val) -> {card}", flush=True)
+
+
 def main(argv=None) -> int:
     from .config import load_planner_config, planner_config
     d = load_planner_config()   # the node's settings
@@ -92,7 +129,18 @@ def main(argv=None) -> int:
     ap.add_argument("--scores", default=None, metavar="FILE",
                     help="write per plan: object, view, first grasp's evaluator_prob, held, lifted, passed own "
                          "check (JSON)")
+    ap.add_argument("--calibrate", type=float, default=None, metavar="PRECISION",
+                    help="choose the evaluator's verdict threshold: the lowest evaluator_prob at which the first "
+                         "grasps that passed the planner's check were lifted by the true object with at least this "
+                         "precision (and at least --calibrate-min of them), and write it into the evaluator's "
+                         "model card (verdict_threshold; ranking.evaluator_threshold 0 uses it). Only with "
+                         "--objects val: never calibrate on the objects you report on")
+    ap.add_argument("--calibrate-min", type=int, default=5, help="fewest predicted grasps a threshold may rest on")
     a = ap.parse_args(argv)
+    if a.calibrate is not None and a.objects != "val":
+        ap.error(f"--calibrate needs --objects val (got {a.objects!r}): thresholds are chosen on val objects")
+    if a.calibrate is not None and not 0.0 < a.calibrate <= 1.0:
+        ap.error(f"--calibrate: a precision in (0, 1], got {a.calibrate}")
     torch.set_num_threads(a.threads)
     over = {"sampling.num_samples": a.num_samples, "refinement.refine_steps": a.refine_steps,
             "validation.num_validate": a.num_validate}
@@ -169,7 +217,7 @@ def main(argv=None) -> int:
               f"{liftw.sum():6d} = {liftw.mean():4.0%} {_frac(lift, pred):>17s}", flush=True)
         prob = np.array(prob)
         if np.isfinite(prob).any():
-            thr = pipe.config.ranking.evaluator_threshold
+            thr = pipe.verdict_threshold()
             good = np.nan_to_num(prob, nan=-1.0) >= thr
             print(f"{'':8s} evaluator p >= {thr:g}: {good.sum()}/{n} first grasps; held | p>=thr "
                   f"{_frac(held, good)}, lift | p>=thr {_frac(lift, good)}, held | p>=thr & passed "
@@ -181,6 +229,8 @@ def main(argv=None) -> int:
                      for t in (0.8, 0.85, 0.9, 0.93, 0.95, 0.97)]
             print(f"{'':8s} lift | passed & p>=t sweep (the verdict's precision at threshold t): "
                   + ", ".join(sweep), flush=True)
+            if a.calibrate is not None:
+                _calibrate(pipe, a, hand, prob, own, lift)
         all_rows.extend(rows)
     if a.scores:
         import json

@@ -144,9 +144,11 @@ class RankingConfig:
                                     #    are ranked energy-filter-accepted first, then by evaluator_prob
                                     #    (not energy); the MuJoCo check runs in that order and the output puts
                                     #    checked passes first, then accepted, then evaluator_prob
-    evaluator_threshold: float = 0.9  # -, evaluator_prob at or above which a grasp counts as predicted-good
-                                    #    (the plan summary counts them; 0.9 chosen on val objects: 18 of 23
-                                    #    first grasps above it held there)
+    evaluator_threshold: float = 0.0  # -, evaluator_prob at or above which a grasp that passed the MuJoCo check is
+                                    #    predicted_success (the node's verdict; the plan summary counts them);
+                                    #    0 = the evaluator's calibrated one (its model card's verdict_threshold,
+                                    #    chosen on val objects by dex1b bench plan-quality --calibrate; else its
+                                    #    threshold)
     evaluator_head: str = "free_space"  # which of the evaluator's predictions ranks (and is evaluator_prob): free_space
                                     #    (holds against forces in six directions) | lift (lifted off the table,
                                     #    single views with a support plane only; else free_space) | both (product)

@@ -185,6 +185,7 @@ class _Run:
     timings: dict[str, float] = field(default_factory=dict)
     optimizer: GraspOptimizer | None = None   # built by ``prepare`` on the prepared field
     evaluator_prob: np.ndarray | None = None  # (n_candidates,) set by ``rank`` when ranking.evaluator is set
+    evaluator_threshold: float = 1.0          # the verdict's threshold on evaluator_prob (set with it)
 
     @classmethod
     def new(cls, cfg: PlannerConfig, say: ProgressFn | None = None, stop: CancelFn | None = None) -> "_Run":
@@ -464,6 +465,7 @@ class GraspPipeline:
                               seed=run.seed())                  # (B, 2) [free-space, lift]
             head = cfg.ranking.evaluator_head if prep.field.plane is not None else "free_space"
             run.evaluator_prob = {"free_space": prob[:, 0], "lift": prob[:, 1], "both": prob[:, 0] * prob[:, 1]}[head]
+            run.evaluator_threshold = cfg.ranking.evaluator_threshold or ev.verdict_threshold or ev.threshold
             keys = (-run.evaluator_prob, ~acc)
             run.timings["evaluator"] = time.perf_counter() - t
         order = np.lexsort(keys)
@@ -476,6 +478,17 @@ class GraspPipeline:
             return spec or None
         d = resources.models_dir(self.hand_name, "evaluator", must_exist=False)
         return str(d) if (d / "model_card.yaml").is_file() else None
+
+    def verdict_threshold(self, cfg: PlannerConfig | None = None) -> float | None:
+        """The evaluator_prob at or above which a checked pass is ``predicted_success`` with ``cfg``
+        (default: the planner's): ``ranking.evaluator_threshold``, or when 0 the evaluator's calibrated
+        one (card ``verdict_threshold``, else ``threshold``); None without an evaluator."""
+        cfg = cfg or self.config
+        path = self.evaluator_path(cfg.ranking.evaluator)
+        if not path:
+            return None
+        ev = self.evaluator(path)
+        return cfg.ranking.evaluator_threshold or ev.verdict_threshold or ev.threshold
 
     def evaluator(self, path: str):
         """The learned grasp evaluator at ``path`` (loaded once and checked against the hand; see
@@ -556,7 +569,7 @@ class GraspPipeline:
         cfg = run.cfg
         k = num_grasps if num_grasps > 0 else cfg.ranking.top_k
         e = gs.energy["total"]
-        pe = run.evaluator_prob
+        pe, thr = run.evaluator_prob, run.evaluator_threshold
         second = e if pe is None else -pe   # with an evaluator: its probability replaces the energy
         acc = gs.accepted if cfg.ranking.accepted_first else np.zeros(len(gs), bool)
         final = sorted(cand, key=lambda i: (not c.success[i], not acc[i], second[i]))[:k]
@@ -572,7 +585,7 @@ class GraspPipeline:
             sim_success=bool(c.success[i]),
             grasp_type="+".join(n for n, a in zip(self.hand.tip_names, gs.active[i]) if a),
             source=source, evaluator_prob=None if pe is None else float(pe[i]),
-            predicted_success=bool(c.success[i] and (pe is None or pe[i] >= cfg.ranking.evaluator_threshold)))
+            predicted_success=bool(c.success[i] and (pe is None or pe[i] >= thr)))
             for i in final]
         run.timings["total"] = time.perf_counter() - t0
         n_ok = int(c.success.sum())
@@ -580,8 +593,8 @@ class GraspPipeline:
         checked = cfg.validation.num_validate > 0
         summary = (f"{self.mode}{completed}: {len(gs)} candidates, {int(gs.accepted.sum())} passed the energy filter, "
                    + (f"{n_ok}/{int(c.validated.sum())} passed MuJoCo" if checked else "no MuJoCo check")
-                   + ("" if pe is None else f", {int((pe >= cfg.ranking.evaluator_threshold).sum())} predicted good "
-                      f"by the evaluator (p >= {cfg.ranking.evaluator_threshold:g})")
+                   + ("" if pe is None else f", {int((pe >= thr).sum())} predicted good "
+                      f"by the evaluator (p >= {thr:.3g})")
                    + f"; {run.timings['total']:.2f} s")
         run.say("publish", 1.0, summary)
         if checked and cfg.validation.require_validated and n_ok == 0:

@@ -75,13 +75,21 @@ def test_metrics_auc_and_threshold():
 
 def test_save_load_round_trip(leap, synthetic_hand, tmp_path):
     from dex1b_ros.config_utils import to_dict
-    from dex1b_ros.evaluator.io import WEIGHTS_NAME, EvaluatorLoadError, load_evaluator, save_evaluator
+    from dex1b_ros.evaluator.io import (WEIGHTS_NAME, EvaluatorLoadError, load_evaluator, save_evaluator,
+                                        update_card)
     cfg = EvaluatorConfig(n_points=32, view_points=64, width=16)
     model = GraspEvaluator(len(leap.joint_names), len(leap.tip_names), cfg.width)
     save_evaluator(model, {"hand": "leap", "joint_names": list(leap.joint_names), "threshold": 0.8,
                            "config": to_dict(cfg)}, tmp_path / "ev")
     ev = load_evaluator(tmp_path / "ev", leap)
-    assert ev.threshold == 0.8 and ev.cfg == cfg
+    assert ev.threshold == 0.8 and ev.cfg == cfg and ev.verdict_threshold is None
+    # the planner's verdict threshold is calibrated later into the card; the weights' hash still holds
+    update_card(tmp_path / "ev", {"verdict_threshold": 0.93, "verdict_precision": 0.9})
+    assert load_evaluator(tmp_path / "ev", leap).verdict_threshold == 0.93
+    update_card(tmp_path / "ev", {"verdict_threshold": 1.5})
+    with pytest.raises(EvaluatorLoadError, match="verdict_threshold must be a probability"):
+        load_evaluator(tmp_path / "ev", leap)
+    update_card(tmp_path / "ev", {"verdict_threshold": None})
     for k, v in model.state_dict().items():
         torch.testing.assert_close(ev.model.state_dict()[k], v)
     pts, nrm, trans, quat, qg, qs = (x.numpy() for x in _inputs(leap, B=3))

@@ -1,7 +1,25 @@
 """`dex1b bench plan-quality` end to end on one object and one view (real planner, real MuJoCo)."""
+import numpy as np
 import pytest
 
-from dex1b_ros.planner.bench_quality import main
+from dex1b_ros.planner.bench_quality import choose_verdict_threshold, main
+
+
+def test_verdict_threshold_is_the_lowest_with_the_precision():
+    prob = np.array([0.5, 0.6, 0.7, 0.8, 0.9, 0.95, np.nan, 0.99])
+    passed = np.array([1, 1, 1, 1, 1, 1, 0, 0], bool)
+    lifted = np.array([0, 1, 0, 1, 1, 1, 0, 1], bool)
+    # passed & p >= 0.6: 4/5 lifted; >= 0.7: 3/4; >= 0.8: 3/3
+    assert choose_verdict_threshold(prob, passed, lifted, 0.9, 1) == (0.8, 3, 3)
+    assert choose_verdict_threshold(prob, passed, lifted, 0.75, 1) == (0.6, 4, 5)
+    assert choose_verdict_threshold(prob, passed, lifted, 0.9, 4) is None      # too few plans above 0.8
+    assert choose_verdict_threshold(prob, np.zeros(8, bool), lifted, 0.5, 1) is None
+
+
+def test_calibrate_only_on_val(capsys):
+    with pytest.raises(SystemExit):
+        main(["--hands", "leap", "--calibrate", "0.9"])      # default: the held-out set
+    assert "--objects val" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -394,18 +394,20 @@ def test_predicted_success_is_the_check_gated_by_the_evaluator_threshold():
                           "validation.validate_stop_after": 0})
     p = GraspPipeline("leap", config=cfg)
     pts, nrm, plane = view_scene(make_object("box", 0, size=0.06).mesh, "leap", seed=0)
-    for over in ({"ranking.evaluator_threshold": 0.0}, {"ranking.evaluator_threshold": 1.0},
-                 {"ranking.evaluator_threshold": 0.5}, {"ranking.evaluator": ""}):
+    ev = p.evaluator(p.evaluator_path("auto"))
+    assert p.verdict_threshold() == (ev.verdict_threshold or ev.threshold)     # 0 = the card's calibrated one
+    for over in ({"ranking.evaluator_threshold": 1e-6}, {"ranking.evaluator_threshold": 1.0},
+                 {"ranking.evaluator_threshold": 0.0}, {"ranking.evaluator": ""}):
         p.configure(planner_config(over, cfg))
         r = p.plan(pts, nrm, support_plane=plane)
         assert r.success, r.message
-        thr = p.config.ranking.evaluator_threshold
+        thr = p.verdict_threshold()
         for g in r.grasps:
             gate = g.evaluator_prob is None or g.evaluator_prob >= thr
             assert g.predicted_success == (g.sim_success and gate), (over, g.sim_success, g.evaluator_prob)
         if over.get("ranking.evaluator_threshold") == 1.0:
             assert any(g.sim_success for g in r.grasps) and not any(g.predicted_success for g in r.grasps)
-        if over.get("ranking.evaluator_threshold") == 0.0 or "ranking.evaluator" in over:
+        if over.get("ranking.evaluator_threshold") == 1e-6 or "ranking.evaluator" in over:
             assert [g.predicted_success for g in r.grasps] == [g.sim_success for g in r.grasps]
 
 
