@@ -132,6 +132,22 @@ class PreparedCloud:
     hull_mesh: object = None
 
 
+@dataclass
+class _SecondOpinion:
+    """The check's optional second object guess (``validation.second_completion``): a context
+    manager around its ``validator`` (None: no second opinion)."""
+
+    validator: object = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.validator is not None:
+            self.validator.close()
+        return False
+
+
 def prepare_cloud(points: np.ndarray, normals: np.ndarray, cfg: PrepareConfig | PipelineConfig | PlannerConfig,
                   support_plane: np.ndarray | None = None, device="cpu") -> PreparedCloud:
     """The planner's ``prepare`` step, after cleaning (finite points, at most ``cloud_points``
@@ -535,9 +551,11 @@ class GraspPipeline:
         free = not lift or cfg.check == "both"
         # the lift needs the table: simulate in a frame whose +z is the support plane's normal
         R = _table_rotation(plane) if lift else np.eye(3)
-        mesh = prep.hull_mesh.copy().apply_transform(np.block([[R, np.zeros((3, 1))], [np.zeros((1, 3)), 1.0]]))
+        T = np.block([[R, np.zeros((3, 1))], [np.zeros((1, 3)), 1.0]])
+        mesh = prep.hull_mesh.copy().apply_transform(T)
+        second = self._second_opinion(run, prep, plane, T)
         with GraspValidator(self.hand.cfg, mesh, hands_dir=self.hands_dir, threads=cfg.validate_threads,
-                            cache_scene=False, visual_meshes=False) as v:   # a new object estimate every plan
+                            cache_scene=False, visual_meshes=False) as v, second:   # a new object estimate every plan
             for i in range(0, len(todo), step):
                 vi = todo[i:i + step]
                 sub = gs.select(vi)
@@ -552,6 +570,13 @@ class GraspPipeline:
                     rl = v.validate_tabletop(trans, quat, *q)
                     ok &= rl.success
                     r = r if free else rl
+                if second.validator is not None and ok.any():   # the passes again, on the other guess
+                    j = np.flatnonzero(ok)
+                    args = (trans[j], quat[j]) + tuple(x[j] for x in q)
+                    if free:
+                        ok[j] &= second.validator.validate(*args).success
+                    if lift:
+                        ok[j] &= second.validator.validate_tabletop(*args).success
                 out.validated[vi] = True
                 out.success[vi] = ok
                 out.n_contacts[vi] = r.n_contacts
@@ -561,6 +586,24 @@ class GraspPipeline:
                     break
         run.timings["validate"] = time.perf_counter() - t
         return out
+
+    def _second_opinion(self, run: _Run, prep, plane, T: np.ndarray) -> "_SecondOpinion":
+        """``validation.second_completion``: for a single view, a validator of the view completed the
+        other way (its convex hull, in the check's frame ``T`` (4, 4)), built only when it differs from
+        the first guess; else an empty opinion."""
+        method = run.cfg.validation.second_completion
+        if not method or not prep.partial or method == run.cfg.prepare.completion:
+            return _SecondOpinion(None)
+        from ..perception.preprocess import CloudError, estimate_object_mesh
+        from ..validate import GraspValidator
+        try:
+            pts = complete_view(prep.points, prep.normals, plane, method, run.cfg.prepare.completion_drop)
+            mesh = estimate_object_mesh(pts).apply_transform(T)
+        except CloudError:
+            return _SecondOpinion(None)
+        return _SecondOpinion(GraspValidator(self.hand.cfg, mesh, hands_dir=self.hands_dir,
+                                             threads=run.cfg.validation.validate_threads, cache_scene=False,
+                                             visual_meshes=False))
 
     def _result(self, run: _Run, prep, gs, source: str, cand, c: Checks, num_grasps: int, t0: float,
                 base: dict) -> PlanResult:
