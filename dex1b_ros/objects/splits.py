@@ -40,8 +40,9 @@ def splits_path() -> Path:
     return resources.config_dir("objects", "splits.yaml")
 
 
-OBJECT_SETS = ("heldout",)
-"""Named object sets (``config/objects/<name>.yaml``, key ``objects``): fixed lists of ids."""
+OBJECT_SETS = ("heldout", "valbroad")
+"""Named object sets (``config/objects/<name>.yaml``, key ``objects``): fixed lists of ids.
+``heldout``: the report set (test split); ``valbroad``: its like from the val split, to choose on."""
 
 
 def load_object_set(name: str) -> list[str]:

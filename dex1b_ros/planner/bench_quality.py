@@ -98,12 +98,12 @@ def _calibrate(pipe, a, hand: str, prob, own, lift) -> None:
         "verdict_rule": (f"lowest free-space probability at which the planner's first grasps that passed its MuJoCo "
                          f"check were lifted by the true object with precision >= {a.calibrate:g} "
                          f"(>= {a.calibrate_min} plans)"),
-        "verdict_calibration": {"objects": "val", "plans": len(prob), "views": a.views, "seed": a.seed,
+        "verdict_calibration": {"objects": a.spec, "plans": len(prob), "views": a.views, "seed": a.seed,
                                 "lifted_of_predicted": f"{k}/{m}", "date": time.strftime("%Y-%m-%d"),
-                                "command": f"dex1b bench plan-quality --hands {hand} --objects val"
+                                "command": f"dex1b bench plan-quality --hands {hand} --objects {a.spec}"
                                            + (f" --max-objects {a.max_objects}" if a.max_objects else "")
                                            + f" --calibrate {a.calibrate:g}"}})
-    print(f"{'':8s} calibrate: verdict_threshold {t:.4f} (lifted {k}/{m} on val) -> {card}", flush=True)
+    print(f"{'':8s} calibrate: verdict_threshold {t:.4f} (lifted {k}/{m} on {a.spec}) -> {card}", flush=True)
 
 
 def main(argv=None) -> int:
@@ -114,7 +114,7 @@ def main(argv=None) -> int:
     ap.add_argument("--hands", nargs="+", default=["leap", "allegro"])
     ap.add_argument("--objects", default="heldout",
                     help="split name (train/val/test), object set (heldout) or comma-separated object ids "
-                         "(default: the held-out set, config/objects/heldout.yaml). Tune on val, report on heldout")
+                         "(default: the held-out set, config/objects/heldout.yaml). Tune on val or valbroad (its twin), report on heldout")
     ap.add_argument("--max-objects", type=int, default=None,
                     help="a deterministic spread of at most this many of them (alternating sources and kinds)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -133,12 +133,12 @@ def main(argv=None) -> int:
                     help="choose the evaluator's verdict threshold: the lowest evaluator_prob at which the first "
                          "grasps that passed the planner's check were lifted by the true object with at least this "
                          "precision (and at least --calibrate-min of them), and write it into the evaluator's "
-                         "model card (verdict_threshold; ranking.evaluator_threshold 0 uses it). Only with "
-                         "--objects val: never calibrate on the objects you report on")
+                         "model card (verdict_threshold; ranking.evaluator_threshold 0 uses it). Only on "
+                         "validation objects (e.g. --objects valbroad, the held-out set's twin from the val "
+                         "split): never calibrate on the objects you report on")
     ap.add_argument("--calibrate-min", type=int, default=5, help="fewest predicted grasps a threshold may rest on")
     a = ap.parse_args(argv)
-    if a.calibrate is not None and a.objects != "val":
-        ap.error(f"--calibrate needs --objects val (got {a.objects!r}): thresholds are chosen on val objects")
+    a.spec = spec = a.objects
     if a.calibrate is not None and not 0.0 < a.calibrate <= 1.0:
         ap.error(f"--calibrate: a precision in (0, 1], got {a.calibrate}")
     torch.set_num_threads(a.threads)
@@ -156,6 +156,12 @@ def main(argv=None) -> int:
         a.objects = spread(_ids_from_spec(a.objects, []), a.max_objects)
     except ValueError as e:
         ap.error(str(e))
+    if a.calibrate is not None:
+        from ..objects.splits import load_split
+        outside = sorted(set(a.objects) - set(load_split("val")))
+        if outside:
+            ap.error(f"--calibrate needs validation objects (--objects val or valbroad); {spec!r} has "
+                     f"{len(outside)} others, e.g. {outside[0]}: thresholds are never chosen on reported objects")
 
     from ..objects import load_object
     from ..validate import GraspValidator, ValidatorConfig

@@ -2,6 +2,7 @@
 
     dex1b demo                      # LEAP, mustard bottle, PNG in out/demo.png
     dex1b demo --hand allegro --object ycb:003_cracker_box --out out/allegro.png
+    dex1b demo --yaw 90 --seed 3         # the bottle turned 90 deg on the table, other camera noise
     dex1b demo --record out/demo_bag     # also record the topics (rosbag2, MCAP) for `dex1b plan --bag`
     dex1b demo --perturb-first 0.3       # closed loop: the first attempt misses, the joint states show it, replan
 
@@ -20,6 +21,7 @@ It retries with the next camera frame when a plan fails, up to ``--attempts`` ti
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import subprocess
@@ -61,14 +63,14 @@ def run(a) -> int:
     out = Path(a.out)
     log_dir = out.parent / "demo_logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    scene = {"object": a.object, "object_xy": "[0.5, 0.0]", "object_yaw": 0.0}
+    scene = {"object": a.object, "object_xy": "[0.5, 0.0]", "object_yaw": math.radians(a.yaw)}
     planner_overrides = {"hand": a.hand}   # the rest: config/grasp_planner.yaml (the node's defaults)
     if a.samples is not None:
         planner_overrides["sampling.num_samples"] = a.samples
     if a.validate is not None:
         planner_overrides["validation.num_validate"] = a.validate
     procs = [
-        _start("sim_camera", "sim_camera.yaml", {**scene, "rate_hz": 2.0}, env, log_dir),
+        _start("sim_camera", "sim_camera.yaml", {**scene, "rate_hz": 2.0, "seed": a.seed}, env, log_dir),
         _start("grasp_planner", "grasp_planner.yaml", planner_overrides, env, log_dir),
         _start("sim_hand", "sim_hand.yaml", {**scene, "hand": a.hand, "real_time_factor": 0.0}, env, log_dir),
     ]
@@ -288,6 +290,9 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hand", default="leap", help="leap | allegro")
     ap.add_argument("--object", default="ycb:006_mustard_bottle", help="object id (ycb:<name>, proc:<kind>:<seed>)")
+    ap.add_argument("--yaw", type=float, default=0.0,
+                    help="deg, the object's turn about the vertical on the table (the camera stays): another view")
+    ap.add_argument("--seed", type=int, default=0, help="the camera's noise seed (frame i uses seed + i)")
     ap.add_argument("--samples", type=int, default=None,
                     help="grasp candidates per plan (default: sampling.num_samples of config/grasp_planner.yaml)")
     ap.add_argument("--validate", type=int, default=None,

@@ -181,12 +181,15 @@ def test_overlapping_shells_are_merged_on_load(tmp_path):
     assert any("union" in n for n in obj.notes)
 
 
-def test_heldout_set_is_unseen_broad_and_non_convex():
+@pytest.mark.parametrize("name,split", [("heldout", "test"), ("valbroad", "val")])
+def test_object_sets_are_of_one_split_broad_and_non_convex(name, split):
+    """The held-out set (reported on) and its validation twin (chosen on) both hold >= 24 objects of
+    one split, a third or more strongly non-convex."""
     from dex1b_ros.geometry.decompose import hull_ratio
     from dex1b_ros.objects.splits import load_object_set
 
-    ids = load_object_set("heldout")
+    ids = load_object_set(name)
     assert len(ids) >= 24 and len(set(ids)) == len(ids)
-    assert set(ids) <= set(load_split("test"))  # never a training or validation object
+    assert set(ids) <= set(load_split(split))  # heldout: never a training or validation object
     ratios = [hull_ratio(load_object(i).mesh) for i in ids]
     assert sum(r < 0.7 for r in ratios) >= len(ids) / 3

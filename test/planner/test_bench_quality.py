@@ -19,7 +19,10 @@ def test_verdict_threshold_is_the_lowest_with_the_precision():
 def test_calibrate_only_on_val(capsys):
     with pytest.raises(SystemExit):
         main(["--hands", "leap", "--calibrate", "0.9"])      # default: the held-out set
-    assert "--objects val" in capsys.readouterr().err
+    assert "validation objects" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--hands", "leap", "--objects", "ycb:002_master_chef_can", "--calibrate", "0.9"])
+    assert "ycb:002_master_chef_can" in capsys.readouterr().err
 
 
 @pytest.mark.slow
