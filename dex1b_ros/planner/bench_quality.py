@@ -70,17 +70,24 @@ def _frac(ok: np.ndarray, among: np.ndarray) -> str:
 
 
 def choose_verdict_threshold(prob: np.ndarray, passed: np.ndarray, lifted: np.ndarray, precision: float,
-                     min_count: int) -> tuple[float, int, int] | None:
+                     min_count: int) -> tuple[float, int, int, bool] | None:
     """The lowest threshold t (one of the plans' probabilities) at which the plans that ``passed``
     (bool (P,)) with ``prob >= t`` ((P,) evaluator probabilities, NaN = none) were ``lifted`` with at
-    least ``precision``, over at least ``min_count`` plans: (t, lifted, predicted), or None."""
+    least ``precision``, over at least ``min_count`` plans: (t, lifted, predicted, True). When no t
+    reaches it: the t of the highest precision over at least ``min_count`` plans (the lowest such),
+    flagged False; None when fewer than ``min_count`` plans passed."""
     p = np.nan_to_num(np.asarray(prob, dtype=np.float64), nan=-1.0)
+    best = None
     for t in np.unique(p[passed & (p >= 0)]):          # ascending: the lowest that qualifies
         sel = passed & (p >= t)
         k, m = int((lifted & sel).sum()), int(sel.sum())
-        if m >= min_count and k >= precision * m:
-            return float(t), k, m
-    return None
+        if m < min_count:
+            break
+        if k >= precision * m:
+            return float(t), k, m, True
+        if best is None or k / m > best[1] / best[2]:
+            best = (float(t), k, m, False)
+    return best
 
 
 def _calibrate(pipe, a, hand: str, prob, own, lift) -> None:
@@ -89,21 +96,22 @@ def _calibrate(pipe, a, hand: str, prob, own, lift) -> None:
     path = pipe.evaluator_path(pipe.config.ranking.evaluator)
     got = choose_verdict_threshold(prob, own, lift, a.calibrate, a.calibrate_min)
     if not path or got is None:
-        print(f"{'':8s} calibrate: no threshold reaches precision {a.calibrate:g} over >= {a.calibrate_min} plans; "
-              "card unchanged", flush=True)
+        print(f"{'':8s} calibrate: fewer than {a.calibrate_min} plans passed the check; card unchanged", flush=True)
         return
-    t, k, m = got
+    t, k, m, reached = got
     card = update_card(path, {
-        "verdict_threshold": round(t, 4), "verdict_precision": a.calibrate,
+        "verdict_threshold": round(t, 4), "verdict_precision": round(k / m, 3), "verdict_target": a.calibrate,
+        "verdict_target_reached": reached,
         "verdict_rule": (f"lowest free-space probability at which the planner's first grasps that passed its MuJoCo "
                          f"check were lifted by the true object with precision >= {a.calibrate:g} "
-                         f"(>= {a.calibrate_min} plans)"),
+                         f"(>= {a.calibrate_min} plans); if none does, the one of the highest precision"),
         "verdict_calibration": {"objects": a.spec, "plans": len(prob), "views": a.views, "seed": a.seed,
                                 "lifted_of_predicted": f"{k}/{m}", "date": time.strftime("%Y-%m-%d"),
                                 "command": f"dex1b bench plan-quality --hands {hand} --objects {a.spec}"
                                            + (f" --max-objects {a.max_objects}" if a.max_objects else "")
                                            + f" --calibrate {a.calibrate:g}"}})
-    print(f"{'':8s} calibrate: verdict_threshold {t:.4f} (lifted {k}/{m} on {a.spec}) -> {card}", flush=True)
+    print(f"{'':8s} calibrate: verdict_threshold {t:.4f} (lifted {k}/{m} on {a.spec}"
+          + ("" if reached else f"; precision {a.calibrate:g} not reached, the highest") + f") -> {card}", flush=True)
 
 
 def main(argv=None) -> int:

@@ -10,9 +10,10 @@ def test_verdict_threshold_is_the_lowest_with_the_precision():
     passed = np.array([1, 1, 1, 1, 1, 1, 0, 0], bool)
     lifted = np.array([0, 1, 0, 1, 1, 1, 0, 1], bool)
     # passed & p >= 0.6: 4/5 lifted; >= 0.7: 3/4; >= 0.8: 3/3
-    assert choose_verdict_threshold(prob, passed, lifted, 0.9, 1) == (0.8, 3, 3)
-    assert choose_verdict_threshold(prob, passed, lifted, 0.75, 1) == (0.6, 4, 5)
-    assert choose_verdict_threshold(prob, passed, lifted, 0.9, 4) is None      # too few plans above 0.8
+    assert choose_verdict_threshold(prob, passed, lifted, 0.9, 1) == (0.8, 3, 3, True)
+    assert choose_verdict_threshold(prob, passed, lifted, 0.75, 1) == (0.6, 4, 5, True)
+    # too few plans above 0.8 for 0.9: the highest precision over >= 4 plans, flagged
+    assert choose_verdict_threshold(prob, passed, lifted, 0.9, 4) == (0.6, 4, 5, False)
     assert choose_verdict_threshold(prob, np.zeros(8, bool), lifted, 0.5, 1) is None
 
 
