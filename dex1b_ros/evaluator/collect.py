@@ -101,8 +101,10 @@ def plan_candidates(pipe, points, normals, plane):
     return prep, gs, np.asarray(cand)
 
 
-def collect_object(pipe, object_id: str, views: int, cloud_points: int = 256, progress=None) -> tuple[list[dict], dict]:
-    """The candidate rows of ``views`` views of one object and a per-object summary."""
+def collect_object(pipe, object_id: str, views: int, cloud_points: int = 256, progress=None,
+                   first_view: int = 0) -> tuple[list[dict], dict]:
+    """The candidate rows of ``views`` views (numbers ``first_view`` ...) of one object and a
+    per-object summary."""
     from ..objects import load_object
     from ..planner.bench_quality import true_verdicts, view_scene
     from ..planner.pipeline import PlanFailed
@@ -113,7 +115,7 @@ def collect_object(pipe, object_id: str, views: int, cloud_points: int = 256, pr
     rows: list[dict] = []
     info = {"object_id": object_id, "views": [], "plan_s": 0.0, "sim_s": 0.0}
     with GraspValidator(pipe.hand.cfg, mesh) as truth:
-        for v in range(views):
+        for v in range(first_view, first_view + views):
             seed = plan_view_seed(object_id, v)
             p, n, plane = view_scene(mesh, hand, seed)
             t = time.perf_counter()
@@ -332,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--order", choices=("hashed", "sorted"), default="hashed",
                     help="collection order: hashed (sha256 of the id: a partial run is a random-like subset) or sorted")
     ap.add_argument("--views", type=int, default=4, help="camera views per object (seeds from the object id)")
+    ap.add_argument("--first-view", type=int, default=0,
+                    help="number of the first view (views first-view ... first-view + views - 1: new camera views "
+                         "of objects another collection saw with views 0 ...)")
     ap.add_argument("--top-k", type=int, default=12, help="candidates kept and simulated per plan (planner order)")
     ap.add_argument("--cloud-points", type=int, default=256,
                     help="points of the planner's prepared cloud stored per view (rank-0 row)")
@@ -418,6 +423,8 @@ def main(argv=None) -> int:
     if bad:
         ap.error(f"--objects: {len(bad)} validation / test / held-out objects, refused: {', '.join(bad[:5])}")
     ids = spread(ids, a.max_objects)
+    if a.first_view < 0:
+        ap.error(f"--first-view: must be >= 0, got {a.first_view}")
     if a.order == "hashed":
         ids = sorted(ids, key=lambda o: hashlib.sha256(f"dex1b-collect-order:{o}".encode()).hexdigest())
     over = {}
@@ -429,7 +436,7 @@ def main(argv=None) -> int:
     pipe = make_pipeline(a.hand, a.top_k, over)
     from ..eval.config import EvalConfig
     ec = EvalConfig(hand=a.hand)
-    meta = {"format": COLLECT_VERSION, "hand": a.hand, "views": a.views, "top_k": a.top_k,
+    meta = {"format": COLLECT_VERSION, "hand": a.hand, "views": a.views, "first_view": a.first_view, "top_k": a.top_k,
             "generator_sha256": generator_sha256(a.hand), "generator": pipe.mode,
             "planner_overrides": {"validation.num_validate": 0, "ranking.top_k": a.top_k, **over},
             "camera": {"kind": "partial", "cloud_points": ec.cloud_points,
@@ -437,6 +444,10 @@ def main(argv=None) -> int:
                        "partial_elevation_deg": list(ec.partial_elevation_deg), "partial_noise": ec.partial_noise,
                        "seed": "plan_view_seed(object_id, view) (dex1b_ros.evaluator.collect)"},
             "cloud_points_stored": a.cloud_points}
+    ev_path = pipe.evaluator_path(pipe.config.ranking.evaluator)
+    if ev_path:   # ranked by an evaluator (--set ranking.evaluator=auto): the rows depend on it
+        from .io import read_card
+        meta["evaluator"] = {"path": str(ev_path), "sha256": read_card(ev_path)[1].get("sha256")}
     done = done_objects(a.out) if a.out.is_dir() else set()
     todo = [o for o in ids if o not in done]
     print(f"# collect-plans: {len(ids)} objects ({len(ids) - len(todo)} done), {a.views} views, top {a.top_k} "
@@ -445,7 +456,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     nv = 0
     for o in todo:
-        rows, info = collect_object(pipe, o, a.views, a.cloud_points, progress=bar.update)
+        rows, info = collect_object(pipe, o, a.views, a.cloud_points, progress=bar.update, first_view=a.first_view)
         write_shard(rows, {**meta, "object": info}, a.out / shard_name(o))
         nv += a.views
         held = sum(r["held"] for r in rows)

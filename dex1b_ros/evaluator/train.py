@@ -358,9 +358,9 @@ def build_parser(prog: str = "dex1b train-evaluator") -> argparse.ArgumentParser
     ap.add_argument("--hand", required=True, help="hand name (config/hands/<hand>.yaml), e.g. leap")
     ap.add_argument("--data", type=Path, default=None,
                     help="dataset folder (searched recursively for *.parquet shards) or one shard, e.g. data/leap")
-    ap.add_argument("--plans", type=Path, default=None,
-                    help="folder of `dex1b collect-plans` shards (the planner's own candidates labelled on the true "
-                         "object), e.g. data/leap_plans; alone or with --data (at least one of the two)")
+    ap.add_argument("--plans", type=Path, nargs="+", default=None,
+                    help="folder(s) of `dex1b collect-plans` shards (the planner's own candidates labelled on the "
+                         "true object), e.g. data/leap_plans; alone or with --data (at least one of the two)")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default models/<hand>/evaluator)")
     ap.add_argument("--score", type=Path, default=None, metavar="DIR",
                     help="train nothing: score the evaluator in DIR on the --plans rows of the validation objects "
@@ -393,7 +393,7 @@ def main(argv=None) -> int:
             ap.error(f"--data {a.data}: records of hand {records.hand!r}, not {hand.name!r}")
     if a.plans is not None:
         from .collect import read_plans
-        plan_shards = sorted(a.plans.rglob("plans-*.parquet")) if a.plans.is_dir() else [a.plans]
+        plan_shards = [s for p in a.plans for s in (sorted(p.rglob("plans-*.parquet")) if p.is_dir() else [p])]
         plans = read_plans(plan_shards)
     if a.score is not None:
         if plans is None or records is not None:
@@ -413,7 +413,7 @@ def main(argv=None) -> int:
         "threshold": res.threshold,
         "threshold_rule": f"lowest free-space probability with validation precision >= {cfg.target_precision}",
         "data": {**({"root": _rel(a.data), "shards": len(shards), "sha256": data_digest(shards)} if shards else {}),
-                 **({"plans_root": _rel(a.plans), "plan_shards": len(plan_shards),
+                 **({"plans_root": " ".join(_rel(p) for p in a.plans), "plan_shards": len(plan_shards),
                      "plans_sha256": data_digest(plan_shards)} if plan_shards else {}), **res.data},
         "validation": res.val,
         "training": {"steps": cfg.steps, "seconds": round(res.seconds, 1), "cpu_seconds": round(cpu, 1),

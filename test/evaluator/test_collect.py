@@ -71,6 +71,32 @@ def test_refuses_validation_test_and_heldout_objects(capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_new_views_ranked_by_the_evaluator(tmp_path):
+    """--first-view: other camera views than a first collection's (seeds of views 3 ...);
+    --set ranking.evaluator=auto: the node's order, the evaluator named in the metadata."""
+    import json
+
+    import pyarrow.parquet as pq
+    assert collect.main(["--objects", OBJ, "--views", "1", "--first-view", "3", "--top-k", "2", "--out",
+                         str(tmp_path), "--quiet", "--set", "ranking.evaluator=auto"]) == 0
+    t = pq.read_table(tmp_path / collect.shard_name(OBJ))
+    assert set(t.column("view").to_pylist()) == {3}
+    assert set(t.column("view_seed").to_pylist()) == {collect.plan_view_seed(OBJ, 3)}
+    meta = json.loads(t.schema.metadata[b"dex1b_collect"])
+    assert meta["first_view"] == 3 and len(meta["evaluator"]["sha256"]) == 64
+    with pytest.raises(SystemExit):
+        collect.main(["--objects", OBJ, "--first-view", "-1", "--out", str(tmp_path), "--quiet"])
+
+
+def test_train_evaluator_reads_several_plan_folders():
+    from pathlib import Path
+
+    from dex1b_ros.evaluator.train import build_parser
+    a = build_parser().parse_args(["--hand", "leap", "--plans", "data/leap_plans_table", "data/leap_plans_onpolicy"])
+    assert a.plans == [Path("data/leap_plans_table"), Path("data/leap_plans_onpolicy")]
+
+
 def test_training_on_plan_rows(shard, leap, tmp_path):
     from dex1b_ros.evaluator.collect import read_plans
     from dex1b_ros.evaluator.config import EvaluatorConfig
