@@ -411,6 +411,26 @@ def test_predicted_success_is_the_check_gated_by_the_evaluator_threshold():
             assert [g.predicted_success for g in r.grasps] == [g.sim_success for g in r.grasps]
 
 
+def test_second_completion_only_removes_passes():
+    """validation.second_completion: a pass must pass again on the view completed another way, so
+    the passes with it are a subset of those without it (same candidates, same first check)."""
+    from dex1b_ros.config_utils import ConfigError
+    from dex1b_ros.planner.bench_quality import view_scene
+
+    cfg = planner_config({"sampling.num_samples": 24, "refinement.refine_steps": 20, "validation.num_validate": 8,
+                          "validation.validate_stop_after": 0, "ranking.top_k": 8})
+    p = GraspPipeline("leap", config=cfg)
+    pts, nrm, plane = view_scene(make_object("bottle", 0).mesh, "leap", seed=0)   # revolve and mirror differ
+    one = {tuple(np.round(g.wrist_pos, 6)): g.sim_success for g in p.plan(pts, nrm, support_plane=plane).grasps}
+    p.configure(planner_config({"validation.second_completion": "mirror"}, cfg))
+    two = {tuple(np.round(g.wrist_pos, 6)): g.sim_success for g in p.plan(pts, nrm, support_plane=plane).grasps}
+    assert one.keys() == two.keys() and any(one.values())
+    assert all(one[k] or not two[k] for k in one)          # nothing passes only with the second opinion
+    assert sum(two.values()) < sum(one.values())           # and here the mirrored guess turns a pass down
+    with pytest.raises(ConfigError, match="second_completion"):
+        planner_config({"validation.second_completion": "guess"})
+
+
 def test_evaluator_head_picks_the_prediction_that_ranks(box_cloud):
     """ranking.evaluator_head: free_space | lift | both (product) on a single view with a table;
     the candidates are the same (same cloud, same answer), only their probability and order change;
