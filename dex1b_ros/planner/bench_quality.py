@@ -121,8 +121,9 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hands", nargs="+", default=["leap", "allegro"])
     ap.add_argument("--objects", default="heldout",
-                    help="split name (train/val/test), object set (heldout) or comma-separated object ids "
-                         "(default: the held-out set, config/objects/heldout.yaml). Tune on val or valbroad (its twin), report on heldout")
+                    help="split name (train/val/test), object set (heldout, valbroad) or comma-separated object "
+                         "ids (default: the held-out set, config/objects/heldout.yaml). Tune on val or valbroad "
+                         "(its twin from the val split), report on heldout")
     ap.add_argument("--max-objects", type=int, default=None,
                     help="a deterministic spread of at most this many of them (alternating sources and kinds)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

@@ -75,8 +75,7 @@ def test_metrics_auc_and_threshold():
 
 def test_save_load_round_trip(leap, synthetic_hand, tmp_path):
     from dex1b_ros.config_utils import to_dict
-    from dex1b_ros.evaluator.io import (WEIGHTS_NAME, EvaluatorLoadError, load_evaluator, save_evaluator,
-                                        update_card)
+    from dex1b_ros.evaluator.io import WEIGHTS_NAME, EvaluatorLoadError, load_evaluator, save_evaluator, update_card
     cfg = EvaluatorConfig(n_points=32, view_points=64, width=16)
     model = GraspEvaluator(len(leap.joint_names), len(leap.tip_names), cfg.width)
     save_evaluator(model, {"hand": "leap", "joint_names": list(leap.joint_names), "threshold": 0.8,
