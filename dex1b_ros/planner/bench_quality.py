@@ -9,8 +9,8 @@ node executes) is then simulated on the TRUE object mesh: the DexGraspBench six-
 and the tabletop lift (``GraspValidator``). Also counted: how often that grasp had passed the
 planner's own MuJoCo check (run on its guess of the object, the completed view, as a tabletop lift), and
 how often it was the planner's verdict ``predicted_success`` (that check passed and, with an evaluator,
-``evaluator_prob >= ranking.evaluator_threshold``) and how many of those the true object lifted: the
-precision of the node's "validated".
+``evaluator_prob`` >= the verdict threshold, ``GraspPipeline.verdict_threshold``) and how many of
+those the true object lifted: the precision of the node's "validated".
 A stricter lift is reported too ("lift, weight"): gravity on from the start (the object's weight
 rests on the table while the hand closes, as in ``sim_hand`` and the real world) and no extra
 force; the protocol's lift (gravity off, a -z force of 10 x mass after closing) is up to ~25 %
@@ -95,7 +95,10 @@ def _calibrate(pipe, a, hand: str, prob, own, lift) -> None:
     from ..evaluator.io import update_card
     path = pipe.evaluator_path(pipe.config.ranking.evaluator)
     got = choose_verdict_threshold(prob, own, lift, a.calibrate, a.calibrate_min)
-    if not path or got is None:
+    if not path:
+        print(f"{'':8s} calibrate: no evaluator ranks these plans (ranking.evaluator); nothing written", flush=True)
+        return
+    if got is None:
         print(f"{'':8s} calibrate: fewer than {a.calibrate_min} plans passed the check; card unchanged", flush=True)
         return
     t, k, m, reached = got
@@ -232,15 +235,16 @@ def main(argv=None) -> int:
               f"{liftw.sum():6d} = {liftw.mean():4.0%} {_frac(lift, pred):>17s}", flush=True)
         prob = np.array(prob)
         if np.isfinite(prob).any():
+            pz = np.nan_to_num(prob, nan=-1.0)     # no plan, no probability: below every threshold
             thr = pipe.verdict_threshold()
-            good = np.nan_to_num(prob, nan=-1.0) >= thr
+            good = pz >= thr
             print(f"{'':8s} evaluator p >= {thr:g}: {good.sum()}/{n} first grasps; held | p>=thr "
                   f"{_frac(held, good)}, lift | p>=thr {_frac(lift, good)}, held | p>=thr & passed "
                   f"{_frac(held, good & own)}", flush=True)
-            sweep = [f"{t:.2f}: {_frac(held, np.nan_to_num(prob, nan=-1.0) >= t)}"
+            sweep = [f"{t:.2f}: {_frac(held, pz >= t)}"
                      for t in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)]
             print(f"{'':8s} held | p>=t sweep: " + ", ".join(sweep), flush=True)
-            sweep = [f"{t:.2f}: {_frac(lift, own & (np.nan_to_num(prob, nan=-1.0) >= t))}"
+            sweep = [f"{t:.2f}: {_frac(lift, own & (pz >= t))}"
                      for t in (0.8, 0.85, 0.9, 0.93, 0.95, 0.97)]
             print(f"{'':8s} lift | passed & p>=t sweep (the verdict's precision at threshold t): "
                   + ", ".join(sweep), flush=True)

@@ -132,19 +132,26 @@ class PreparedCloud:
     hull_mesh: object = None
 
 
-@dataclass
 class _SecondOpinion:
     """The check's optional second object guess (``validation.second_completion``): a context
-    manager around its ``validator`` (None: no second opinion)."""
+    manager that builds its validator from ``make()`` only when first asked (``validator``; None:
+    no second opinion), so plans where nothing passes pay nothing for it."""
 
-    validator: object = None
+    def __init__(self, make=None):
+        self._make, self._v = make, None
+
+    @property
+    def validator(self):
+        if self._v is None and self._make is not None:
+            self._v, self._make = self._make(), None
+        return self._v
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        if self.validator is not None:
-            self.validator.close()
+        if self._v is not None:
+            self._v.close()
         return False
 
 
@@ -481,7 +488,7 @@ class GraspPipeline:
                               seed=run.seed())                  # (B, 2) [free-space, lift]
             head = cfg.ranking.evaluator_head if prep.field.plane is not None else "free_space"
             run.evaluator_prob = {"free_space": prob[:, 0], "lift": prob[:, 1], "both": prob[:, 0] * prob[:, 1]}[head]
-            run.evaluator_threshold = cfg.ranking.evaluator_threshold or ev.verdict_threshold or ev.threshold
+            run.evaluator_threshold = self.verdict_threshold(cfg)
             keys = (-run.evaluator_prob, ~acc)
             run.timings["evaluator"] = time.perf_counter() - t
         order = np.lexsort(keys)
@@ -570,7 +577,7 @@ class GraspPipeline:
                     rl = v.validate_tabletop(trans, quat, *q)
                     ok &= rl.success
                     r = r if free else rl
-                if second.validator is not None and ok.any():   # the passes again, on the other guess
+                if ok.any() and second.validator is not None:   # the passes again, on the other guess
                     j = np.flatnonzero(ok)
                     args = (trans[j], quat[j]) + tuple(x[j] for x in q)
                     if free:
@@ -590,20 +597,22 @@ class GraspPipeline:
     def _second_opinion(self, run: _Run, prep, plane, T: np.ndarray) -> "_SecondOpinion":
         """``validation.second_completion``: for a single view, a validator of the view completed the
         other way (its convex hull, in the check's frame ``T`` (4, 4)), built only when it differs from
-        the first guess; else an empty opinion."""
+        the first guess (built when a candidate first passes); else an empty opinion."""
         method = run.cfg.validation.second_completion
         if not method or not prep.partial or method == run.cfg.prepare.completion:
             return _SecondOpinion(None)
         from ..perception.preprocess import CloudError, estimate_object_mesh
         from ..validate import GraspValidator
-        try:
-            pts = complete_view(prep.points, prep.normals, plane, method, run.cfg.prepare.completion_drop)
-            mesh = estimate_object_mesh(pts).apply_transform(T)
-        except CloudError:
-            return _SecondOpinion(None)
-        return _SecondOpinion(GraspValidator(self.hand.cfg, mesh, hands_dir=self.hands_dir,
-                                             threads=run.cfg.validation.validate_threads, cache_scene=False,
-                                             visual_meshes=False))
+
+        def make():
+            try:
+                pts = complete_view(prep.points, prep.normals, plane, method, run.cfg.prepare.completion_drop)
+                mesh = estimate_object_mesh(pts).apply_transform(T)
+            except CloudError:
+                return None
+            return GraspValidator(self.hand.cfg, mesh, hands_dir=self.hands_dir,
+                                  threads=run.cfg.validation.validate_threads, cache_scene=False, visual_meshes=False)
+        return _SecondOpinion(make)
 
     def _result(self, run: _Run, prep, gs, source: str, cand, c: Checks, num_grasps: int, t0: float,
                 base: dict) -> PlanResult:
