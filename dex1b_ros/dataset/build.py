@@ -23,7 +23,8 @@ the manifest: ``dex1b_ros.dataset.store``. Stage functions: ``dex1b_ros.dataset.
 
 Kill the build at any moment and run the same command again: finished tasks are skipped
 (manifest), the rest run, and every shard ends up written exactly once. A build folder
-remembers its config's content hash (``build.json``); running another config on it is refused.
+remembers its config's content hash (``build.json``); running another config on it is refused,
+except one that only has more ``rounds``: that extends the build.
 """
 from __future__ import annotations
 
@@ -124,16 +125,32 @@ def _run_stage(engine, manifest: Manifest, specs: list, desc: str, progress: boo
     return len(todo)
 
 
-def _check_build_json(cfg: BuildConfig, root: Path) -> None:
+def _check_build_json(cfg: BuildConfig, root: Path, log=print) -> None:
+    """Refuse a folder that holds a build of another config. A config that differs only by MORE
+    ``rounds`` extends the build (round r's tasks never depend on the rounds after it): build.json
+    then takes the new config and hash and keeps the old hashes in ``extended_from``."""
     p = root / "build.json"
     h = cfg.content_hash()
     if p.is_file():
         old = json.loads(p.read_text())
-        if old.get("content_hash") != h:
-            raise ConfigError(f"{root}: this folder holds a build of another config (content hash "
-                              f"{old.get('content_hash')} != {h}); use another --out or delete it")
-    else:
-        atomic_write_json(p, {"content_hash": h, "config": to_dict(cfg)})
+        if old.get("content_hash") == h:
+            return
+        old_cfg = {k: v for k, v in (old.get("config") or {}).items()
+                   if k not in BuildConfig._RUNTIME and k != "rounds"}
+        old_rounds = (old.get("config") or {}).get("rounds")
+        if old_cfg and old_cfg == cfg.output_fields(exclude_rounds=True) and isinstance(old_rounds, int):
+            if cfg.rounds < old_rounds:
+                return                      # a prefix of the build: its tasks are the same
+            log(f"{root}: extending the build from {old_rounds} to {cfg.rounds} rounds "
+                f"(content hash {old.get('content_hash')} -> {h})")
+            hist = list(old.get("extended_from", [])) + [{"content_hash": old.get("content_hash"),
+                                                          "rounds": old_rounds}]
+            atomic_write_json(p, {"content_hash": h, "config": to_dict(cfg), "extended_from": hist})
+            return
+        raise ConfigError(f"{root}: this folder holds a build of another config (content hash "
+                          f"{old.get('content_hash')} != {h}); use another --out or delete it "
+                          f"(only `rounds` may grow on an existing build)")
+    atomic_write_json(p, {"content_hash": h, "config": to_dict(cfg)})
 
 
 def run_build(cfg: BuildConfig, progress: bool = True, verify: bool = False, report: bool | None = None,
@@ -151,7 +168,7 @@ def run_build(cfg: BuildConfig, progress: bool = True, verify: bool = False, rep
         removed = remove_stale_temps(root)
         if removed:
             log(f"removed {len(removed)} temporary file(s) left by an interrupted run")
-        _check_build_json(cfg, root)
+        _check_build_json(cfg, root, log=log)
         objects = cfg.objects.resolve()
         own_engine = engine is None
         engine = engine or make_engine(cfg)

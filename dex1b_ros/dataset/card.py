@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..config_utils import load_yaml
 from .config import BuildConfig
-from .stats import _con, _scan, round_table, shard_paths, types_per_round
+from .stats import _con, _scan, contacts_after_squeeze, round_table, shard_paths, types_per_round
 from .store import Layout, Manifest
 
 QUERIES = """\
@@ -95,6 +95,17 @@ def card_text(cfg: BuildConfig, config_path: str) -> str:
         c = per_round[r]
         slip = sum(v for k, v in c.items() if k.startswith("f_slip:"))
         lines.append(f"{r} | {c['f_penetration']} | {c['f_no_real_contact']} | {c['f_self_penetration']} | {slip}")
+    squeeze_rows = contacts_after_squeeze(layout)
+    if squeeze_rows:
+        lines += ["", "Hand-object contacts at the end of the squeeze, simulated grasps (`n_contacts`): a grasp "
+                  "that ends with none lost the object while squeezing (the free object was pushed out of the "
+                  "hand; it is then counted as a slip in the first direction):", "",
+                  "round | 0 contacts (lost in the squeeze) | 1-2 contacts | 3+ contacts | valid of 3+",
+                  "---|---|---|---|---"]
+        for x in squeeze_rows:
+            n = max(x["lost"] + x["few"] + x["held"], 1)
+            lost, few, held = (f"{x[k]} ({100 * x[k] / n:.0f} %)" for k in ("lost", "few", "held"))
+            lines.append(f"{x['round']} | {lost} | {few} | {held} | {100 * x['held_valid'] / max(x['held'], 1):.0f} %")
     lines += ["", "## Grasp types and rebalancing", "",
               "round | types (valid) | entropy bits before cap | types kept | entropy bits after cap | kept",
               "---|---|---|---|---|---"]

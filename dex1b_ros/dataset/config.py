@@ -207,3 +207,10 @@ class BuildConfig:
         """sha256 (16 hex) of every field that changes the output (not engine, workers, out, report)."""
         d = {k: v for k, v in to_dict(self).items() if k not in self._RUNTIME}
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def output_fields(self, exclude_rounds: bool = False) -> dict:
+        """The fields hashed by :meth:`content_hash` as plain JSON values; ``exclude_rounds`` drops
+        ``rounds`` (round r's tasks never depend on how many rounds follow, so a build grows by rounds)."""
+        d = {k: v for k, v in to_dict(self).items()
+             if k not in self._RUNTIME and not (exclude_rounds and k == "rounds")}
+        return json.loads(json.dumps(d, default=str))

@@ -137,3 +137,23 @@ def penetration(layout: Layout) -> list[tuple[int, bool, float]]:
     return [(int(r), bool(s), float(p)) for r, s, p in _con().execute(
         f"SELECT round::INTEGER, success, penetration_mm FROM {_scan(paths)} WHERE success IS NOT NULL "
         f"ORDER BY ALL").fetchall()]
+
+
+def contacts_after_squeeze(layout: Layout) -> list[dict]:
+    """Per round, the simulated grasps (stored rows with a verdict) by their hand-object MuJoCo
+    contacts at the end of the squeeze (``n_contacts``): ``lost`` = 0 (the squeeze pushed the free
+    object out of the hand), ``few`` = 1-2, ``held`` = 3 or more; each with how many passed."""
+    paths = shard_paths(layout)
+    if not paths:
+        return []
+    q = f"""SELECT round::INTEGER AS round,
+                   count(*) FILTER (WHERE n_contacts <= 0) AS lost,
+                   count(*) FILTER (WHERE n_contacts <= 0 AND success) AS lost_valid,
+                   count(*) FILTER (WHERE n_contacts BETWEEN 1 AND 2) AS few,
+                   count(*) FILTER (WHERE n_contacts BETWEEN 1 AND 2 AND success) AS few_valid,
+                   count(*) FILTER (WHERE n_contacts >= 3) AS held,
+                   count(*) FILTER (WHERE n_contacts >= 3 AND success) AS held_valid
+            FROM {_scan(paths)} WHERE success IS NOT NULL GROUP BY ALL ORDER BY round"""
+    cur = _con().execute(q)
+    names = [d[0] for d in cur.description]
+    return [{k: int(v) for k, v in zip(names, row)} for row in cur.fetchall()]

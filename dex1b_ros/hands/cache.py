@@ -28,6 +28,8 @@ from .derived import DERIVED_FIELDS
 #: geometry (sphere fit, contacts, palm, self pairs), the kinematics they use, the model that
 #: assembles them, and this file (the stored format).
 DERIVING_MODULES = ("model.py", "collision.py", "derived.py", "kinematics.py", "cache.py")
+#: HandConfig fields that do not key the cache
+POSTURE_FIELDS = ("squeeze_delta", "squeeze_mode", "squeeze_balanced_delta", "pregrasp_open")
 
 
 def cache_path(cfg: HandConfig, mjcf: Path) -> Path | None:
@@ -36,7 +38,9 @@ def cache_path(cfg: HandConfig, mjcf: Path) -> Path | None:
     root = cache_dir("hands")
     if root is None:
         return None
-    h = hashlib.sha256(json.dumps(to_dict(cfg), sort_keys=True).encode())
+    # the posture settings (how squeeze and pregrasp are built) change no derived geometry
+    key = {k: v for k, v in to_dict(cfg).items() if k not in POSTURE_FIELDS}
+    h = hashlib.sha256(json.dumps(key, sort_keys=True).encode())
     for f in sorted(mjcf.parent.rglob("*")):
         if f.is_file() and f.suffix.lower() in (".xml", ".obj", ".stl", ".msh"):
             h.update(f.name.encode() + f.read_bytes())

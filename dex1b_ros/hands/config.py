@@ -131,7 +131,12 @@ class HandConfig:
     spheres: SphereConfig = field(default_factory=SphereConfig)
     palm: PalmConfig = field(default_factory=PalmConfig)
     driver: DriverConfig = field(default_factory=DriverConfig)
-    squeeze_delta: float = 0.08    # rad, how far "squeeze" closes the flexion joints beyond "grasp"
+    squeeze_delta: float = 0.08    # rad, how far "squeeze" closes the flexion joints beyond "grasp" (uniform)
+    # how the planner/optimizer builds "squeeze" from "grasp": "uniform" closes every joint that moves
+    # a contact by squeeze_delta; "balanced" presses each contact along its normal with forces that
+    # cancel on the object, the largest joint offset squeeze_balanced_delta (GraspOptimizer.squeeze_balanced)
+    squeeze_mode: str = "uniform"
+    squeeze_balanced_delta: float = 0.16   # rad, largest joint offset of the balanced squeeze
     pregrasp_open: float = 0.6     # 0..1, how far "pregrasp" interpolates grasp -> open pose
     source: str = field(default="", init=False, compare=False)  # YAML file it came from (for messages)
 
@@ -149,6 +154,11 @@ class HandConfig:
             fail("driver.joint_names", f"expected {len(self.joint_names)} names, got {len(self.driver.joint_names)}")
         if not 0.0 <= self.pregrasp_open <= 1.0:
             fail("pregrasp_open", f"must be in [0, 1], got {self.pregrasp_open}")
+        if self.squeeze_mode not in ("uniform", "balanced"):
+            fail("squeeze_mode", f"expected uniform or balanced, got {self.squeeze_mode!r}")
+        for k in ("squeeze_delta", "squeeze_balanced_delta"):
+            if not 0.0 <= getattr(self, k) <= 0.5:
+                fail(k, f"must be in [0, 0.5] rad, got {getattr(self, k)}")
 
 
 def available_hands(config_dir: Path | None = None) -> list[str]:

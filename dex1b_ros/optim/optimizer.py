@@ -279,7 +279,10 @@ class GraspOptimizer:
         ok &= active.sum(-1) >= min(cfg.min_fingers, active.shape[1])
         if cfg.weights.fc > 0:
             ok &= e["fc"] < cfg.max_fc
-        squeeze = self.squeeze(pose, active, h.cfg.squeeze_delta)
+        if h.cfg.squeeze_mode == "balanced":
+            squeeze = self.squeeze_balanced(pose, active, h.cfg.squeeze_balanced_delta)
+        else:
+            squeeze = self.squeeze(pose, active, h.cfg.squeeze_delta)
         grasp = pose.q
         pregrasp, approach = self.postures(pose, above_table=cfg.pregrasp_above_table)
         np_ = lambda t: t.detach().cpu().numpy()
@@ -313,6 +316,55 @@ class GraspOptimizer:
         g = q.grad
         moving = g.abs() > 1e-3 * g.abs().amax(-1, keepdim=True).clamp_min(1e-12)
         return self.hand.clamp_joints(q.detach() - delta * torch.sign(g) * moving)
+
+    def balanced_forces(self, pose: HandPose, active: torch.Tensor, mu: float = 0.1, arm: float = 0.05
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The pressing forces of :meth:`squeeze_balanced`: per active finger its contact (the
+        candidate nearest the surface), pushed along the inward surface normal with a magnitude
+        lambda_i that cancels the net wrench on the object: lambda = argmin |W lambda|^2 +
+        mu |lambda - 1|^2 (W (6, F): the unit forces and their moments about the contacts'
+        centroid divided by ``arm`` m), clamped to [0.2, 5] x the mean (mean 1).
+
+        Returns ``(idx (B, F) long`` candidate index per finger, ``force (B, F, 3)`` on the object
+        (object frame, unitless scale; 0 for inactive fingers), ``points (B, F, 3)`` m)."""
+        B = pose.batch
+        a = active.to(pose.q.dtype)                                             # (B, F)
+        with torch.no_grad():
+            p, _ = self.hand.contact_candidates(pose)
+            sd, nrm = self.field.sdf_and_normal(p)                             # (B, C), (B, C, 3)
+            d = sd.abs()[:, self.groups.clamp_min(0)].masked_fill(self.groups < 0, float("inf"))
+            idx = self.groups.clamp_min(0)[torch.arange(len(self.groups)), d.argmin(-1)]   # (B, F)
+            n = torch.gather(nrm, 1, idx[..., None].expand(B, -1, 3))           # (B, F, 3) outward
+            pc = torch.gather(p, 1, idx[..., None].expand(B, -1, 3))
+            c = (pc * a[..., None]).sum(1) / a.sum(1, keepdim=True).clamp_min(1)
+            f_dir = -n                                                          # force ON the object: inward
+            W = torch.cat([f_dir, torch.cross(pc - c[:, None], f_dir, dim=-1) / arm], -1) * a[..., None]
+            A = W @ W.transpose(1, 2) + mu * torch.eye(W.shape[1], dtype=W.dtype, device=W.device)
+            lam = torch.linalg.solve(A, (mu * a)[..., None])[..., 0]           # (B, F)
+            mean = (lam * a).sum(1, keepdim=True) / a.sum(1, keepdim=True).clamp_min(1)
+            mean = mean.clamp_min(1e-9)
+            lam = torch.minimum(torch.maximum(lam, 0.2 * mean), 5 * mean) / mean * a
+        return idx, lam[..., None] * f_dir, pc
+
+    def squeeze_balanced(self, pose: HandPose, active: torch.Tensor, delta: float) -> torch.Tensor:
+        """(B, J) squeeze joints whose pressing forces balance on the object.
+
+        The uniform :meth:`squeeze` closes every moving joint by the same angle; under position
+        control that sets equal joint torques, whose contact forces rarely cancel, and the free
+        object is pushed out of the hand (measured on the LEAP dataset: 26-44 % of simulated
+        grasps lose every contact during the squeeze; none of them holds). Here the joints are
+        offset by the torques that press with :meth:`balanced_forces`, tau = J^T f (one backward
+        pass through the contact points), divided by a uniform gain (the hands' finger gains are
+        uniform: LEAP kp 3, Allegro kp 1) and scaled so the largest offset is ``delta`` rad."""
+        idx, force, _ = self.balanced_forces(pose, active)
+        q = pose.q.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            p, _ = self.hand.contact_candidates(HandPose(pose.trans.detach(), pose.rot6d.detach(), q))
+            pts = torch.gather(p, 1, idx[..., None].expand(len(q), -1, 3))
+            (pts * force).sum().backward()
+        tau = q.grad                                                            # J^T f, (B, J)
+        scale = delta / tau.abs().amax(-1, keepdim=True).clamp_min(1e-12)
+        return self.hand.clamp_joints(q.detach() + tau * scale)
 
     # ------------------------------------------------------------------ the two modes
     def synthesize(self, n: int, cfg: OptimizerConfig | None = None, progress=None, should_stop=None) -> GraspSet:

@@ -100,3 +100,21 @@ def test_other_config_on_same_folder_refused(tmp_path, micro):
     assert dataclasses.replace(cfg, workers=2, engine="ray").content_hash() == cfg.content_hash()
     with pytest.raises(ConfigError, match="another config"):
         _check_build_json(dataclasses.replace(cfg, seed=99), tmp_path)
+
+
+def test_more_rounds_extend_a_build(tmp_path, micro):
+    import dataclasses
+    cfg = micro()
+    _check_build_json(cfg, tmp_path)
+    h0 = cfg.content_hash()
+    more = dataclasses.replace(cfg, rounds=cfg.rounds + 2)
+    said = []
+    _check_build_json(more, tmp_path, log=said.append)
+    bj = json.loads((tmp_path / "build.json").read_text())
+    assert bj["content_hash"] == more.content_hash() != h0
+    assert bj["extended_from"] == [{"content_hash": h0, "rounds": cfg.rounds}]
+    assert "extending the build" in said[0]
+    _check_build_json(cfg, tmp_path)                             # fewer rounds: a prefix, accepted as is
+    assert json.loads((tmp_path / "build.json").read_text())["content_hash"] == more.content_hash()
+    with pytest.raises(ConfigError, match="only `rounds` may grow"):   # more rounds AND another seed
+        _check_build_json(dataclasses.replace(more, rounds=9, seed=5), tmp_path)

@@ -153,3 +153,29 @@ def test_pregrasp_opens_only_as_far_as_the_hand_stays_above_the_table(hand, box)
     assert out.select(np.arange(3)).approach.shape == (3, pose.q.shape[1])
     free_out = opt._finish(pose, opt.active_from_start(pose, refinement_config()), refinement_config(), 0.0)
     np.testing.assert_allclose(free_out.approach, hand.open_pose.expand_as(pose.q).numpy(), atol=1e-6)
+
+
+def test_balanced_squeeze_presses_every_contact_with_forces_that_cancel(hand, box):
+    opt = GraspOptimizer(hand, ObjectField.from_mesh(box, resolution=48))
+    gs = opt.synthesize(32, synthesis_config(steps=150, seed=4))
+    pose = gs.pose(hand)
+    active = torch.as_tensor(gs.active)
+    idx, force, pts = opt.balanced_forces(pose, active)
+    many = active.sum(-1) >= 2
+    assert many.sum() >= 8
+    # the chosen magnitudes cancel the net force better than equal ones (the uniform squeeze's ideal)
+    unit = force / force.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    net_bal = force.sum(1).norm(dim=-1)[many]
+    net_eq = unit.sum(1).norm(dim=-1)[many]
+    assert (net_bal <= net_eq + 1e-5).all() and net_bal.mean() < 0.8 * net_eq.mean()
+    assert torch.all(force.norm(dim=-1)[~active] == 0)
+    # the joints move by at most delta (the largest exactly) and push the contacts into the object
+    delta = 0.1
+    sq = opt.squeeze_balanced(pose, active, delta)
+    dq = (sq - pose.q).abs().amax(-1)
+    assert torch.all(dq <= delta + 1e-5)
+    assert (dq[many] > delta - 2e-3).float().mean() > 0.7        # less only where a joint limit clips it
+    p_sq, _ = hand.contact_candidates(type(pose)(pose.trans, pose.rot6d, sq))
+    p_sq = torch.gather(p_sq, 1, idx[..., None].expand(len(sq), -1, 3))
+    moved_along_force = ((p_sq - pts) * force).sum((1, 2))
+    assert (moved_along_force[many] > 0).all()
