@@ -134,8 +134,9 @@ class HandConfig:
     squeeze_delta: float = 0.08    # rad, how far "squeeze" closes the flexion joints beyond "grasp" (uniform)
     # how the planner/optimizer builds "squeeze" from "grasp": "uniform" closes every joint that moves
     # a contact by squeeze_delta; "balanced" presses each contact along its normal with forces that
-    # cancel on the object, the largest joint offset squeeze_balanced_delta (GraspOptimizer.squeeze_balanced)
-    squeeze_mode: str = "uniform"
+    # cancel on the object, the largest joint offset squeeze_balanced_delta (GraspOptimizer.squeeze_balanced;
+    # measured better in MuJoCo for both hands, docs/RESULTS.md)
+    squeeze_mode: str = "balanced"
     squeeze_balanced_delta: float = 0.16   # rad, largest joint offset of the balanced squeeze
     pregrasp_open: float = 0.6     # 0..1, how far "pregrasp" interpolates grasp -> open pose
     source: str = field(default="", init=False, compare=False)  # YAML file it came from (for messages)

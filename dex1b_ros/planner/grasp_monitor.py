@@ -1,17 +1,19 @@
 """Closed-loop check of an executed grasp from the measured JOINT POSITIONS alone (no ROS).
 
 A position-controlled hand follows the planned trajectory open -> pregrasp -> grasp -> squeeze
-(:mod:`dex1b_ros.planner.trajectory`). The squeeze target lies ``squeeze_delta`` (~0.08 rad) past
-the grasp posture, into the object. With the object between the fingers, the fingers that were
-supposed to touch it are stopped near the GRASP posture; with no object there (a miss) they close
-freely onto the SQUEEZE target. After the lift, a grasp whose object slips out lets those fingers
-close further toward the squeeze target.
+(:mod:`dex1b_ros.planner.trajectory`). The squeeze target lies past the grasp posture, into
+the object (uniform squeeze: ``squeeze_delta`` ~0.08 rad on every moving joint; balanced squeeze,
+the default: up to ``squeeze_balanced_delta`` 0.16 rad, joint by joint). With the object between
+the fingers, the fingers that were supposed to touch it are stopped near the GRASP posture; with no
+object there (a miss) they close freely onto the SQUEEZE target. After the lift, a grasp whose
+object slips out lets those fingers close further toward the squeeze target.
 
 Per joint j the monitor measures the *closure past the grasp*, rad::
 
     c_j(t) = (q_j(t) - grasp_j) * sign(squeeze_j - grasp_j)
 
-on the "squeezing" joints (|squeeze_j - grasp_j| > 1e-6; the others touch nothing). A finger's
+on the "squeezing" joints (|squeeze_j - grasp_j| >= ``miss_threshold``: a joint offset less could
+never show a miss; the others are not judged). A finger's
 closure is the SMALLEST c_j over its squeezing joints: a finger is free only when every one of its
 joints reached the squeeze target; a finger on the object has at least one joint held back (its
 abduction joint may still move freely). Fingers are groups of joints (default: the
@@ -51,7 +53,7 @@ class MonitorConfig:
     """Thresholds of :class:`GraspMonitor`. Angles in rad, times in s."""
 
     miss_threshold: float = 0.065  # rad, (0, 1]: closure past the grasp posture that means "nothing stopped it";
-    #                                keep it below the squeeze delta (0.08 rad) minus the servo tracking error
+    #                                keep it below the squeeze offsets (0.08-0.16 rad) minus the servo tracking error
     slip_threshold: float = 0.03   # rad, (0, 1]: further closure after the lift that means "the object left"
     min_fingers: int = 2           # [1, 8]: touching fingers that must agree (capped at the number touching)
     settle_time: float = 0.3       # s, [0, 10]: after the squeeze ends, time the servos get to settle
@@ -126,7 +128,9 @@ class GraspMonitor:
         self.squeeze = traj.positions[isq].copy()
         self.t_squeeze = float(traj.times[isq])
         d = self.squeeze - self.grasp
-        self.sign = np.where(np.abs(d) > 1e-6, np.sign(d), 0.0)
+        # a joint whose squeeze offset is below the miss threshold could never show a miss (the
+        # balanced squeeze offsets joints unequally): only the others judge
+        self.sign = np.where(np.abs(d) >= self.config.miss_threshold, np.sign(d), 0.0)
         if fingers is None:
             groups = finger_groups(self.names)
         else:
