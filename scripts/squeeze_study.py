@@ -60,8 +60,7 @@ def squeezes(hand_name: str, obj: str, cols) -> dict[str, np.ndarray]:
     R = quat_to_matrix(torch.as_tensor(qu, dtype=hand.dtype))
     pose = HandPose(torch.as_tensor(tr, dtype=hand.dtype), matrix_to_rot6d(R), torch.as_tensor(gr, dtype=hand.dtype))
     p, _ = hand.contact_candidates(pose)
-    sd = opt.field.sdf(p)
-    near = sd.abs()[:, opt.groups.clamp_min(0)].masked_fill(opt.groups < 0, float("inf")).amin(-1)
+    _, near = opt.nearest_per_finger(opt.field.sdf(p))
     active = near < 0.005                                     # the builder's contact tolerance (5 mm)
     v = S._validator(hand_name, obj, None)
     out = {"stored": v.validate(tr, qu, pre, gr, sq).success}

@@ -205,8 +205,7 @@ class BuildConfig:
 
     def content_hash(self) -> str:
         """sha256 (16 hex) of every field that changes the output (not engine, workers, out, report)."""
-        d = {k: v for k, v in to_dict(self).items() if k not in self._RUNTIME}
-        return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return hashlib.sha256(json.dumps(self.output_fields(), sort_keys=True).encode()).hexdigest()[:16]
 
     def output_fields(self, exclude_rounds: bool = False) -> dict:
         """The fields hashed by :meth:`content_hash` as plain JSON values; ``exclude_rounds`` drops

@@ -301,6 +301,13 @@ class GraspOptimizer:
         free-space pregrasp and the open pose)."""
         return grasp_postures(self.hand, pose, self.field.plane if above_table else None, tol)
 
+    def nearest_per_finger(self, sd: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each finger's contact candidate nearest the surface, from the candidates' signed
+        distances sd (B, C) m: ``(idx (B, F) long`` candidate index, ``dist (B, F)`` m unsigned)."""
+        d = sd.abs()[:, self.groups.clamp_min(0)].masked_fill(self.groups < 0, float("inf"))   # (B, F, K)
+        dist, k = d.min(-1)
+        return self.groups.clamp_min(0)[torch.arange(len(self.groups)), k], dist
+
     def squeeze(self, pose: HandPose, active: torch.Tensor, delta: float) -> torch.Tensor:
         """(B, J) joints pushed ``delta`` rad further into the object: each joint moves in
         the direction that drives the active contacts' signed distance down (joints that do
@@ -309,16 +316,14 @@ class GraspOptimizer:
         with torch.enable_grad():
             p, _ = self.hand.contact_candidates(HandPose(pose.trans.detach(), pose.rot6d.detach(), q))
             sd = self.field.sdf(p)                                            # (B, C)
-            with torch.no_grad():
-                d = sd.abs()[:, self.groups.clamp_min(0)].masked_fill(self.groups < 0, float("inf"))
-                idx = self.groups.clamp_min(0)[torch.arange(len(self.groups)), d.argmin(-1)]
+            idx, _ = self.nearest_per_finger(sd.detach())
             (torch.gather(sd, 1, idx) * active).sum().backward()
         g = q.grad
         moving = g.abs() > 1e-3 * g.abs().amax(-1, keepdim=True).clamp_min(1e-12)
         return self.hand.clamp_joints(q.detach() - delta * torch.sign(g) * moving)
 
-    def balanced_forces(self, pose: HandPose, active: torch.Tensor, mu: float = 0.1, arm: float = 0.05
-                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def balanced_forces(self, pose: HandPose, active: torch.Tensor, mu: float = 0.1, arm: float = 0.05,
+                        points: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The pressing forces of :meth:`squeeze_balanced`: per active finger its contact (the
         candidate nearest the surface), pushed along the inward surface normal with a magnitude
         lambda_i that cancels the net wrench on the object: lambda = argmin |W lambda|^2 +
@@ -326,14 +331,14 @@ class GraspOptimizer:
         centroid divided by ``arm`` m), clamped to [0.2, 5] x the mean (mean 1).
 
         Returns ``(idx (B, F) long`` candidate index per finger, ``force (B, F, 3)`` on the object
-        (object frame, unitless scale; 0 for inactive fingers), ``points (B, F, 3)`` m)."""
+        (object frame, unitless scale; 0 for inactive fingers), ``points (B, F, 3)`` m).
+        ``points``: the candidates (B, C, 3) of ``pose`` when the caller has them (else computed)."""
         B = pose.batch
         a = active.to(pose.q.dtype)                                             # (B, F)
         with torch.no_grad():
-            p, _ = self.hand.contact_candidates(pose)
+            p = self.hand.contact_candidates(pose)[0] if points is None else points.detach()
             sd, nrm = self.field.sdf_and_normal(p)                             # (B, C), (B, C, 3)
-            d = sd.abs()[:, self.groups.clamp_min(0)].masked_fill(self.groups < 0, float("inf"))
-            idx = self.groups.clamp_min(0)[torch.arange(len(self.groups)), d.argmin(-1)]   # (B, F)
+            idx, _ = self.nearest_per_finger(sd)                                # (B, F)
             n = torch.gather(nrm, 1, idx[..., None].expand(B, -1, 3))           # (B, F, 3) outward
             pc = torch.gather(p, 1, idx[..., None].expand(B, -1, 3))
             c = (pc * a[..., None]).sum(1) / a.sum(1, keepdim=True).clamp_min(1)
@@ -356,10 +361,10 @@ class GraspOptimizer:
         offset by the torques that press with :meth:`balanced_forces`, tau = J^T f (one backward
         pass through the contact points), divided by a uniform gain (the hands' finger gains are
         uniform: LEAP kp 3, Allegro kp 1) and scaled so the largest offset is ``delta`` rad."""
-        idx, force, _ = self.balanced_forces(pose, active)
         q = pose.q.detach().clone().requires_grad_(True)
         with torch.enable_grad():
             p, _ = self.hand.contact_candidates(HandPose(pose.trans.detach(), pose.rot6d.detach(), q))
+            idx, force, _ = self.balanced_forces(pose, active, points=p)
             pts = torch.gather(p, 1, idx[..., None].expand(len(q), -1, 3))
             (pts * force).sum().backward()
         tau = q.grad                                                            # J^T f, (B, J)
