@@ -18,6 +18,9 @@ class EvaluatorConfig:
     # ---- model
     n_points: int = 256             # -, cloud points per grasp fed to the network (random subset of a view)
     width: int = 128                # -, channels of the per-point MLP's last layer (64 before it)
+    plane_features: bool = False    # -, also feed the support plane seen from the wrist (up direction, wrist
+                                    #    and fingertip heights; evaluator.model.plane_features); needs --plans
+                                    #    (candidates planned with a table), and a plane at plan time
     # ---- data
     views_per_object: int = 8       # -, single-view renders cached per object (one picked at random per sample)
     view_points: int = 512          # -, points per cached render (farthest-point thinned)
@@ -30,6 +33,9 @@ class EvaluatorConfig:
     weight_decay: float = 1e-4      # -, AdamW weight decay
     lift_weight: float = 0.5        # -, weight of the lift head's loss (the free-space head weighs 1)
     max_pos_weight: float = 20.0    # -, cap of the positive-class weight (class balancing) of each head
+    rank_weight: float = 0.0        # -, weight of a listwise ranking loss within each plan's candidates (needs
+                                    #    --plans): the good candidates of a plan above its bad ones
+    rank_plans: int = 4             # -, plans per step for the ranking loss (all candidates of each)
     seed: int = 0                   # -, seed of the split, the sampling and the initialisation
     # ---- decision threshold
     target_precision: float = 0.9   # -, the threshold is the lowest probability at which validation precision
@@ -39,6 +45,7 @@ class EvaluatorConfig:
         "n_points": ge(16), "width": ge(8), "views_per_object": ge(1), "view_points": ge(16),
         "val_fraction": between(0.0, 1.0, lo_open=True, hi_open=True), "steps": ge(1), "batch": ge(2),
         "lr": gt(0.0), "weight_decay": ge(0.0), "lift_weight": ge(0.0), "max_pos_weight": ge(1.0),
+        "rank_weight": ge(0.0), "rank_plans": ge(1),
         "seed": ge(0), "target_precision": between(0.0, 1.0, lo_open=True)}
 
     def __post_init__(self):

@@ -79,13 +79,16 @@ def split_objects(object_ids, val_fraction: float, seed: int = 0) -> tuple[list[
 class EvalData:
     """The simulated records of some objects with their views (row-aligned arrays).
 
-    view_idx (N,) int: each row's object's block in ``points`` / ``normals`` (O, V, P, 3) float32."""
+    view_idx (N,) int: each row's object's block in ``points`` / ``normals`` (O, V, P, 3) float32.
+    plane (N, 4) float32 or None: each row's support plane [a, b, c, d] (normal up) in the rows'
+    frame (the planner's candidates have one; the dataset's free-floating records do not)."""
 
     records: GraspRecords
     objects: list[str]
     view_idx: np.ndarray
     points: np.ndarray
     normals: np.ndarray
+    plane: np.ndarray | None = None
 
     @property
     def free(self) -> np.ndarray:
@@ -177,7 +180,9 @@ def make_plan_data(table, hand: str, joint_names, objects: list[str], views: int
         n = np.asarray(cn[i], np.float32).reshape(-1, 3)[:P]
         nrm[b] = n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
     rec = plan_records(table, hand, joint_names)
-    return EvalData(rec, sorted(set(ids.tolist())), plan_id, pts, nrm), plan_id
+    plane = (np.stack(table.column("support_plane").to_numpy(zero_copy_only=False)).astype(np.float32)
+             if table.num_rows else np.zeros((0, 4), np.float32))
+    return EvalData(rec, sorted(set(ids.tolist())), plan_id, pts, nrm, plane), plan_id
 
 
 def concat_data(parts: list[EvalData], seed: int = 0) -> EvalData:
@@ -199,8 +204,9 @@ def concat_data(parts: list[EvalData], seed: int = 0) -> EvalData:
         nrm.append(p.normals[:, :, sel])
         idx.append(p.view_idx + off)
         off += p.points.shape[0]
+    plane = np.concatenate([p.plane for p in parts]) if all(p.plane is not None for p in parts) else None
     return EvalData(GraspRecords.concat([p.records for p in parts]), sorted(set().union(*[p.objects for p in parts])),
-                    np.concatenate(idx), np.concatenate(pts), np.concatenate(nrm))
+                    np.concatenate(idx), np.concatenate(pts), np.concatenate(nrm), plane)
 
 
 __all__ = ["VIEWS_VERSION", "EvalData", "concat_data", "make_data", "make_plan_data", "plan_records", "render_views",

@@ -41,7 +41,7 @@ def save_evaluator(model: GraspEvaluator, card: dict[str, Any], out_dir: str | P
     w.chmod(0o644)
     full = {"format": FORMAT, "weights": WEIGHTS_NAME, "sha256": sha256_file(w),
             "network": {"n_joints": model.n_joints, "n_tips": model.n_tips, "width": model.width,
-                        "heads": list(HEADS)}, **card}
+                        "plane": model.plane, "heads": list(HEADS)}, **card}
     _write_card(out / CARD_NAME, full)
     return out
 
@@ -78,14 +78,29 @@ class LoadedEvaluator:
     path: Path
     verdict_threshold: float | None = None
 
+    @property
+    def needs_plane(self) -> bool:
+        """True when the network reads the support plane (:func:`~.model.plane_features`)."""
+        return self.model.plane
+
     @torch.no_grad()
     def predict(self, hand, points: np.ndarray, normals: np.ndarray, trans: np.ndarray, quat: np.ndarray,
-                grasp: np.ndarray, squeeze: np.ndarray, seed: int = 0, chunk: int = 256) -> np.ndarray:
+                grasp: np.ndarray, squeeze: np.ndarray, seed: int = 0, chunk: int = 256,
+                plane: np.ndarray | None = None) -> np.ndarray:
         """(B, 2) probabilities [free-space success, lift success] of B grasps on ONE cloud.
 
         points, normals (N, 3): the single-view cloud (any frame, m); trans (B, 3) m, quat (B, 4)
-        wxyz: wrists in the same frame; grasp, squeeze (B, J) rad. ``cfg.n_points`` of the points
-        are used (a subset drawn with ``seed``). One forward pass per ``chunk`` grasps."""
+        wxyz: wrists in the same frame; grasp, squeeze (B, J) rad; plane (4,) [a, b, c, d], normal
+        up, in the same frame: the support plane (read only by a model that ``needs_plane``, which
+        raises ValueError without a valid one). ``cfg.n_points`` of the points are used (a subset
+        drawn with ``seed``). One forward pass per ``chunk`` grasps."""
+        pl = None
+        if self.needs_plane:
+            arr = None if plane is None else np.asarray(plane, dtype=np.float64).reshape(-1)
+            if arr is None or arr.shape != (4,) or not np.all(np.isfinite(arr)) or np.linalg.norm(arr[:3]) < 1e-9:
+                raise ValueError(f"evaluator {self.path}: reads the support plane (network.plane in its card); it "
+                                 f"must be 4 finite numbers [a, b, c, d] with a nonzero normal, got {plane!r}")
+            pl = torch.as_tensor(arr, dtype=torch.float32)
         B = len(trans)
         if B == 0:
             return np.zeros((0, len(HEADS)), np.float32)
@@ -102,7 +117,7 @@ class LoadedEvaluator:
             qs = torch.as_tensor(np.asarray(squeeze[s]), dtype=hand.dtype, device=hand.device)
             tg, ts = palm_fingertips(hand, qg).cpu(), palm_fingertips(hand, qs).cpu()
             pp, pg = grasp_features(P, N, torch.as_tensor(np.asarray(trans[s])), torch.as_tensor(np.asarray(quat[s])),
-                                    qg.cpu(), qs.cpu(), tg, ts)
+                                    qg.cpu(), qs.cpu(), tg, ts, pl)
             out.append(torch.sigmoid(self.model(pp, pg)).numpy())
         return np.concatenate(out)
 
@@ -137,7 +152,8 @@ def load_evaluator(path: str | Path, hand=None, check_hash: bool = True) -> Load
     net = card.get("network") or {}
     try:
         cfg = from_dict(EvaluatorConfig, card.get("config") or {}, "config")
-        model = GraspEvaluator(int(net["n_joints"]), int(net["n_tips"]), int(net["width"]))
+        model = GraspEvaluator(int(net["n_joints"]), int(net["n_tips"]), int(net["width"]),
+                               plane=bool(net.get("plane", False)))   # cards before the plane features: none
         model.load_state_dict(load_file(str(w)))
     except (ConfigError, KeyError, TypeError, RuntimeError, SafetensorError) as e:
         raise EvaluatorLoadError(f"{c}: weights and card do not fit: {e}") from None

@@ -6,7 +6,11 @@ palm frame at the grasp pose), lengths in decimetres (m x 10) so the numbers are
 * per point (B, N, 6 + F): the single-view cloud point (3), its outward normal (3), and its
   distance to each of the F fingertips at the grasp posture;
 * per grasp (B, 2 J + 6 F): the grasp joints (J, rad), squeeze minus grasp joints (J, rad), the
-  fingertips at the grasp and at the squeeze posture (F x 3 each, dm).
+  fingertips at the grasp and at the squeeze posture (F x 3 each, dm);
+* with the support plane (a model made with ``plane_features``; :func:`plane_features`), per grasp
+  also (4 + 2 F): the plane's up direction in the wrist frame (3), the wrist's height above the
+  plane (dm) and each fingertip's at the grasp and at the squeeze posture (F each, dm): where the
+  table and gravity are, which a single view's points alone do not say.
 
 :class:`GraspEvaluator`: a shared per-point MLP (6 + F -> 64 -> ``width``), max- and mean-pooled
 over the points (so the output does not depend on the points' order), concatenated with an
@@ -37,16 +41,39 @@ def palm_fingertips(hand: HandModel, q: torch.Tensor) -> torch.Tensor:
     return hand.fingertips(pose)
 
 
+def plane_features(plane: torch.Tensor, trans: torch.Tensor, quat: torch.Tensor, tips_grasp: torch.Tensor,
+                   tips_squeeze: torch.Tensor) -> torch.Tensor:
+    """(B, 4 + 2 F) float32: the support plane seen from each grasp's wrist.
+
+    plane: (4,) or (B, 4) [a, b, c, d] in the grasp's frame, a x + b y + c z + d = 0, normal (a, b, c)
+    pointing up (away from the table; need not be unit). trans (B, 3) m, quat (B, 4) wxyz: wrists;
+    tips_grasp, tips_squeeze (B, F, 3) m in the PALM frame. Returns [up direction in the wrist frame
+    (3), wrist height above the plane (dm), fingertip heights at the grasp (F, dm), at the squeeze
+    (F, dm)]."""
+    dt = torch.float32
+    B = trans.shape[0]
+    pl = plane.to(dt).reshape(-1, 4).expand(B, 4)
+    norm = pl[:, :3].norm(dim=1, keepdim=True).clamp(min=1e-12)
+    n, d = pl[:, :3] / norm, pl[:, 3:] / norm                      # unit normal, offset (m)
+    R = quat_to_matrix(quat.to(dt))                                # palm -> frame
+    up = torch.einsum("bji,bj->bi", R, n)                          # R^T n: up in the wrist frame
+    h = (n * trans.to(dt)).sum(1, keepdim=True) + d                # (B, 1) wrist height, m
+    hg = h + torch.einsum("bfi,bi->bf", tips_grasp.to(dt), up)     # n.(R tip + t) + d
+    hs = h + torch.einsum("bfi,bi->bf", tips_squeeze.to(dt), up)
+    return torch.cat([up, h * SCALE, hg * SCALE, hs * SCALE], -1)
+
+
 def grasp_features(points: torch.Tensor, normals: torch.Tensor, trans: torch.Tensor, quat: torch.Tensor,
                    q_grasp: torch.Tensor, q_squeeze: torch.Tensor, tips_grasp: torch.Tensor,
-                   tips_squeeze: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                   tips_squeeze: torch.Tensor, plane: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Network inputs of B grasps.
 
     points, normals: (B, N, 3) or (N, 3) (one cloud shared by every grasp), the single view in the
     grasp's frame (object / planning frame), m. trans (B, 3) m and quat (B, 4) wxyz: the wrist
     (palm-frame origin) in that frame. q_grasp, q_squeeze (B, J) rad. tips_grasp, tips_squeeze
-    (B, F, 3) m: fingertips in the PALM frame (:func:`palm_fingertips`).
-    Returns (per-point (B, N, 6 + F), per-grasp (B, 2 J + 6 F)), float32."""
+    (B, F, 3) m: fingertips in the PALM frame (:func:`palm_fingertips`). plane: None, or the support
+    plane (4,) / (B, 4) in the grasp's frame (:func:`plane_features`, appended to the per-grasp part).
+    Returns (per-point (B, N, 6 + F), per-grasp (B, 2 J + 6 F [+ 4 + 2 F])), float32."""
     dt = torch.float32
     R = quat_to_matrix(quat.to(dt))                                # (B, 3, 3) palm -> frame
     if points.dim() == 2:
@@ -59,20 +86,23 @@ def grasp_features(points: torch.Tensor, normals: torch.Tensor, trans: torch.Ten
     B = trans.shape[0]
     qg, qs = q_grasp.to(dt), q_squeeze.to(dt)
     per_grasp = torch.cat([qg, qs - qg, tg.reshape(B, -1), tips_squeeze.to(dt).reshape(B, -1) * SCALE], -1)
+    if plane is not None:
+        per_grasp = torch.cat([per_grasp, plane_features(plane, trans, quat, tips_grasp, tips_squeeze)], -1)
     return per_point, per_grasp
 
 
 class GraspEvaluator(nn.Module):
-    """PointNet-style classifier: (per-point (B, N, 6 + F), per-grasp (B, 2 J + 6 F)) -> logits (B, 2)
-    ordered like :data:`HEADS`. Invariant to the order of the N points (max + mean pooling)."""
+    """PointNet-style classifier: (per-point (B, N, 6 + F), per-grasp (B, 2 J + 6 F [+ 4 + 2 F with
+    ``plane``])) -> logits (B, 2) ordered like :data:`HEADS`. Invariant to the order of the N points
+    (max + mean pooling). ``plane``: the model reads the support plane (:func:`plane_features`)."""
 
-    def __init__(self, n_joints: int, n_tips: int, width: int = 128):
+    def __init__(self, n_joints: int, n_tips: int, width: int = 128, plane: bool = False):
         super().__init__()
-        self.n_joints, self.n_tips, self.width = int(n_joints), int(n_tips), int(width)
+        self.n_joints, self.n_tips, self.width, self.plane = int(n_joints), int(n_tips), int(width), bool(plane)
         self.point_mlp = nn.Sequential(nn.Linear(6 + n_tips, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
                                        nn.Linear(64, width), nn.ReLU())
-        self.grasp_mlp = nn.Sequential(nn.Linear(2 * n_joints + 6 * n_tips, 64), nn.ReLU(), nn.Linear(64, 64),
-                                       nn.ReLU())
+        n_grasp = 2 * n_joints + 6 * n_tips + (4 + 2 * n_tips if self.plane else 0)
+        self.grasp_mlp = nn.Sequential(nn.Linear(n_grasp, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU())
         self.head = nn.Sequential(nn.Linear(2 * width + 64, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(),
                                   nn.Linear(64, len(HEADS)))
 
@@ -87,4 +117,4 @@ def subsample(n_have: int, n: int, rng: np.random.Generator) -> np.ndarray:
     return rng.choice(n_have, n, replace=n_have < n)
 
 
-__all__ = ["HEADS", "SCALE", "GraspEvaluator", "grasp_features", "palm_fingertips", "subsample"]
+__all__ = ["HEADS", "SCALE", "GraspEvaluator", "grasp_features", "palm_fingertips", "plane_features", "subsample"]

@@ -90,17 +90,24 @@ class Prepared:
     quat: torch.Tensor        # (N, 4)
     qg: torch.Tensor          # (N, J)
     qs: torch.Tensor
+    plane: torch.Tensor | None = None   # (N, 4) support planes when the model reads them
 
 
 @torch.no_grad()
-def prepare(hand, data: EvalData) -> Prepared:
+def prepare(hand, data: EvalData, plane: bool = False) -> Prepared:
+    """``data`` with its fingertips; ``plane``: keep the rows' support planes (the model reads them;
+    ValueError when the data has none)."""
+    if plane and data.plane is None:
+        raise ValueError("plane_features: the training data has no support planes (the dataset's records are "
+                         "free-floating; use --plans only)")
     r = data.records
     qg = torch.as_tensor(r.grasp, dtype=torch.float32)
     qs = torch.as_tensor(r.squeeze, dtype=torch.float32)
     tg = torch.cat([palm_fingertips(hand, qg[i:i + 4096].to(hand.dtype)) for i in range(0, len(qg), 4096)]).float()
     ts = torch.cat([palm_fingertips(hand, qs[i:i + 4096].to(hand.dtype)) for i in range(0, len(qs), 4096)]).float()
     return Prepared(data, tg, ts, torch.as_tensor(r.trans, dtype=torch.float32),
-                    torch.as_tensor(r.quat, dtype=torch.float32), qg, qs)
+                    torch.as_tensor(r.quat, dtype=torch.float32), qg, qs,
+                    torch.as_tensor(data.plane, dtype=torch.float32) if plane else None)
 
 
 def batch_features(p: Prepared, rows: np.ndarray, views: np.ndarray, n_points: int, rng: np.random.Generator):
@@ -112,7 +119,8 @@ def batch_features(p: Prepared, rows: np.ndarray, views: np.ndarray, n_points: i
     pts = torch.as_tensor(d.points[obj[:, None], views[:, None], pick])           # (B, n, 3)
     nrm = torch.as_tensor(d.normals[obj[:, None], views[:, None], pick])
     t = torch.as_tensor(rows)
-    return grasp_features(pts, nrm, p.trans[t], p.quat[t], p.qg[t], p.qs[t], p.tips_g[t], p.tips_s[t])
+    return grasp_features(pts, nrm, p.trans[t], p.quat[t], p.qg[t], p.qs[t], p.tips_g[t], p.tips_s[t],
+                          None if p.plane is None else p.plane[t])
 
 
 @torch.no_grad()
@@ -171,24 +179,31 @@ class TrainResult:
 def plan_metrics(prob: np.ndarray, data: EvalData, plan_id: np.ndarray, accepted: np.ndarray,
                  rank: np.ndarray) -> dict:
     """Per plan (the candidates of one single-view plan, :mod:`.collect`): how often the grasp the
-    planner would put first holds the true object, ranked by energy (rank 0) or by the free-space
-    probability (energy-filter accepted first, as ``ranking.evaluator`` does), and how often any
-    candidate holds (the ceiling)."""
+    planner would put first holds / lifts the true object, ranked by energy (rank 0) or by the
+    evaluator (energy-filter accepted first, then the free-space probability, as
+    ``ranking.evaluator`` does; ``*_lift_head`` / ``*_both``: by the lift head's probability / the
+    product of both, ``ranking.evaluator_head``), and how often any candidate holds / lifts (the
+    ceiling)."""
     held = data.records.success.astype(bool)
     lifted = data.records.lift_success.astype(bool)
-    n = e_h = p_h = e_l = p_l = any_h = 0
+    scores = {"evaluator": prob[:, 0], "lift_head": prob[:, 1], "both": prob[:, 0] * prob[:, 1]}
+    out = dict.fromkeys(["plans", "first_held_energy", "first_lifted_energy", "any_candidate_held",
+                         "any_candidate_lifted"], 0)
+    for k in scores:
+        out[f"first_held_{k}"] = out[f"first_lifted_{k}"] = 0
     for g in np.unique(plan_id):
         i = np.flatnonzero(plan_id == g)
         first_e = i[np.argmin(rank[i])]
-        first_p = i[np.lexsort((-prob[i, 0], ~accepted[i]))[0]]
-        n += 1
-        e_h += held[first_e]
-        p_h += held[first_p]
-        e_l += lifted[first_e]
-        p_l += lifted[first_p]
-        any_h += held[i].any()
-    return {"plans": int(n), "first_held_energy": int(e_h), "first_held_evaluator": int(p_h),
-            "first_lifted_energy": int(e_l), "first_lifted_evaluator": int(p_l), "any_candidate_held": int(any_h)}
+        out["plans"] += 1
+        out["first_held_energy"] += int(held[first_e])
+        out["first_lifted_energy"] += int(lifted[first_e])
+        out["any_candidate_held"] += int(held[i].any())
+        out["any_candidate_lifted"] += int(lifted[i].any())
+        for k, s in scores.items():
+            first = i[np.lexsort((-s[i], ~accepted[i]))[0]]
+            out[f"first_held_{k}"] += int(held[first])
+            out[f"first_lifted_{k}"] += int(lifted[first])
+    return out
 
 
 def train(hand, records, cfg: EvaluatorConfig, progress: bool = True, log=print, plans=None) -> TrainResult:
@@ -212,25 +227,29 @@ def train(hand, records, cfg: EvaluatorConfig, progress: bool = True, log=print,
     names = list(hand.joint_names)
 
     def data_of(objs, which):
-        parts, extra = [], None
+        """(EvalData, each row's plan id (N,): -1 on dataset records)."""
+        parts, pids = [], []
         if records is not None and which in ("all", "records"):
             parts.append(make_data(records, objs, cfg.views_per_object, cfg.view_points, progress))
+            pids.append(np.full(len(parts[-1].records), -1, np.int64))
         if plans is not None and which in ("all", "plans"):
             d, pid = make_plan_data(plans, hand.name, names, objs, cfg.views_per_object)
             parts.append(d)
-            extra = pid
-        return concat_data(parts, cfg.seed), extra
+            pids.append(pid)
+        return concat_data(parts, cfg.seed), np.concatenate(pids) if pids else np.zeros(0, np.int64)
 
-    tr = prepare(hand, data_of(tr_obj, "all")[0])
+    pf = cfg.plane_features
+    tr_data, tr_pid = data_of(tr_obj, "all")
+    tr = prepare(hand, tr_data, pf)
     va_plan_id = None
     va_rec = None
     if plans is not None:
         vd, va_plan_id = data_of(va_obj, "plans")
-        va = prepare(hand, vd)
+        va = prepare(hand, vd, pf)
         if records is not None:
-            va_rec = prepare(hand, data_of(va_obj, "records")[0])
+            va_rec = prepare(hand, data_of(va_obj, "records")[0], pf)
     else:
-        va = prepare(hand, data_of(va_obj, "records")[0])
+        va = prepare(hand, data_of(va_obj, "records")[0], pf)
     y_free = torch.as_tensor(tr.data.free)
     y_lift = torch.as_tensor(tr.data.lift)
     m_lift = torch.as_tensor(tr.data.records.lift_tested.astype(np.float32))
@@ -241,7 +260,11 @@ def train(hand, records, cfg: EvaluatorConfig, progress: bool = True, log=print,
         return min(neg / max(pos, 1.0), cfg.max_pos_weight)
 
     w_free, w_lift = pos_weight(y_free, torch.ones_like(y_free)), pos_weight(y_lift, m_lift)
-    model = GraspEvaluator(len(hand.joint_names), len(hand.tip_names), cfg.width)
+    ranked = _rank_groups(tr_pid, tr.data.free, tr.data.lift) if cfg.rank_weight > 0 else np.zeros((0, 1), np.int64)
+    if cfg.rank_weight > 0 and len(ranked) == 0:
+        raise ValueError("rank_weight > 0: no training plan has both a held / lifted and a failed candidate "
+                         "(the ranking loss needs --plans)")
+    model = GraspEvaluator(len(hand.joint_names), len(hand.tip_names), cfg.width, plane=pf)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * min(s / cfg.steps, 1.0))))
@@ -262,6 +285,13 @@ def train(hand, records, cfg: EvaluatorConfig, progress: bool = True, log=print,
         ll = (bce(logit[:, 1], y_lift[r], pos_weight=torch.tensor(w_lift), reduction="none") * m_lift[r]).sum() \
             / m_lift[r].sum().clamp(min=1.0)
         loss = lf + cfg.lift_weight * ll
+        if len(ranked):
+            g = ranked[rng.integers(len(ranked), size=cfg.rank_plans)]              # (P, M) rows, -1 = pad
+            sel = g >= 0
+            rr = g[sel]
+            lg = model(*batch_features(tr, rr, rng.integers(V, size=len(rr)), cfg.n_points, rng))
+            loss = loss + cfg.rank_weight * (_listwise(lg[:, 0], y_free[rr], sel)
+                                             + cfg.lift_weight * _listwise(lg[:, 1], y_lift[rr], sel))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -299,6 +329,40 @@ def train(hand, records, cfg: EvaluatorConfig, progress: bool = True, log=print,
     return TrainResult(model, cfg, history, val, info, time.perf_counter() - t0, thr, prob)
 
 
+def _rank_groups(plan_id: np.ndarray, free: np.ndarray, lift: np.ndarray) -> np.ndarray:
+    """(G, M) int64 row indices of the plans (plan id >= 0) with both a positive and a negative in
+    either head, padded with -1 to the largest plan's M rows."""
+    groups = []
+    for g in np.unique(plan_id[plan_id >= 0]):
+        i = np.flatnonzero(plan_id == g)
+        if 0 < free[i].sum() < len(i) or 0 < lift[i].sum() < len(i):
+            groups.append(i)
+    M = max((len(i) for i in groups), default=1)
+    out = np.full((len(groups), M), -1, np.int64)
+    for k, i in enumerate(groups):
+        out[k, :len(i)] = i
+    return out
+
+
+def _listwise(logit: torch.Tensor, y: torch.Tensor, sel: np.ndarray) -> torch.Tensor:
+    """Listwise ranking loss of plans laid out as ``sel`` (P, M) bool (True = a candidate; ``logit``
+    and ``y`` are those candidates in row-major order): per plan with a positive and a negative,
+    -log(the softmax mass of its positives among its candidates); mean over those plans (0 if none).
+    Pushes each plan's good candidates above its bad ones, which is what choosing the first grasp of
+    a plan needs (the binary loss also separates easy objects from hard ones, which ranking within a
+    plan does not use)."""
+    m = torch.as_tensor(sel)
+    L = torch.full(m.shape, float("-inf"), dtype=logit.dtype)
+    L = L.masked_scatter(m, logit)
+    Y = torch.zeros(m.shape, dtype=torch.bool).masked_scatter(m, y > 0.5)
+    ok = Y.any(1) & (m & ~Y).any(1)
+    if not bool(ok.any()):
+        return logit.sum() * 0.0
+    L, Y = L[ok], Y[ok]
+    pos = torch.where(Y, L, torch.full_like(L, float("-inf")))
+    return (torch.logsumexp(L, 1) - torch.logsumexp(pos, 1)).mean()
+
+
 def score_plans(hand, path: Path, plans, cfg: EvaluatorConfig) -> int:
     """``--score``: an evaluator's AUC and per-plan figures on the validation objects' plan rows."""
     from .io import load_evaluator
@@ -310,7 +374,8 @@ def score_plans(hand, path: Path, plans, cfg: EvaluatorConfig) -> int:
     ids = np.asarray(t.column("object_id").to_pylist(), dtype=object)
     view = np.asarray(t.column("view").to_pylist())
     rank = np.asarray(t.column("rank").to_pylist())
-    col = {k: t.column(k).to_pylist() for k in ("trans", "quat", "grasp", "squeeze", "cloud_points", "cloud_normals")}
+    col = {k: t.column(k).to_pylist()
+           for k in ("trans", "quat", "grasp", "squeeze", "cloud_points", "cloud_normals", "support_plane")}
     keys = [f"{o}/{v}" for o, v in zip(ids, view)]
     plan_id = np.unique(keys, return_inverse=True)[1]
     prob = np.zeros((len(keys), 2), np.float32)
@@ -320,7 +385,8 @@ def score_plans(hand, path: Path, plans, cfg: EvaluatorConfig) -> int:
         P = np.asarray(col["cloud_points"][c], np.float32).reshape(-1, 3)
         N = np.asarray(col["cloud_normals"][c], np.float32).reshape(-1, 3)
         x = {k: np.asarray([col[k][j] for j in i], np.float64) for k in ("trans", "quat", "grasp", "squeeze")}
-        prob[i] = ev.predict(hand, P, N, x["trans"], x["quat"], x["grasp"], x["squeeze"], seed=int(g))
+        prob[i] = ev.predict(hand, P, N, x["trans"], x["quat"], x["grasp"], x["squeeze"], seed=int(g),
+                             plane=np.asarray(col["support_plane"][c], np.float64))
     held = np.asarray(t.column("held").to_pylist(), bool)
     lifted = np.asarray(t.column("lifted").to_pylist(), bool)
     from .data import plan_records
@@ -433,7 +499,8 @@ def main(argv=None) -> int:
         pp = v["per_plan"]
         print(f"validation plans ({pp['plans']}): first grasp held by energy ranking {pp['first_held_energy']}, by "
               f"evaluator ranking {pp['first_held_evaluator']} (lifted {pp['first_lifted_energy']} -> "
-              f"{pp['first_lifted_evaluator']}); some candidate held in {pp['any_candidate_held']}")
+              f"{pp['first_lifted_evaluator']}; by the lift head {pp['first_lifted_lift_head']}); some candidate "
+              f"held in {pp['any_candidate_held']}, lifted in {pp['any_candidate_lifted']}")
     if "dataset_records" in v:
         dr = v["dataset_records"]
         print(f"validation dataset records ({dr['records']}): AUC free-space "

@@ -197,6 +197,14 @@ def prepare_cloud(points: np.ndarray, normals: np.ndarray, cfg: PrepareConfig | 
     return PreparedCloud(pts, normals, partial, hull_pts, field_, hull_mesh)
 
 
+def _field_plane(prep: PreparedCloud) -> np.ndarray | None:
+    """The prepared cloud's support plane (4,) float64 [a, b, c, d] (normal up), or None."""
+    plane = getattr(prep.field, "plane", None)
+    if plane is not None:  # a torch tensor in the field
+        plane = np.asarray(plane.detach().cpu().numpy() if hasattr(plane, "detach") else plane, dtype=np.float64)
+    return plane
+
+
 @dataclass
 class _Run:
     """The state of one plan: its config snapshot, its one random generator, callbacks, timings."""
@@ -481,11 +489,16 @@ class GraspPipeline:
         path = self.evaluator_path(cfg.ranking.evaluator)
         if cfg.ranking.evaluator == "auto" and (prep is None or not prep.partial):
             path = None     # the shipped evaluators learned from single views: not used on full clouds
+        plane = None if prep is None else _field_plane(prep)
+        if path and prep is not None and len(gs) and self.evaluator(path).needs_plane and plane is None:
+            path = None     # an evaluator that reads the table plane, and no table: energy order
+            run.say("rank", 0.75, "the evaluator reads the support plane and this cloud has none (no table found "
+                                  "or given): candidates ranked by energy")
         if path and prep is not None and len(gs):
             t = time.perf_counter()
             ev = self.evaluator(path)
             prob = ev.predict(self.hand, prep.points, prep.normals, gs.trans, gs.quat, gs.grasp, gs.squeeze,
-                              seed=run.seed())                  # (B, 2) [free-space, lift]
+                              seed=run.seed(), plane=plane)   # (B, 2) [free-space, lift]
             head = cfg.ranking.evaluator_head if prep.field.plane is not None else "free_space"
             run.evaluator_prob = {"free_space": prob[:, 0], "lift": prob[:, 1], "both": prob[:, 0] * prob[:, 1]}[head]
             run.evaluator_threshold = self.verdict_threshold(cfg)
@@ -551,9 +564,7 @@ class GraspPipeline:
         t = time.perf_counter()
         # stopping at the first pass: one candidate at a time, its six directions on the threads
         step = len(todo) if cfg.validate_stop_after == 0 else 1
-        plane = getattr(prep.field, "plane", None)
-        if plane is not None:  # a torch tensor in the field
-            plane = np.asarray(plane.detach().cpu().numpy() if hasattr(plane, "detach") else plane, dtype=np.float64)
+        plane = _field_plane(prep)
         lift = cfg.check != "free_space" and plane is not None
         free = not lift or cfg.check == "both"
         # the lift needs the table: simulate in a frame whose +z is the support plane's normal

@@ -113,6 +113,11 @@ def test_training_on_plan_rows(shard, leap, tmp_path):
     cfg = EvaluatorConfig(steps=3, batch=4, n_points=64, view_points=256, views_per_object=2, val_fraction=0.5)
     res = train(leap, None, cfg, progress=False, plans=both)
     assert res.val["per_plan"]["plans"] == 1 and res.val["records"] == 2
+    assert d.plane.shape == (2, 4) and np.allclose(d.plane, np.stack(plans.column("support_plane").to_pylist()))
+    # the plane-reading model trains on the same rows (each with its plan's table plane)
+    from dataclasses import replace
+    res = train(leap, None, replace(cfg, plane_features=True), progress=False, plans=both)
+    assert res.model.plane and res.val["per_plan"]["plans"] == 1
 
 
 @pytest.mark.slow

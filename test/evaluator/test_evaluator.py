@@ -166,3 +166,103 @@ def test_planner_fills_evaluator_prob():
     r0 = GraspPipeline(config=planner_config({**over, "ranking.evaluator": ""})).plan(p, n,
                                                                                      support_plane=table_plane(mesh))
     assert all(g.evaluator_prob is None for g in r0.grasps)
+
+
+def test_plan_metrics_rank_accepted_first_then_by_each_head():
+    from types import SimpleNamespace
+
+    from dex1b_ros.evaluator.train import plan_metrics
+    # two plans of 3 candidates; plan 0: the free-space head prefers c1 (held, not lifted), the lift
+    # head prefers c2 (lifted); plan 1: c4 is the only accepted one and goes first whatever the heads say
+    held = np.array([0, 1, 0, 0, 1, 1], bool)
+    lifted = np.array([0, 0, 1, 0, 1, 0], bool)
+    prob = np.array([[0.1, 0.1], [0.9, 0.2], [0.5, 0.9], [0.9, 0.9], [0.1, 0.1], [0.8, 0.8]], np.float32)
+    accepted = np.array([1, 1, 1, 0, 1, 0], bool)
+    rank = np.array([0, 1, 2, 0, 1, 2])
+    pm = plan_metrics(prob, SimpleNamespace(records=SimpleNamespace(success=held, lift_success=lifted)),
+                      np.array([0, 0, 0, 1, 1, 1]), accepted, rank)
+    assert pm["plans"] == 2
+    assert pm["first_held_energy"] == 0 and pm["first_lifted_energy"] == 0      # c0, c3 (rank 0)
+    assert pm["first_held_evaluator"] == 2 and pm["first_lifted_evaluator"] == 1   # c1, c4
+    assert pm["first_held_lift_head"] == 1 and pm["first_lifted_lift_head"] == 2   # c2, c4
+    assert pm["first_lifted_both"] == 2                                            # 0.45 > 0.18: c2, then c4
+    assert pm["any_candidate_held"] == 2 and pm["any_candidate_lifted"] == 2
+
+
+def test_plane_features_heights_and_up_direction(leap):
+    """A wrist 10 cm above the table z = 0.02: height 1 dm; the up direction is the table normal
+    seen from the wrist; fingertip heights are their world z minus the table's; and the features
+    do not change when table, wrist and cloud move together."""
+    from dex1b_ros.evaluator.model import plane_features
+    from dex1b_ros.rotation import matrix_to_quat, quat_to_matrix, random_rotations
+    pts, nrm, trans, quat, qg, qs = _inputs(leap)
+    tg, ts = palm_fingertips(leap, qg), palm_fingertips(leap, qs)
+    plane = torch.tensor([0.0, 0.0, 2.0, -0.04], dtype=torch.float64)        # z = 0.02, normal not unit
+    trans = trans.clone()
+    trans[:, 2] = 0.12
+    f = plane_features(plane, trans, quat, tg, ts)
+    F = len(leap.tip_names)
+    assert f.shape == (5, 4 + 2 * F)
+    R = quat_to_matrix(quat)
+    torch.testing.assert_close(f[:, :3], R[:, 2, :].float(), rtol=1e-5, atol=1e-5)     # R^T z
+    torch.testing.assert_close(f[:, 3], torch.ones(5), rtol=1e-5, atol=1e-5)
+    world_tips = torch.einsum("bij,bfj->bfi", R, tg.double()) + trans[:, None]
+    torch.testing.assert_close(f[:, 4:4 + F], ((world_tips[..., 2] - 0.02) * 10).float(), rtol=1e-4, atol=1e-4)
+    A = random_rotations(1, generator=torch.Generator().manual_seed(5), dtype=torch.float64)[0]
+    b = torch.tensor([0.3, -0.2, 0.5], dtype=torch.float64)
+    n2 = A @ plane[:3]
+    plane2 = torch.cat([n2, (plane[3] - n2 @ b)[None]])                      # the same plane, moved
+    a = grasp_features(pts, nrm, trans, quat, qg, qs, tg, ts, plane)
+    m = grasp_features(pts @ A.T + b, nrm @ A.T, trans @ A.T + b, matrix_to_quat(A @ R), qg, qs, tg, ts, plane2)
+    for x, y in zip(a, m):
+        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-4)
+
+
+def test_plane_model_round_trip_and_needs_a_plane(leap, tmp_path):
+    from dex1b_ros.config_utils import to_dict
+    from dex1b_ros.evaluator.io import load_evaluator, save_evaluator
+    cfg = EvaluatorConfig(n_points=32, view_points=64, width=16, plane_features=True)
+    model = GraspEvaluator(len(leap.joint_names), len(leap.tip_names), cfg.width, plane=True)
+    save_evaluator(model, {"hand": "leap", "joint_names": list(leap.joint_names), "threshold": 0.8,
+                           "config": to_dict(cfg)}, tmp_path / "ev")
+    ev = load_evaluator(tmp_path / "ev", leap)
+    assert ev.needs_plane and ev.card["network"]["plane"] is True
+    pts, nrm, trans, quat, qg, qs = (x.numpy() for x in _inputs(leap, B=3))
+    p = ev.predict(leap, pts, nrm, trans, quat, qg, qs, plane=np.array([0.0, 0.0, 1.0, 0.1]))
+    assert p.shape == (3, 2) and ((p >= 0) & (p <= 1)).all()
+    for bad in (None, [0.0, 0.0, 0.0, 1.0], [0.0, 0.0, float("nan"), 0.0], [1.0, 2.0]):
+        with pytest.raises(ValueError, match="support plane"):
+            ev.predict(leap, pts, nrm, trans, quat, qg, qs, plane=bad)
+    # the shipped cards (before the plane features) load as models without them
+    if SHIPPED.is_dir():
+        assert not load_evaluator(SHIPPED, leap).needs_plane
+
+
+def test_plane_features_refuse_data_without_planes(leap):
+    """The dataset's records are free-floating (no table): a plane-reading model cannot train on them."""
+    from dex1b_ros.evaluator.data import EvalData
+    from dex1b_ros.evaluator.train import prepare
+    with pytest.raises(ValueError, match="no support planes"):
+        prepare(leap, EvalData(None, [], np.zeros(0, np.int64), np.zeros((0, 1, 1, 3)), np.zeros((0, 1, 1, 3))),
+                plane=True)
+
+
+def test_listwise_ranking_loss_and_groups():
+    from dex1b_ros.evaluator.train import _listwise, _rank_groups
+    plan = np.array([0, 0, 0, 1, 1, -1, 2, 2])
+    free = np.array([1, 0, 0, 1, 1, 1, 0, 0], np.float32)      # plan 1 all good, plan 2 all bad: no ranking signal
+    lift = np.array([0, 0, 1, 1, 1, 0, 0, 0], np.float32)
+    g = _rank_groups(plan, free, lift)
+    assert g.tolist() == [[0, 1, 2]]                            # records (-1) never form a plan
+    sel = np.array([[True, True, True, False], [True, True, False, False]])
+    y = torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0])                  # plan A: first good; plan B: second good
+    good = torch.tensor([3.0, 0.0, 0.0, 0.0, 3.0], requires_grad=True)
+    bad = torch.tensor([0.0, 3.0, 0.0, 3.0, 0.0])
+    lg, lb = _listwise(good, y, sel), _listwise(bad, y, sel)
+    assert 0 < lg < 0.2 < lb                                     # -log softmax mass of the positives
+    torch.testing.assert_close(lb, torch.tensor((np.log(2 + np.exp(3)) - 0 + np.log(1 + np.exp(3)) - 0) / 2,
+                                                dtype=torch.float32))
+    lg.backward()
+    assert good.grad[0] < 0 and good.grad[1] > 0               # raise the good candidate, lower the bad
+    # a plan without a positive (or without a negative) adds nothing
+    assert _listwise(torch.zeros(3), torch.zeros(3), np.array([[True, True, True]])) == 0
