@@ -1,9 +1,11 @@
 """Train the grasp evaluator: ``dex1b train-evaluator`` (no ROS).
 
-Reproduces the shipped model (trained on the planner's own candidates, ``dex1b collect-plans``,
-relabelled with the table-aware pregrasp: ``dex1b collect-plans --relabel``)::
+Reproduces the shipped model (trained on the planner's own candidates, ``dex1b collect-plans``:
+relabelled with the table-aware pregrasp, the node's on-policy check window, and that window with
+the balanced squeeze; support-plane features, listwise ranking loss)::
 
-    dex1b train-evaluator --hand leap --plans data/leap_plans_table --out models/leap/evaluator --steps 1500
+    dex1b train-evaluator --hand leap --plans data/leap_plans_table data/leap_plans_onpolicy \
+        data/leap_plans_balanced --out models/leap/evaluator --steps 1500 --rank-weight 1.0 --plane-features
 
 (the first model, on the dataset's records: ``--data data/leap`` instead of ``--plans``, 2500 steps;
 ``--plans`` and ``--data`` together train on both.)

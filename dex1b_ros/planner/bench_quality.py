@@ -105,8 +105,10 @@ def _calibrate(pipe, a, hand: str, prob, own, lift) -> None:
     card = update_card(path, {
         "verdict_threshold": round(t, 4), "verdict_precision": round(k / m, 3), "verdict_target": a.calibrate,
         "verdict_target_reached": reached,
-        "verdict_rule": (f"lowest free-space probability at which the planner's first grasps that passed its MuJoCo "
-                         f"check were lifted by the true object with precision >= {a.calibrate:g} "
+        "verdict_head": pipe.config.ranking.evaluator_head,
+        "verdict_rule": (f"lowest evaluator_prob (ranking.evaluator_head: {pipe.config.ranking.evaluator_head}; "
+                         f"free_space on clouds without a table) at which the planner's first grasps that passed "
+                         f"its MuJoCo check were lifted by the true object with precision >= {a.calibrate:g} "
                          f"(>= {a.calibrate_min} plans); if none does, the one of the highest precision"),
         "verdict_calibration": {"objects": a.spec, "plans": len(prob), "views": a.views, "seed": a.seed,
                                 "lifted_of_predicted": f"{k}/{m}", "date": time.strftime("%Y-%m-%d"),

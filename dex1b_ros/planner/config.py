@@ -157,9 +157,11 @@ class RankingConfig:
                                     #    0 = the evaluator's calibrated one (its model card's verdict_threshold,
                                     #    chosen on val objects by dex1b bench plan-quality --calibrate; else its
                                     #    threshold)
-    evaluator_head: str = "free_space"  # which of the evaluator's predictions ranks (and is evaluator_prob): free_space
+    evaluator_head: str = "both"    # which of the evaluator's predictions ranks (and is evaluator_prob): free_space
                                     #    (holds against forces in six directions) | lift (lifted off the table,
-                                    #    single views with a support plane only; else free_space) | both (product)
+                                    #    single views with a support plane only; else free_space) | both (product;
+                                    #    free_space without a plane). The verdict threshold is calibrated for one
+                                    #    head (the evaluator card's verdict_head): recalibrate after changing it
     accepted_first: bool = True     # candidates that passed the energy filter go first (then evaluator_prob or
                                     #    energy); false = by evaluator_prob alone (energy when no evaluator)
 

@@ -518,13 +518,18 @@ class GraspPipeline:
     def verdict_threshold(self, cfg: PlannerConfig | None = None) -> float | None:
         """The evaluator_prob at or above which a checked pass is ``predicted_success`` with ``cfg``
         (default: the planner's): ``ranking.evaluator_threshold``, or when 0 the evaluator's calibrated
-        one (card ``verdict_threshold``, else ``threshold``); None without an evaluator."""
+        one (card ``verdict_threshold``, if it was calibrated for the head in use, ``ranking.evaluator_head``;
+        card ``verdict_head``, cards without one: free_space), else the card's ``threshold`` (a
+        free-space probability: conservative on the product); None without an evaluator."""
         cfg = cfg or self.config
         path = self.evaluator_path(cfg.ranking.evaluator)
         if not path:
             return None
         ev = self.evaluator(path)
-        return cfg.ranking.evaluator_threshold or ev.verdict_threshold or ev.threshold
+        vt = ev.verdict_threshold
+        if vt is not None and ev.card.get("verdict_head", "free_space") != cfg.ranking.evaluator_head:
+            vt = None       # calibrated on another head's probabilities: does not apply
+        return cfg.ranking.evaluator_threshold or vt or ev.threshold
 
     def evaluator(self, path: str):
         """The learned grasp evaluator at ``path`` (loaded once and checked against the hand; see

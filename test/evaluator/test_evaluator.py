@@ -233,9 +233,17 @@ def test_plane_model_round_trip_and_needs_a_plane(leap, tmp_path):
     for bad in (None, [0.0, 0.0, 0.0, 1.0], [0.0, 0.0, float("nan"), 0.0], [1.0, 2.0]):
         with pytest.raises(ValueError, match="support plane"):
             ev.predict(leap, pts, nrm, trans, quat, qg, qs, plane=bad)
-    # the shipped cards (before the plane features) load as models without them
-    if SHIPPED.is_dir():
-        assert not load_evaluator(SHIPPED, leap).needs_plane
+    # a card written before the plane features (no network.plane) loads as a model without them
+    import yaml
+    card = yaml.safe_load((tmp_path / "ev" / "model_card.yaml").read_text())
+    old = GraspEvaluator(len(leap.joint_names), len(leap.tip_names), cfg.width)
+    del card["network"]["plane"]
+    save_evaluator(old, {k: v for k, v in card.items() if k not in ("format", "weights", "sha256", "network")},
+                   tmp_path / "old")
+    c = yaml.safe_load((tmp_path / "old" / "model_card.yaml").read_text())
+    del c["network"]["plane"]
+    (tmp_path / "old" / "model_card.yaml").write_text(yaml.safe_dump(c))
+    assert not load_evaluator(tmp_path / "old", leap).needs_plane
 
 
 def test_plane_features_refuse_data_without_planes(leap):

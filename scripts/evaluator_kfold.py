@@ -1,0 +1,81 @@
+"""Compare grasp-evaluator settings by K-fold over objects on the planner's own candidates (no ROS).
+
+For each variant (EvaluatorConfig fields as JSON) and each fold k of K (objects by sha256 of the
+id, mod K): train on every plan row of ``--train`` whose object is not in fold k, then rank the
+``--eval`` plans of fold-k objects (accepted first, then the evaluator: free-space head, lift
+head, product) and count how often the first candidate held / lifted the TRUE object. Every
+eval plan is scored exactly once, by a model that never saw its object. Baselines in the same
+rows: ``energy`` = each plan's stored rank 0 (for on-policy collections, the order of the
+evaluator that collected them) and ``any`` = the ceiling (some candidate held / lifted).
+
+    .venv/bin/python scripts/evaluator_kfold.py --hand leap \
+        --train data/leap_plans_table data/leap_plans_onpolicy data/leap_plans_balanced \
+        --eval data/leap_plans_balanced \
+        --variants '{"base": {}, "rankplane": {"rank_weight": 1.0, "plane_features": true}}'
+
+~40-80 s per fold and variant on one core (1500 steps).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def fold_of(object_id: str, k: int) -> int:
+    return int(hashlib.sha256(object_id.encode()).hexdigest(), 16) % k
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--hand", required=True)
+    ap.add_argument("--train", type=Path, nargs="+", required=True, help="collect-plans folders to train on")
+    ap.add_argument("--eval", type=Path, required=True, help="collect-plans folder whose plans are ranked")
+    ap.add_argument("--variants", default='{"base": {}}', help="JSON {name: {EvaluatorConfig field: value}}")
+    ap.add_argument("--folds", type=int, default=5)
+    a = ap.parse_args(argv)
+
+    import torch
+
+    from dex1b_ros.evaluator.collect import read_plans
+    from dex1b_ros.evaluator.config import EvaluatorConfig
+    from dex1b_ros.evaluator.data import make_plan_data
+    from dex1b_ros.evaluator.train import plan_metrics, predict_records, prepare, train
+    from dex1b_ros.hands import load_hand
+    torch.set_num_threads(1)
+    hand = load_hand(a.hand)
+    plans = read_plans([s for p in a.train for s in sorted(p.rglob("plans-*.parquet"))])
+    ev_plans = read_plans(sorted(a.eval.rglob("plans-*.parquet")))
+    fo = np.array([fold_of(o, a.folds) for o in plans.column("object_id").to_pylist()])
+    eids = sorted(set(ev_plans.column("object_id").to_pylist()))
+    for name, over in json.loads(a.variants).items():
+        tot: dict[str, int] = {}
+        for k in range(a.folds):
+            cfg = EvaluatorConfig(**{"steps": 1500, **over})
+            t = time.time()
+            res = train(hand, None, cfg, progress=False, log=lambda *x: None, plans=plans.filter(fo != k))
+            va = [o for o in eids if fold_of(o, a.folds) == k]
+            d, pid = make_plan_data(ev_plans, hand.name, list(hand.joint_names), va, cfg.views_per_object)
+            prob = predict_records(res.model, prepare(hand, d, cfg.plane_features), cfg.n_points, seed=1)
+            ids = np.asarray(ev_plans.column("object_id").to_pylist(), dtype=object)
+            sub = ev_plans.filter(np.isin(ids, d.objects))
+            pm = plan_metrics(prob, d, pid, np.asarray(sub.column("accepted").to_pylist(), bool),
+                              np.asarray(sub.column("rank").to_pylist(), np.int64))
+            for key, v in pm.items():
+                tot[key] = tot.get(key, 0) + v
+            print(f"{name} fold {k}: {time.time() - t:.0f} s, {json.dumps(pm)}", flush=True)
+        n = max(tot["plans"], 1)
+        print(f"{name}: {tot['plans']} plans; first candidate held / lifted, %: "
+              + ", ".join(f"{r} {100 * tot[f'first_held_{r}'] / n:.1f} / {100 * tot[f'first_lifted_{r}'] / n:.1f}"
+                          for r in ("energy", "evaluator", "lift_head", "both"))
+              + f"; any {100 * tot['any_candidate_held'] / n:.1f} / {100 * tot['any_candidate_lifted'] / n:.1f}",
+              flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
