@@ -82,6 +82,9 @@ def run(a) -> int:
           + (", grasp_executive (closed loop)" if a.closed_loop else "") + f"; logs in {log_dir}/")
     try:
         return _client(a, out)
+    except KeyboardInterrupt:
+        print("[demo] interrupted: stopping the nodes")
+        return 130
     finally:
         for p in procs:
             if p.poll() is None:
@@ -91,6 +94,18 @@ def run(a) -> int:
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
+
+
+def _wait_future(fut, end: float, step: float) -> bool:
+    """Wait for ``fut`` until ``time.monotonic()`` reaches ``end``; False on timeout. Raises
+    KeyboardInterrupt once a signal shut rclpy down (its handler takes Ctrl-C and SIGTERM, so a
+    plain sleep loop would never see them)."""
+    import rclpy
+    while not fut.done() and time.monotonic() < end:
+        if not rclpy.ok():
+            raise KeyboardInterrupt
+        time.sleep(step)
+    return fut.done()
 
 
 def _client(a, out: Path) -> int:
@@ -131,6 +146,8 @@ def _client(a, out: Path) -> int:
         while attempt < a.attempts:
             attempt += 1
             time.sleep(1.0)  # let a (new) camera frame arrive
+            held.clear()     # the verdict of THIS attempt's execution (an attempt without a result may have run)
+            status.clear()
             goal = PlanGrasps.Goal()
             goal.execute = True
             t0 = time.monotonic()
@@ -143,15 +160,24 @@ def _client(a, out: Path) -> int:
                     last[0] = f.stage
 
             fut = client.send_goal_async(goal, feedback_callback=on_feedback)
-            while not fut.done():
-                time.sleep(0.02)
+            end = t0 + a.plan_timeout
+            if not _wait_future(fut, end, 0.02):
+                print(f"[demo] attempt {attempt}: the planner did not answer the goal within --plan-timeout "
+                      f"{a.plan_timeout:.0f} s (see demo_logs/grasp_planner.log); trying again")
+                continue
             handle = fut.result()
             if not handle.accepted:
                 print("[demo] goal rejected (planner busy?)")
                 continue
             rfut = handle.get_result_async()
-            while not rfut.done():
-                time.sleep(0.05)
+            if not _wait_future(rfut, end, 0.05):
+                # e.g. the result response lost (rclpy's action client, asked from this thread while the
+                # executor spins in another, can miss it): never wait forever
+                handle.cancel_goal_async()
+                print(f"[demo] attempt {attempt}: no result from the planner within --plan-timeout "
+                      f"{a.plan_timeout:.0f} s (see demo_logs/grasp_planner.log); trying again")
+                result = None
+                continue
             result = rfut.result().result
             if "no cloud has been received" in result.message and waited < 60:
                 attempt -= 1  # the camera is still starting: not an attempt
@@ -179,6 +205,8 @@ def _client(a, out: Path) -> int:
                                                          zip(best.joint_names, best.grasp_positions)))
         deadline = time.monotonic() + a.hand_timeout
         while not held and time.monotonic() < deadline:
+            if not rclpy.ok():
+                raise KeyboardInterrupt
             time.sleep(0.1)
         if held:
             print(f"[demo] sim_hand: object {'HELD' if held[-1] else 'NOT held'} after lifting 10 cm"
@@ -299,6 +327,8 @@ def main(argv=None) -> int:
                     help="candidates checked in MuJoCo per plan (default: validation.num_validate of the YAML)")
     ap.add_argument("--attempts", type=int, default=3, help="plans to try (each on a new camera frame)")
     ap.add_argument("--hand-timeout", type=float, default=60.0, help="s to wait for the sim hand's verdict")
+    ap.add_argument("--plan-timeout", type=float, default=120.0,
+                    help="s to wait for one plan's result (then the attempt counts as failed and the next starts)")
     ap.add_argument("--out", default="out/demo.png", help="PNG of the chosen grasp")
     ap.add_argument("--record", default=None, metavar="BAG",
                     help="record the demo's topics to this rosbag2 directory (replaced if it is a bag); "

@@ -20,3 +20,27 @@ def test_closed_loop_demo_detects_the_forced_miss(tmp_path):
     assert "object_held=False (agrees)" in line, line       # the joint states told the truth
     assert p.returncode == 1 and "FAILED after 1 attempt(s)" in text, text   # one attempt, forced to miss
     assert "Traceback" not in text, text
+
+
+def test_demo_waits_are_bounded_and_stop_on_a_signal():
+    """A lost action result must not hang the demo (seen once in 36 runs: the planner answered, the
+    client's future never completed): every wait has a deadline, and once Ctrl-C / SIGTERM shut
+    rclpy down (its handler takes both signals) the wait raises KeyboardInterrupt."""
+    import time
+
+    import rclpy
+    from rclpy.task import Future
+
+    from dex1b_ros.ros.demo import _wait_future
+    if rclpy.ok():
+        pytest.skip("the default rclpy context is in use")
+    rclpy.init()
+    try:
+        f, t = Future(), time.monotonic()
+        assert _wait_future(f, t + 0.2, 0.01) is False and time.monotonic() - t >= 0.2
+        f.set_result(1)
+        assert _wait_future(f, t, 0.01) is True
+    finally:
+        rclpy.shutdown()
+    with pytest.raises(KeyboardInterrupt):
+        _wait_future(Future(), time.monotonic() + 5.0, 0.01)
