@@ -105,8 +105,8 @@ def _calibrate(pipe, a, hand: str, prob, own, lift) -> None:
     card = update_card(path, {
         "verdict_threshold": round(t, 4), "verdict_precision": round(k / m, 3), "verdict_target": a.calibrate,
         "verdict_target_reached": reached,
-        "verdict_head": pipe.config.ranking.evaluator_head,
-        "verdict_rule": (f"lowest evaluator_prob (ranking.evaluator_head: {pipe.config.ranking.evaluator_head}; "
+        "verdict_head": pipe.evaluator_head(),
+        "verdict_rule": (f"lowest evaluator_prob (ranking.evaluator_head: {pipe.evaluator_head()}; "
                          f"free_space on clouds without a table) at which the planner's first grasps that passed "
                          f"its MuJoCo check were lifted by the true object with precision >= {a.calibrate:g} "
                          f"(>= {a.calibrate_min} plans); if none does, the one of the highest precision"),

@@ -157,16 +157,17 @@ class RankingConfig:
                                     #    0 = the evaluator's calibrated one (its model card's verdict_threshold,
                                     #    chosen on val objects by dex1b bench plan-quality --calibrate; else its
                                     #    threshold)
-    evaluator_head: str = "both"    # which of the evaluator's predictions ranks (and is evaluator_prob): free_space
-                                    #    (holds against forces in six directions) | lift (lifted off the table,
-                                    #    single views with a support plane only; else free_space) | both (product;
-                                    #    free_space without a plane). The verdict threshold is calibrated for one
-                                    #    head (the evaluator card's verdict_head): recalibrate after changing it
+    evaluator_head: str = "auto"    # which of the evaluator's predictions ranks (and is evaluator_prob): auto (the
+                                    #    head its card was calibrated for, verdict_head; free_space for cards
+                                    #    without one) | free_space (holds against forces in six directions) | lift
+                                    #    (lifted off the table) | both (product). lift and both need a support
+                                    #    plane (else free_space). The verdict threshold is calibrated for one head:
+                                    #    another head falls back to the card's free-space threshold
     accepted_first: bool = True     # candidates that passed the energy filter go first (then evaluator_prob or
                                     #    energy); false = by evaluator_prob alone (energy when no evaluator)
 
     RANGES: ClassVar[dict[str, Range]] = {"top_k": ge(1), "evaluator_threshold": between(0.0, 1.0)}
-    HEADS: ClassVar[tuple[str, ...]] = ("free_space", "lift", "both")
+    HEADS: ClassVar[tuple[str, ...]] = ("auto", "free_space", "lift", "both")
 
     def __post_init__(self):
         check_ranges(self, self.RANGES)

@@ -499,7 +499,7 @@ class GraspPipeline:
             ev = self.evaluator(path)
             prob = ev.predict(self.hand, prep.points, prep.normals, gs.trans, gs.quat, gs.grasp, gs.squeeze,
                               seed=run.seed(), plane=plane)   # (B, 2) [free-space, lift]
-            head = cfg.ranking.evaluator_head if prep.field.plane is not None else "free_space"
+            head = self.evaluator_head(cfg) if prep.field.plane is not None else "free_space"
             run.evaluator_prob = {"free_space": prob[:, 0], "lift": prob[:, 1], "both": prob[:, 0] * prob[:, 1]}[head]
             run.evaluator_threshold = self.verdict_threshold(cfg)
             keys = (-run.evaluator_prob, ~acc)
@@ -527,9 +527,19 @@ class GraspPipeline:
             return None
         ev = self.evaluator(path)
         vt = ev.verdict_threshold
-        if vt is not None and ev.card.get("verdict_head", "free_space") != cfg.ranking.evaluator_head:
+        if vt is not None and ev.card.get("verdict_head", "free_space") != self.evaluator_head(cfg):
             vt = None       # calibrated on another head's probabilities: does not apply
         return cfg.ranking.evaluator_threshold or vt or ev.threshold
+
+    def evaluator_head(self, cfg: PlannerConfig | None = None) -> str:
+        """``ranking.evaluator_head`` resolved: ``auto`` -> the head the evaluator's card was calibrated
+        for (``verdict_head``; free_space for cards without one, or without an evaluator)."""
+        cfg = cfg or self.config
+        head = cfg.ranking.evaluator_head
+        if head != "auto":
+            return head
+        path = self.evaluator_path(cfg.ranking.evaluator)
+        return self.evaluator(path).card.get("verdict_head", "free_space") if path else "free_space"
 
     def evaluator(self, path: str):
         """The learned grasp evaluator at ``path`` (loaded once and checked against the hand; see

@@ -396,6 +396,10 @@ def test_predicted_success_is_the_check_gated_by_the_evaluator_threshold():
     pts, nrm, plane = view_scene(make_object("box", 0, size=0.06).mesh, "leap", seed=0)
     ev = p.evaluator(p.evaluator_path("auto"))
     assert p.verdict_threshold() == (ev.verdict_threshold or ev.threshold)     # 0 = the card's calibrated one
+    # 'auto' (the default) ranks with the head the card was calibrated for; no evaluator: free_space
+    assert p.evaluator_head() == ev.card.get("verdict_head", "free_space")
+    assert p.evaluator_head(planner_config({"ranking.evaluator": ""}, cfg)) == "free_space"
+    assert p.evaluator_head(planner_config({"ranking.evaluator_head": "lift"}, cfg)) == "lift"
     # calibrated for one head (card verdict_head): with another head it does not apply
     other = "free_space" if ev.card.get("verdict_head", "free_space") != "free_space" else "lift"
     assert p.verdict_threshold(planner_config({"ranking.evaluator_head": other}, cfg)) == ev.threshold
