@@ -2,7 +2,7 @@
 
     python scripts/measure_grasp_monitor.py --frames 2 --grasps 5 --save test/planner/data/sim_hand_traces.npz
 
-Plans grasps of the demo scene (LEAP, mustard bottle at (0.5, 0) on the table) with the real
+Plans grasps of the demo scene (``--hand``, default LEAP; mustard bottle at (0.5, 0) on the table) with the real
 planner on ``--frames`` sim_camera frames, executes each of the top ``--grasps`` grasps in an
 in-process ``sim_hand`` node as planned, and again with the wrist 30 cm higher (fingers close in
 free air: a certain miss). Prints per execution sim_hand's ground truth (object_held), the
@@ -18,6 +18,7 @@ import numpy as np
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--hand", default="leap", help="leap or allegro")
     ap.add_argument("--frames", type=int, default=2)
     ap.add_argument("--grasps", type=int, default=5)
     ap.add_argument("--samples", type=int, default=96, help="sampling.num_samples of the planner")
@@ -37,11 +38,11 @@ def main(argv=None) -> int:
 
     rclpy.init()
     cam = SimCameraNode(parameter_overrides=[Parameter("rate_hz", value=0.0)])
-    hand = SimHandNode(parameter_overrides=[Parameter("real_time_factor", value=0.0)])
+    hand = SimHandNode(parameter_overrides=[Parameter("real_time_factor", value=0.0), Parameter("hand", value=a.hand)])
     trace: list = []
     hand._publish_js = lambda d: trace.append((float(d.time), d.qpos[hand.scene.hand_qpos].copy()))
     cfg = planner_config({"sampling": {"num_samples": a.samples}, "ranking": {"top_k": a.grasps}},
-                         PlannerConfig(hand="leap"))
+                         PlannerConfig(hand=a.hand))
     planner = make_planner(cfg)
     rows, saved = [], {}
     mcfg = MonitorConfig()
