@@ -20,6 +20,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hand", default="leap", help="leap or allegro")
     ap.add_argument("--frames", type=int, default=2)
+    ap.add_argument("--first-frame", type=int, default=0, help="number of the first camera frame (fresh frames: > 0)")
     ap.add_argument("--grasps", type=int, default=5)
     ap.add_argument("--samples", type=int, default=96, help="sampling.num_samples of the planner")
     ap.add_argument("--lift-offset", type=float, default=0.3, help="m, wrist raise of the 'missed' executions")
@@ -47,7 +48,7 @@ def main(argv=None) -> int:
     rows, saved = [], {}
     mcfg = MonitorConfig()
     for f in range(a.frames):
-        pts, nrm = cam.render(100 + f)
+        pts, nrm = cam.render(100 + a.first_frame + f)
         res = planner.plan(pts, nrm, a.grasps)
         print(f"frame {f}: {res.message} ({len(res.grasps)} grasps)")
         for k, g in enumerate(res.grasps):

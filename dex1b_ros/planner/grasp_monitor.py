@@ -16,12 +16,17 @@ on the "squeezing" joints (|squeeze_j - grasp_j| >= ``miss_threshold``: a joint 
 never show a miss; the others are not judged). A finger's
 closure is the SMALLEST c_j over its squeezing joints: a finger is free only when every one of its
 joints reached the squeeze target; a finger on the object has at least one joint held back (its
-abduction joint may still move freely). Fingers are groups of joints (default: the
+abduction joint may still move freely). With ``miss_fraction`` > 0 (the default) the miss check
+reads each joint's closure as a FRACTION of its offset, c_j / |squeeze_j - grasp_j|: a free finger
+reaches ~1 (its servo's tracking error aside) whatever the offset, a holding one stays below; the
+balanced squeeze offsets joints unequally (0.065-0.16 rad), which an absolute threshold cannot
+follow. Fingers are groups of joints (default: the
 joint-name prefix before the first ``_`` or the name without its trailing digits: LEAP ``if_*``,
 Allegro ``ffj*``). Verdicts, on time t = seconds from the trajectory start (the hand's clock):
 
 * ``missed``: at ``T + settle_time`` (T = end of the squeeze), at least ``min_fingers`` touching
-  fingers closed more than ``miss_threshold`` rad past the grasp posture;
+  fingers closed more than ``miss_fraction`` of their squeeze offset past the grasp posture (with
+  ``miss_fraction`` 0: more than ``miss_threshold`` rad);
 * ``slipped``: not missed, and at the end of the trace (after the lift, at or after
   ``T + slip_after``) at least ``min_fingers`` fingers closed more than ``slip_threshold`` rad
   further than at ``T + settle_time``;
@@ -52,8 +57,11 @@ STATES = ("held", "missed", "slipped", "unknown")
 class MonitorConfig:
     """Thresholds of :class:`GraspMonitor`. Angles in rad, times in s."""
 
-    miss_threshold: float = 0.065  # rad, (0, 1]: closure past the grasp posture that means "nothing stopped it";
-    #                                keep it below the squeeze offsets (0.08-0.16 rad) minus the servo tracking error
+    miss_threshold: float = 0.065  # rad, (0, 1]: joints whose squeeze offset is at least this are judged; with
+    #                                miss_fraction 0 also the closure past the grasp posture that means "nothing
+    #                                stopped it" (keep it below the offsets minus the servo tracking error)
+    miss_fraction: float = 0.9     # [0, 1): a finger whose judged joints all closed more than this fraction of
+    #                                their squeeze offset is free (missed); 0 = the absolute miss_threshold
     slip_threshold: float = 0.03   # rad, (0, 1]: further closure after the lift that means "the object left"
     min_fingers: int = 2           # [1, 8]: touching fingers that must agree (capped at the number touching)
     settle_time: float = 0.3       # s, [0, 10]: after the squeeze ends, time the servos get to settle
@@ -61,7 +69,8 @@ class MonitorConfig:
     window: float = 0.1            # s, (0, 5]: samples averaged per decision
 
     def __post_init__(self):
-        for name, lo, hi, open_lo in (("miss_threshold", 0.0, 1.0, True), ("slip_threshold", 0.0, 1.0, True),
+        for name, lo, hi, open_lo in (("miss_threshold", 0.0, 1.0, True), ("miss_fraction", 0.0, 0.999, False),
+                                      ("slip_threshold", 0.0, 1.0, True),
                                       ("settle_time", 0.0, 10.0, False), ("slip_after", 0.0, 60.0, False),
                                       ("window", 0.0, 5.0, True)):
             v = getattr(self, name)
@@ -131,6 +140,7 @@ class GraspMonitor:
         # a joint whose squeeze offset is below the miss threshold could never show a miss (the
         # balanced squeeze offsets joints unequally): only the others judge
         self.sign = np.where(np.abs(d) >= self.config.miss_threshold, np.sign(d), 0.0)
+        self.offset = np.maximum(np.abs(d), 1e-9)   # rad, each joint's squeeze offset (the fraction's scale)
         if fingers is None:
             groups = finger_groups(self.names)
         else:
@@ -194,8 +204,12 @@ class GraspMonitor:
             sel[later[np.argmin(t[later])]] = True
         return np.mean(np.asarray(self._q)[sel], axis=0)
 
-    def _closure(self, q: np.ndarray) -> dict[str, float]:
+    def _closure(self, q: np.ndarray, fraction: bool = False) -> dict[str, float]:
+        """Per touching finger the smallest closure past the grasp posture of its judged joints: rad,
+        or with ``fraction`` as a fraction of each joint's squeeze offset."""
         c = (q - self.grasp) * self.sign
+        if fraction:
+            c = c / self.offset
         return {f: float(np.min(c[idx])) for f, idx in self.touching.items()}
 
     def verdict(self, final: bool = True) -> MonitorVerdict:
@@ -211,12 +225,17 @@ class GraspMonitor:
             return MonitorVerdict("unknown", f"no joint state at or after t = {t_miss:.2f} s "
                                              f"(last at {self.last_time:.2f} s, {self.samples} samples)")
         closure = self._closure(q_settled)
-        closed = sorted(f for f, v in closure.items() if v > c.miss_threshold)
         fmt = lambda d: ", ".join(f"{f} {v:+.3f}" for f, v in sorted(d.items()))
+        if c.miss_fraction > 0:
+            frac = self._closure(q_settled, fraction=True)
+            closed = sorted(f for f, v in frac.items() if v > c.miss_fraction)
+            why = (f"closed > {c.miss_fraction:g} of their squeeze offset past the grasp posture "
+                   f"(fractions {fmt(frac)}; {fmt(closure)} rad)")
+        else:
+            closed = sorted(f for f, v in closure.items() if v > c.miss_threshold)
+            why = f"closed > {c.miss_threshold} rad past the grasp posture ({fmt(closure)} rad)"
         if len(closed) >= need:
-            return MonitorVerdict("missed", f"{len(closed)}/{len(closure)} touching fingers closed > "
-                                            f"{c.miss_threshold} rad past the grasp posture ({fmt(closure)} rad)",
-                                  closure)
+            return MonitorVerdict("missed", f"{len(closed)}/{len(closure)} touching fingers {why}", closure)
         if not final:
             return MonitorVerdict("held", f"fingers stopped near the grasp posture ({fmt(closure)} rad)", closure)
         if self.last_time < t_slip:

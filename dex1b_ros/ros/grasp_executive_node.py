@@ -81,7 +81,10 @@ PARAMS: list[ParamSpec] = [
     ParamSpec("trajectory.pregrasp_duration", _TIM.pregrasp_duration, "s, open -> pregrasp"),
     ParamSpec("trajectory.grasp_duration", _TIM.grasp_duration, "s, pregrasp -> grasp"),
     ParamSpec("trajectory.squeeze_duration", _TIM.squeeze_duration, "s, grasp -> squeeze"),
-    ParamSpec("monitor.miss_threshold", _MON.miss_threshold, "rad, closure past the grasp posture = missed"),
+    ParamSpec("monitor.miss_threshold", _MON.miss_threshold, "rad, smallest squeeze offset of a judged joint "
+              "(with miss_fraction 0: closure past the grasp posture = missed)"),
+    ParamSpec("monitor.miss_fraction", _MON.miss_fraction, "closure past the grasp posture, as a fraction of the "
+              "squeeze offset, that means missed (0 = use miss_threshold)"),
     ParamSpec("monitor.slip_threshold", _MON.slip_threshold, "rad, further closure after the lift = slipped"),
     ParamSpec("monitor.min_fingers", _MON.min_fingers, "touching fingers that must agree"),
     ParamSpec("monitor.settle_time", _MON.settle_time, "s after the squeeze before the miss check"),

@@ -103,3 +103,20 @@ def test_recorded_sim_hand_traces_agree_with_object_held(kind):
     v = judge(traj, d[f"{kind}_t"], d[f"{kind}_q"])
     assert v.state == kind.split("_")[0], v.reason
     assert (v.state == "held") == bool(d[f"{kind}_held"])    # sim_hand's ground truth
+
+
+def test_a_deep_squeeze_is_judged_as_a_fraction_of_each_joints_offset():
+    """The balanced squeeze offsets joints up to 0.16 rad: a finger pressing on the object may close
+    0.12 rad past the grasp posture (more than the absolute 0.065 rad) and still be held back; as a
+    fraction of its offset (0.75 < miss_fraction 0.9) it is not free. A free finger reaches ~1."""
+    traj = _traj(delta=0.16)
+    t, Q = _trace(traj)
+    held_back = t >= traj.times[2] + 0.05                    # every finger stops 0.12 rad past the grasp
+    Q[held_back] = np.minimum(Q[held_back], traj.positions[2] + 0.12)
+    v = judge(traj, t, Q)
+    assert v.state == "held", v.reason
+    assert judge(traj, t, Q, config=MonitorConfig(miss_fraction=0.0)).state == "missed"   # the absolute rule
+    v = judge(traj, *_trace(traj))                           # free air: the whole offset
+    assert v.state == "missed" and "of their squeeze offset" in v.reason
+    with pytest.raises(ConfigError, match="miss_fraction"):
+        MonitorConfig(miss_fraction=1.5)
