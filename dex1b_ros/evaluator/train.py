@@ -334,11 +334,11 @@ def train(hand, records, cfg: EvaluatorConfig, progress: bool = True, log=print,
 def _rank_groups(plan_id: np.ndarray, free: np.ndarray, lift: np.ndarray) -> np.ndarray:
     """(G, M) int64 row indices of the plans (plan id >= 0) with both a positive and a negative in
     either head, padded with -1 to the largest plan's M rows."""
-    groups = []
-    for g in np.unique(plan_id[plan_id >= 0]):
-        i = np.flatnonzero(plan_id == g)
-        if 0 < free[i].sum() < len(i) or 0 < lift[i].sum() < len(i):
-            groups.append(i)
+    rows = np.flatnonzero(plan_id >= 0)
+    rows = rows[np.argsort(plan_id[rows], kind="stable")]                 # grouped by plan, one sort
+    cut = np.flatnonzero(np.diff(plan_id[rows])) + 1
+    groups = [i for i in np.split(rows, cut) if len(i)
+              and (0 < free[i].sum() < len(i) or 0 < lift[i].sum() < len(i))]
     M = max((len(i) for i in groups), default=1)
     out = np.full((len(groups), M), -1, np.int64)
     for k, i in enumerate(groups):

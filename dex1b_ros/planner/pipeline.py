@@ -499,7 +499,7 @@ class GraspPipeline:
             ev = self.evaluator(path)
             prob = ev.predict(self.hand, prep.points, prep.normals, gs.trans, gs.quat, gs.grasp, gs.squeeze,
                               seed=run.seed(), plane=plane)   # (B, 2) [free-space, lift]
-            head = self.evaluator_head(cfg) if prep.field.plane is not None else "free_space"
+            head = self.evaluator_head(cfg) if plane is not None else "free_space"
             run.evaluator_prob = {"free_space": prob[:, 0], "lift": prob[:, 1], "both": prob[:, 0] * prob[:, 1]}[head]
             run.evaluator_threshold = self.verdict_threshold(cfg)
             keys = (-run.evaluator_prob, ~acc)
