@@ -110,12 +110,13 @@ def _wait_future(fut, end: float, step: float) -> bool:
 
 def _client(a, out: Path) -> int:
     import rclpy
-    from rclpy.action import ActionClient
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.node import Node
     from std_msgs.msg import Bool, String
 
     from dex1b_msgs.action import PlanGrasps
+
+    from .actions import LockedActionClient
 
 
     rclpy.init()
@@ -125,7 +126,7 @@ def _client(a, out: Path) -> int:
     node.create_subscription(Bool, "object_held", lambda m: held.append(m.data), 10)
     node.create_subscription(String, "sim_hand_status", lambda m: status.append(m.data), 10)
     writer = _start_recording(a, node) if a.record else None
-    client = ActionClient(node, PlanGrasps, "plan_grasps_action")
+    client = LockedActionClient(node, PlanGrasps, "plan_grasps_action")   # rclpy's loses fast results
     ex = MultiThreadedExecutor(num_threads=2)
     ex.add_node(node)
     spin = threading.Thread(target=ex.spin, daemon=True)
@@ -171,8 +172,8 @@ def _client(a, out: Path) -> int:
                 continue
             rfut = handle.get_result_async()
             if not _wait_future(rfut, end, 0.05):
-                # e.g. the result response lost (rclpy's action client, asked from this thread while the
-                # executor spins in another, can miss it): never wait forever
+                # never wait forever (a planner that died; a lost response, as rclpy's own action
+                # client loses fast ones: dex1b_ros.ros.actions)
                 handle.cancel_goal_async()
                 print(f"[demo] attempt {attempt}: no result from the planner within --plan-timeout "
                       f"{a.plan_timeout:.0f} s (see demo_logs/grasp_planner.log); trying again")

@@ -36,7 +36,6 @@ import time
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
-from rclpy.action import ActionClient
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -53,6 +52,7 @@ from ..hands.config import load_hand_config
 from ..planner.grasp_monitor import GraspMonitor, MonitorConfig
 from ..planner.trajectory import TrajectoryTiming, grasp_trajectory
 from . import conversions as cv
+from .actions import LockedActionClient
 from .params import ParamNode, ParamSpec, spin_node
 
 NODE_NAME = "grasp_executive"
@@ -143,7 +143,7 @@ class GraspExecutiveNode(ParamNode, Node):
         self.pub_traj = self.create_publisher(JointTrajectory, p["trajectory_topic"], rel)
         self.pub_pose = self.create_publisher(PoseStamped, p["wrist_pose_topic"], rel)
         self.pub_status = self.create_publisher(String, p["status_topic"], rel)
-        self.client = ActionClient(self, PlanGraspsAction, p["action_name"], callback_group=io)
+        self.client = LockedActionClient(self, PlanGraspsAction, p["action_name"], callback_group=io)
         self.srv = self.create_service(PlanGraspsSrv, p["service_name"], self._on_service,
                                        callback_group=MutuallyExclusiveCallbackGroup())
         self.get_logger().info(f"grasp_executive: {self.hand.name}, up to {p['max_attempts']} attempts; "
