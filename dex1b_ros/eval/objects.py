@@ -4,7 +4,8 @@
 
 * a split name (``train`` | ``val`` | ``test``): the ids of ``config/objects/splits.yaml``;
 * a named object set (``heldout``: 24 unseen test objects, 13 strongly non-convex;
-  ``config/objects/heldout.yaml``);
+  ``valbroad``, ``valbroad2``: validation objects to choose on; ``config/objects/<name>.yaml``);
+* a union of splits / sets joined by ``+`` (``valbroad+valbroad2``), each id once;
 * a folder: every ``.obj`` / ``.stl`` / ``.ply`` below it (recursively, sorted); other files
   are ignored and listed;
 * one mesh file;
@@ -71,6 +72,11 @@ def spread(ids: list[str], n: int | None) -> list[str]:
 
 
 def _ids_from_spec(spec: str, ignored: list[str]) -> list[str]:
+    if "+" in spec and all(part in SPLITS + OBJECT_SETS for part in spec.split("+")):
+        ids: list[str] = []     # a union of splits / sets, e.g. valbroad+valbroad2 (first seen order)
+        for part in spec.split("+"):
+            ids += [i for i in _ids_from_spec(part, ignored) if i not in ids]
+        return ids
     if spec in SPLITS:
         return load_split(spec)
     if spec in OBJECT_SETS:

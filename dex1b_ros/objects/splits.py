@@ -40,9 +40,10 @@ def splits_path() -> Path:
     return resources.config_dir("objects", "splits.yaml")
 
 
-OBJECT_SETS = ("heldout", "valbroad")
+OBJECT_SETS = ("heldout", "valbroad", "valbroad2")
 """Named object sets (``config/objects/<name>.yaml``, key ``objects``): fixed lists of ids.
-``heldout``: the report set (test split); ``valbroad``: its like from the val split, to choose on."""
+``heldout``: the report set (test split); ``valbroad``: its like from the val split, to choose on;
+``valbroad2``: 25 more val objects (none in valbroad), to choose on twice the plans."""
 
 
 def load_object_set(name: str) -> list[str]:

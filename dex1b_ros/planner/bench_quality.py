@@ -69,13 +69,31 @@ def _frac(ok: np.ndarray, among: np.ndarray) -> str:
     return f"{(ok & among).sum()}/{among.sum()}" if among.any() else "-"
 
 
+def precision_lower_bound(k: int, m: int, confidence: float) -> float:
+    """One-sided lower confidence bound of a precision k/m (Wilson score interval; ``confidence`` in
+    [0, 1); 0 gives k/m itself). E.g. 32/35 at 0.8: 0.866; 30/30 at 0.8: 0.977."""
+    if m <= 0:
+        return 0.0
+    if confidence <= 0.0:
+        return k / m
+    from statistics import NormalDist
+    z = NormalDist().inv_cdf(confidence)
+    p, z2 = k / m, z * z
+    centre = p + z2 / (2 * m)
+    half = z * np.sqrt(p * (1 - p) / m + z2 / (4 * m * m))
+    return float((centre - half) / (1 + z2 / m))
+
+
 def choose_verdict_threshold(prob: np.ndarray, passed: np.ndarray, lifted: np.ndarray, precision: float,
-                     min_count: int) -> tuple[float, int, int, bool] | None:
+                     min_count: int, confidence: float = 0.0) -> tuple[float, int, int, bool] | None:
     """The lowest threshold t (one of the plans' probabilities) at which the plans that ``passed``
     (bool (P,)) with ``prob >= t`` ((P,) evaluator probabilities, NaN = none) were ``lifted`` with at
-    least ``precision``, over at least ``min_count`` plans: (t, lifted, predicted, True). When no t
-    reaches it: the t of the highest precision over at least ``min_count`` plans (the lowest such),
-    flagged False; None when fewer than ``min_count`` plans passed."""
+    least ``precision``, over at least ``min_count`` plans: (t, lifted, predicted, True). With
+    ``confidence`` > 0 the precision must hold with that one-sided confidence
+    (:func:`precision_lower_bound` >= ``precision``: a margin for the few plans a threshold rests on;
+    the lowest t that just reaches the point estimate is biased upwards, being chosen for it). When no t
+    reaches it: the t of the highest (bound on) precision over at least ``min_count`` plans (the
+    lowest such), flagged False; None when fewer than ``min_count`` plans passed."""
     p = np.nan_to_num(np.asarray(prob, dtype=np.float64), nan=-1.0)
     best = None
     for t in np.unique(p[passed & (p >= 0)]):          # ascending: the lowest that qualifies
@@ -83,18 +101,19 @@ def choose_verdict_threshold(prob: np.ndarray, passed: np.ndarray, lifted: np.nd
         k, m = int((lifted & sel).sum()), int(sel.sum())
         if m < min_count:
             break
-        if k >= precision * m:
+        lb = precision_lower_bound(k, m, confidence)
+        if lb >= precision - 1e-12:
             return float(t), k, m, True
-        if best is None or k / m > best[1] / best[2]:
-            best = (float(t), k, m, False)
-    return best
+        if best is None or lb > best[0]:
+            best = (lb, (float(t), k, m, False))
+    return None if best is None else best[1]
 
 
 def _calibrate(pipe, a, hand: str, prob, own, lift) -> None:
     """``--calibrate``: write the chosen verdict threshold into the evaluator's model card."""
     from ..evaluator.io import update_card
     path = pipe.evaluator_path(pipe.config.ranking.evaluator)
-    got = choose_verdict_threshold(prob, own, lift, a.calibrate, a.calibrate_min)
+    got = choose_verdict_threshold(prob, own, lift, a.calibrate, a.calibrate_min, a.calibrate_confidence)
     if not path:
         print(f"{'':8s} calibrate: no evaluator ranks these plans (ranking.evaluator); nothing written", flush=True)
         return
@@ -104,18 +123,24 @@ def _calibrate(pipe, a, hand: str, prob, own, lift) -> None:
     t, k, m, reached = got
     card = update_card(path, {
         "verdict_threshold": round(t, 4), "verdict_precision": round(k / m, 3), "verdict_target": a.calibrate,
+        "verdict_confidence": a.calibrate_confidence,
+        "verdict_precision_lower_bound": round(precision_lower_bound(k, m, a.calibrate_confidence), 3),
         "verdict_target_reached": reached,
         "verdict_head": pipe.evaluator_head(),
         "verdict_rule": (f"lowest evaluator_prob (ranking.evaluator_head: {pipe.evaluator_head()}; "
                          f"free_space on clouds without a table) at which the planner's first grasps that passed "
                          f"its MuJoCo check were lifted by the true object with precision >= {a.calibrate:g} "
-                         f"(>= {a.calibrate_min} plans); if none does, the one of the highest precision"),
+                         f"at one-sided confidence {a.calibrate_confidence:g} (Wilson lower bound; 0 = the "
+                         f"observed precision; >= {a.calibrate_min} plans); if none does, the one of the "
+                         f"highest bound"),
         "verdict_calibration": {"objects": a.spec, "plans": len(prob), "views": a.views, "seed": a.seed,
                                 "lifted_of_predicted": f"{k}/{m}", "date": time.strftime("%Y-%m-%d"),
                                 "command": f"dex1b bench plan-quality --hands {hand} --objects {a.spec}"
                                            + (f" --max-objects {a.max_objects}" if a.max_objects else "")
-                                           + f" --calibrate {a.calibrate:g}"}})
-    print(f"{'':8s} calibrate: verdict_threshold {t:.4f} (lifted {k}/{m} on {a.spec}"
+                                           + f" --calibrate {a.calibrate:g}"
+                                           + f" --calibrate-confidence {a.calibrate_confidence:g}"}})
+    print(f"{'':8s} calibrate: verdict_threshold {t:.4f} (lifted {k}/{m} on {a.spec}, lower bound "
+          f"{precision_lower_bound(k, m, a.calibrate_confidence):.3f} at confidence {a.calibrate_confidence:g}"
           + ("" if reached else f"; precision {a.calibrate:g} not reached, the highest") + f") -> {card}", flush=True)
 
 
@@ -126,9 +151,10 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hands", nargs="+", default=["leap", "allegro"])
     ap.add_argument("--objects", default="heldout",
-                    help="split name (train/val/test), object set (heldout, valbroad) or comma-separated object "
-                         "ids (default: the held-out set, config/objects/heldout.yaml). Tune on val or valbroad "
-                         "(its twin from the val split), report on heldout")
+                    help="split name (train/val/test), object set (heldout, valbroad, valbroad2), a union of them "
+                         "(valbroad+valbroad2) or comma-separated object ids (default: the held-out set, "
+                         "config/objects/heldout.yaml). Tune on val or valbroad[+valbroad2] (from the val "
+                         "split), report on heldout")
     ap.add_argument("--max-objects", type=int, default=None,
                     help="a deterministic spread of at most this many of them (alternating sources and kinds)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -151,10 +177,17 @@ def main(argv=None) -> int:
                          "validation objects (e.g. --objects valbroad, the held-out set's twin from the val "
                          "split): never calibrate on the objects you report on")
     ap.add_argument("--calibrate-min", type=int, default=5, help="fewest predicted grasps a threshold may rest on")
+    ap.add_argument("--calibrate-confidence", type=float, default=0.8, metavar="C",
+                    help="the precision must hold with this one-sided confidence (Wilson lower bound of "
+                         "lifted / predicted >= --calibrate): a margin, since the threshold that just reaches "
+                         "the target on the validation plans overstates it on new objects; 0 = the observed "
+                         "precision (the rule before 2026-12-04)")
     a = ap.parse_args(argv)
     a.spec = spec = a.objects
     if a.calibrate is not None and not 0.0 < a.calibrate <= 1.0:
         ap.error(f"--calibrate: a precision in (0, 1], got {a.calibrate}")
+    if not 0.0 <= a.calibrate_confidence < 1.0:
+        ap.error(f"--calibrate-confidence: a confidence in [0, 1), got {a.calibrate_confidence}")
     torch.set_num_threads(a.threads)
     over = {"sampling.num_samples": a.num_samples, "refinement.refine_steps": a.refine_steps,
             "validation.num_validate": a.num_validate}
@@ -174,8 +207,9 @@ def main(argv=None) -> int:
         from ..objects.splits import load_split
         outside = sorted(set(a.objects) - set(load_split("val")))
         if outside:
-            ap.error(f"--calibrate needs validation objects (--objects val or valbroad); {spec!r} has "
-                     f"{len(outside)} others, e.g. {outside[0]}: thresholds are never chosen on reported objects")
+            ap.error(f"--calibrate needs validation objects (--objects val, valbroad, valbroad+valbroad2); "
+                     f"{spec!r} has {len(outside)} others, e.g. {outside[0]}: thresholds are never chosen on "
+                     "reported objects")
 
     from ..objects import load_object
     from ..validate import GraspValidator, ValidatorConfig

@@ -83,3 +83,15 @@ def test_test_split_subset():
     objs = resolve_objects("test", max_objects=4)
     assert [k.split(":")[0] for k in objs.objects] == ["ycb", "proc", "ycb", "proc"]
     assert [k.split(":")[1] for k in list(objs.objects)[1::2]] == ["box", "cylinder"]
+
+
+def test_union_of_object_sets_keeps_each_id_once_in_order():
+    from dex1b_ros.eval.objects import _ids_from_spec
+    from dex1b_ros.objects.splits import load_object_set
+
+    a, b = load_object_set("valbroad"), load_object_set("valbroad2")
+    assert not set(a) & set(b)                      # twice the plans, no object counted twice
+    assert _ids_from_spec("valbroad+valbroad2", []) == a + b
+    assert _ids_from_spec("valbroad+valbroad", []) == a
+    with pytest.raises(ValueError, match="not a split"):
+        _ids_from_spec("valbroad+nothing", [])

@@ -181,7 +181,7 @@ def test_overlapping_shells_are_merged_on_load(tmp_path):
     assert any("union" in n for n in obj.notes)
 
 
-@pytest.mark.parametrize("name,split", [("heldout", "test"), ("valbroad", "val")])
+@pytest.mark.parametrize("name,split", [("heldout", "test"), ("valbroad", "val"), ("valbroad2", "val")])
 def test_object_sets_are_of_one_split_broad_and_non_convex(name, split):
     """The held-out set (reported on) and its validation twin (chosen on) both hold >= 24 objects of
     one split, a third or more strongly non-convex."""

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from dex1b_ros.planner.bench_quality import choose_verdict_threshold, main
+from dex1b_ros.planner.bench_quality import choose_verdict_threshold, main, precision_lower_bound
 
 
 def test_verdict_threshold_is_the_lowest_with_the_precision():
@@ -15,6 +15,27 @@ def test_verdict_threshold_is_the_lowest_with_the_precision():
     # too few plans above 0.8 for 0.9: the highest precision over >= 4 plans, flagged
     assert choose_verdict_threshold(prob, passed, lifted, 0.9, 4) == (0.6, 4, 5, False)
     assert choose_verdict_threshold(prob, np.zeros(8, bool), lifted, 0.5, 1) is None
+
+
+def test_verdict_threshold_with_a_confidence_margin():
+    assert precision_lower_bound(9, 10, 0.0) == 0.9
+    assert precision_lower_bound(32, 35, 0.8) == pytest.approx(0.866, abs=1e-3)   # Wilson, one-sided z = 0.84
+    assert precision_lower_bound(30, 30, 0.8) > 0.97 and precision_lower_bound(0, 0, 0.8) == 0.0
+    assert precision_lower_bound(18, 20, 0.9) < precision_lower_bound(18, 20, 0.8) < 0.9
+    # 40 plans passed; the 10 of highest probability all lifted, then 9 of the next 10, then 5 of 20
+    prob = np.linspace(0.0, 1.0, 40)
+    lifted = np.zeros(40, bool)
+    lifted[30:] = True
+    lifted[20:29] = True
+    lifted[[0, 4, 8, 12, 16]] = True
+    passed = np.ones(40, bool)
+    t0, k0, m0, ok0 = choose_verdict_threshold(prob, passed, lifted, 0.9, 5)         # observed: 19/21
+    assert ok0 and (k0, m0) == (19, 21) and t0 == pytest.approx(prob[19])
+    t1, k1, m1, ok1 = choose_verdict_threshold(prob, passed, lifted, 0.9, 5, 0.8)    # with a margin
+    assert ok1 and t1 > t0 and k1 == m1 and precision_lower_bound(k1, m1, 0.8) >= 0.9
+    # unreachable: the highest bound, flagged
+    t2, k2, m2, ok2 = choose_verdict_threshold(prob, passed, lifted, 0.99, 5, 0.8)
+    assert not ok2 and k2 == m2 == 10
 
 
 def test_calibrate_only_on_val(capsys):
