@@ -122,6 +122,9 @@ class PreparedCloud:
       a full cloud the SDF of ``points``; for a single view (``single_view_field``) the exact SDF
       of ``hull_mesh`` ("hull", default) or the SDF of ``points`` with its inside clipped to
       ``-partial_shell`` ("shell": the unseen back unknown, not solid).
+    * ``check_parts``: the MuJoCo check's object when it is not ``hull_mesh``: convex parts (list of
+      ``trimesh.Trimesh``, same frame), the completed view as columns on the table
+      (``prepare.check_shape: columns``, when the gate let them through); None = ``hull_mesh``.
     """
 
     points: np.ndarray
@@ -130,6 +133,7 @@ class PreparedCloud:
     hull_points: np.ndarray
     field: ObjectField
     hull_mesh: object = None
+    check_parts: list | None = None
 
 
 class _SecondOpinion:
@@ -185,7 +189,21 @@ def prepare_cloud(points: np.ndarray, normals: np.ndarray, cfg: PrepareConfig | 
         hull_mesh = estimate_object_mesh(hull_pts)
     except CloudError:  # flat or degenerate: no hull (validation then fails with this error)
         hull_mesh = None
-    if partial and cfg.single_view_field == "hull" and hull_mesh is not None:
+    parts = None
+    if partial and support_plane is not None and hull_mesh is not None and cfg.check_shape == "columns":
+        from ..perception.completion import carve_by_view, column_parts, parts_volume_fraction
+        keep = carve_by_view(hull_pts, len(pts), -normals.mean(0))   # no guessed back where the camera saw past
+        parts = column_parts(hull_pts[keep], support_plane, cfg.columns_cell, cfg.columns_max_cells)
+        if not parts or parts_volume_fraction(parts, hull_mesh) >= cfg.columns_gate:
+            parts = None     # (nearly) convex: the hull is as good, and one part is cheaper to simulate
+    if parts is not None and cfg.columns_field:
+        from ..geometry.pointcloud import _fps
+        from ..perception.completion import union_surface
+        sp, sn = union_surface(parts, None)          # ~8k points: the grid's distances to the surface
+        dense = ObjectField.from_cloud(sp, sn, resolution=cfg.field_resolution, device=device, name="columns")
+        sel = _fps(sp, 1024, np.random.default_rng(0))   # the field's surface samples, as from_mesh keeps
+        field_ = ObjectField(dense.grid, dense.points[sel], dense.normals[sel], "columns")
+    elif partial and cfg.single_view_field == "hull" and hull_mesh is not None:
         field_ = ObjectField.from_mesh(hull_mesh, resolution=cfg.field_resolution, n_points=1024, device=device,
                                        single_shell=True,   # a convex hull: one shell, parity sign is exact
                                        name="completed view")
@@ -194,7 +212,7 @@ def prepare_cloud(points: np.ndarray, normals: np.ndarray, cfg: PrepareConfig | 
                                         shell=cfg.partial_shell if partial else None)
     if support_plane is not None:
         field_ = field_.with_plane(support_plane)
-    return PreparedCloud(pts, normals, partial, hull_pts, field_, hull_mesh)
+    return PreparedCloud(pts, normals, partial, hull_pts, field_, hull_mesh, parts)
 
 
 def _field_plane(prep: PreparedCloud) -> np.ndarray | None:
@@ -585,7 +603,10 @@ class GraspPipeline:
         # the lift needs the table: simulate in a frame whose +z is the support plane's normal
         R = _table_rotation(plane) if lift else np.eye(3)
         T = np.block([[R, np.zeros((3, 1))], [np.zeros((1, 3)), 1.0]])
-        mesh = prep.hull_mesh.copy().apply_transform(T)
+        if prep.check_parts:
+            mesh = [p.copy().apply_transform(T) for p in prep.check_parts]
+        else:
+            mesh = prep.hull_mesh.copy().apply_transform(T)
         second = self._second_opinion(run, prep, plane, T)
         with GraspValidator(self.hand.cfg, mesh, hands_dir=self.hands_dir, threads=cfg.validate_threads,
                             cache_scene=False, visual_meshes=False) as v, second:   # a new object estimate every plan

@@ -1,15 +1,21 @@
 """Shape from one view (dex1b_ros/perception/completion.py): the completions and their measure."""
 import numpy as np
 import pytest
+import torch
 import trimesh
 
 from dex1b_ros.config_utils import ConfigError
 from dex1b_ros.geometry.pointcloud import look_at, render_partial_cloud
 from dex1b_ros.perception.completion import (
+    carve_by_view,
+    column_parts,
     complete_by_symmetry,
     complete_view,
     completion_error,
+    convex_hull_mesh,
     fit_vertical_axis,
+    parts_volume_fraction,
+    union_surface,
 )
 from dex1b_ros.perception.preprocess import estimate_object_mesh
 from dex1b_ros.planner.config import PrepareConfig
@@ -89,3 +95,109 @@ def test_mirror_plane_at_a_given_depth():
 def test_config_names_the_completion_field():
     with pytest.raises(ConfigError, match="completion"):
         PrepareConfig(completion="nerf")
+
+
+def _l_shape():
+    """An L lying on the table z = 0: three 4 x 4 cm squares of a 8 x 8 cm one, 2 cm tall."""
+    a = trimesh.creation.box([0.08, 0.04, 0.02])
+    a.apply_translation([0.04, 0.02, 0.01])
+    b = trimesh.creation.box([0.04, 0.04, 0.02])
+    b.apply_translation([0.02, 0.06, 0.01])
+    return trimesh.boolean.union([a, b], engine="manifold")
+
+
+def test_columns_keep_an_l_open_where_the_hull_fills_it():
+    mesh = _l_shape()
+    p, n, plane = _view(mesh, elevation_deg=70)
+    pts = complete_view(p, n, plane, "revolve")
+    hull = estimate_object_mesh(pts)
+    assert parts_volume_fraction(column_parts(pts, plane), hull) > 0.9   # the mirrored copy fills the corner
+    keep = carve_by_view(pts, len(p), -n.mean(0))     # ... where the camera saw the table
+    assert keep[:len(p)].all() and not keep.all()
+    parts = column_parts(pts[keep], plane)
+    assert len(parts) >= 4 and all(q.is_convex and q.is_volume for q in parts)
+    frac = parts_volume_fraction(parts, hull)
+    assert 0.6 < frac < 0.85              # the L: 3/4 of its square hull
+    corner = np.array([[0.06, 0.06, 0.01]])  # the missing square's centre: inside the hull, in no column
+    assert hull.contains(corner)[0] and not any(q.contains(corner)[0] for q in parts)
+    inside = np.array([[0.02, 0.02, 0.01], [0.06, 0.02, 0.01], [0.02, 0.06, 0.01]])
+    assert all(any(q.contains(inside[i:i + 1])[0] for q in parts) for i in range(3))
+    assert min(q.bounds[0, 2] for q in parts) == pytest.approx(0.0, abs=1e-6)   # they stand on the table
+
+
+def test_columns_of_a_box_fill_its_hull():
+    box = trimesh.creation.box([0.06, 0.04, 0.05])
+    box.apply_translation([0.0, 0.0, 0.025])
+    p, n, plane = _view(box, elevation_deg=45)
+    pts = complete_view(p, n, plane, "revolve")
+    keep = carve_by_view(pts, len(p), -n.mean(0))
+    assert keep.mean() > 0.9          # the mirrored back is behind the seen front
+    frac = parts_volume_fraction(column_parts(pts[keep], plane), estimate_object_mesh(pts))
+    assert frac > 0.9
+
+
+def test_parts_volume_fraction_of_known_parts():
+    hull = trimesh.creation.box([0.1, 0.1, 0.1])
+    half = trimesh.creation.box([0.05, 0.1, 0.1])
+    half.apply_translation([-0.025, 0.0, 0.0])
+    assert parts_volume_fraction([half], hull) == pytest.approx(0.5, abs=0.03)
+    assert parts_volume_fraction([half, half.copy()], hull) == pytest.approx(0.5, abs=0.03)   # union, not sum
+    assert parts_volume_fraction([], hull) == 0.0
+
+
+def test_config_names_the_check_shape_field():
+    with pytest.raises(ConfigError, match="check_shape"):
+        PrepareConfig(check_shape="voxels")
+    with pytest.raises(ConfigError, match="columns_gate"):
+        PrepareConfig(columns_gate=0.0)
+
+
+def test_convex_hull_mesh_is_trimeshs_hull():
+    pts = np.random.default_rng(0).normal(size=(80, 3))
+    a, b = convex_hull_mesh(pts), trimesh.convex.convex_hull(pts)
+    assert a.is_watertight and a.is_winding_consistent and a.volume > 0
+    assert a.volume == pytest.approx(b.volume, rel=1e-9) and len(a.vertices) == len(b.vertices)
+
+
+def test_union_surface_leaves_out_the_seams():
+    a = trimesh.creation.box([0.04, 0.04, 0.04])
+    b = a.copy()
+    b.apply_translation([0.02, 0.0, 0.0])              # overlapping by half
+    p, n = union_surface([a, b], 600)
+    assert len(p) == 600 and np.allclose(np.linalg.norm(n, axis=1), 1.0)
+    union = trimesh.creation.box([0.06, 0.04, 0.04])
+    union.apply_translation([0.01, 0.0, 0.0])
+    d = np.abs(trimesh.proximity.signed_distance(union, p))
+    assert d.max() < 1e-6                               # every sample on the union's outside
+    centre = union.bounds.mean(0)
+    assert (np.einsum("ij,ij->i", p - centre, n) > 0).all()   # outward normals
+
+
+def test_prepare_uses_columns_for_an_l_and_the_hull_for_a_box():
+    from dex1b_ros.planner.pipeline import prepare_cloud
+    cfg = PrepareConfig(check_shape="columns", columns_field=True)
+    p, n, plane = _view(_l_shape(), elevation_deg=70)
+    prep = prepare_cloud(p, n, cfg, support_plane=plane)
+    assert prep.partial and prep.check_parts and prep.field.name == "columns"
+    corner = torch.tensor([[0.06, 0.06, 0.01]])         # the L's open corner: outside the columns' field
+    assert float(prep.field.sdf(corner)[0]) > 0.005
+    hull = prepare_cloud(p, n, PrepareConfig(), support_plane=plane)
+    assert hull.check_parts is None and float(hull.field.sdf(corner)[0]) < 0   # the hull fills it
+    only_check = prepare_cloud(p, n, PrepareConfig(check_shape="columns"), support_plane=plane)
+    assert only_check.check_parts and only_check.field.name != "columns"        # the default: the check only
+    box = trimesh.creation.box([0.06, 0.04, 0.05])
+    box.apply_translation([0.0, 0.0, 0.025])
+    p, n, plane = _view(box, elevation_deg=45)
+    assert prepare_cloud(p, n, cfg, support_plane=plane).check_parts is None     # convex: gated out
+    assert prepare_cloud(p, n, cfg).check_parts is None                          # no table: no columns
+
+
+def test_completion_error_of_parts_is_that_of_their_union():
+    mesh = _l_shape()
+    a = trimesh.creation.box([0.08, 0.04, 0.02])
+    a.apply_translation([0.04, 0.02, 0.01])
+    b = trimesh.creation.box([0.04, 0.08, 0.02])
+    b.apply_translation([0.02, 0.04, 0.01])              # overlapping in one square: the L exactly
+    e = completion_error(mesh, [a, b])
+    assert e["iou"] > 0.98 and e["chamfer_mm"] < 1.5 and 0.98 < e["vol_ratio"] < 1.02
+    assert completion_error(mesh, mesh.convex_hull)["iou"] == pytest.approx(48 / 56, abs=0.02)   # hull cuts the corner

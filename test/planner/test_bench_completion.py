@@ -24,3 +24,15 @@ def test_completion_bench_refuses_an_unknown_method(capsys):
     with pytest.raises(SystemExit):
         main(["--objects", "proc:cylinder:81", "--methods", "nerf"])
     assert "nerf" in capsys.readouterr().err
+
+
+def test_completion_bench_columns_rows(capsys, tmp_path):
+    """--columns: the check's guess with prepare.check_shape columns; an L-shaped part seen from above is
+    guessed far better by its columns than by any convex hull (the true hull included)."""
+    out = tmp_path / "c.json"
+    assert main(["--objects", "proc:lshape:61", "--views", "1", "--methods", "revolve", "--columns",
+                 "--json", str(out)]) == 0
+    by = {r["method"]: r for r in json.loads(out.read_text())["rows"]}
+    assert set(by) == {"seen hull", "revolve", "revolve columns", "true hull"}
+    assert by["revolve columns"]["iou"] > by["true hull"]["iou"] > by["revolve"]["iou"]
+    assert "revolve columns" in capsys.readouterr().out

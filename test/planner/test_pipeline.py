@@ -459,3 +459,37 @@ def test_evaluator_head_picks_the_prediction_that_ranks(box_cloud):
     assert prob["free_space"] != prob["lift"]
     with pytest.raises(Exception, match="evaluator_head"):
         planner_config({"ranking.evaluator_head": "vibes"})
+
+
+def test_columns_check_simulates_the_parts_not_the_hull(monkeypatch):
+    """prepare.check_shape: columns: a single view of a non-convex object on a table is checked as its
+    column parts (a list of convex meshes, in the table's frame), a convex one as its hull."""
+    import trimesh
+
+    import dex1b_ros.validate as val
+    from dex1b_ros.geometry.pointcloud import look_at, render_partial_cloud
+
+    got = []
+    real = val.GraspValidator
+
+    def spy(hand_cfg, obj, *a, **k):
+        got.append(obj)
+        return real(hand_cfg, obj, *a, **k)
+
+    monkeypatch.setattr(val, "GraspValidator", spy)
+    a = trimesh.creation.box([0.10, 0.03, 0.03])
+    b = trimesh.creation.box([0.03, 0.10, 0.03])
+    a.apply_translation([0.035, 0.0, 0.015])
+    b.apply_translation([0.0, 0.035, 0.015])
+    ell = trimesh.boolean.union([a, b], engine="manifold")          # an L lying on the table z = 0
+    c = ell.bounds.mean(0)
+    pc = render_partial_cloud(ell, 2000, seed=0, camera_pose=look_at(c + [0.2, 0.15, 0.42], c))
+    cfg = planner_config({**SMALL, "prepare": {"check_shape": "columns"},
+                          "validation": {"num_validate": 1, "validate_stop_after": 0}})
+    r = GraspPipeline(config=cfg).plan(pc.points, pc.normals, support_plane=np.array([0.0, 0, 1, 0]))
+    assert r.success, r.message
+    assert isinstance(got[0], list) and len(got[0]) >= 4
+    assert all(isinstance(p, trimesh.Trimesh) and p.bounds[0, 2] > -1e-6 for p in got[0])   # on the table
+    got.clear()
+    r = GraspPipeline(config=cfg).plan(*_scene())                   # a box: convex, the hull
+    assert r.success and isinstance(got[0], trimesh.Trimesh)
