@@ -113,9 +113,9 @@ class PreparedCloud:
     * ``partial``: one-sided (single-view) cloud, i.e. |mean unit normal| > ``partial_threshold``.
     * ``hull_points`` (M, 3) m: the MuJoCo validator's guess of the whole object (its convex hull
       is what gets simulated, ``estimate_object_mesh(hull_points)``): ``points`` itself for a full
-      cloud; for a single view ``points`` followed by their mirror images
-      (:func:`complete_by_symmetry`), without the mirrored points below the support plane when
-      one is known.
+      cloud; for a single view ``points`` followed by their completion (:func:`complete_view`),
+      without completed points below the support plane when one is known, and with
+      ``prepare.carve`` without those the camera would have seen (:func:`carve_by_view`).
     * ``hull_mesh``: ``estimate_object_mesh(hull_points)`` (the convex hull), the validator's
       object; None when the points span no volume.
     * ``field``: what the optimizer works against, with the support plane when one is known: for
@@ -184,6 +184,10 @@ def prepare_cloud(points: np.ndarray, normals: np.ndarray, cfg: PrepareConfig | 
     normals = normals / np.linalg.norm(normals, axis=1, keepdims=True)
     partial = bool(np.linalg.norm(normals.mean(0)) > cfg.partial_threshold)
     hull_pts = complete_view(pts, normals, support_plane, cfg.completion, cfg.completion_drop) if partial else pts
+    carved = partial and cfg.carve
+    if carved:     # the guessed back only where the camera could not have seen it
+        from ..perception.completion import carve_by_view
+        hull_pts = hull_pts[carve_by_view(hull_pts, len(pts), -normals.mean(0))]
     from ..perception.preprocess import CloudError, estimate_object_mesh
     try:
         hull_mesh = estimate_object_mesh(hull_pts)
@@ -192,7 +196,7 @@ def prepare_cloud(points: np.ndarray, normals: np.ndarray, cfg: PrepareConfig | 
     parts = None
     if partial and support_plane is not None and hull_mesh is not None and cfg.check_shape == "columns":
         from ..perception.completion import carve_by_view, column_parts, parts_volume_fraction
-        keep = carve_by_view(hull_pts, len(pts), -normals.mean(0))   # no guessed back where the camera saw past
+        keep = np.ones(len(hull_pts), bool) if carved else carve_by_view(hull_pts, len(pts), -normals.mean(0))
         parts = column_parts(hull_pts[keep], support_plane, cfg.columns_cell, cfg.columns_max_cells)
         if not parts or parts_volume_fraction(parts, hull_mesh) >= cfg.columns_gate:
             parts = None     # (nearly) convex: the hull is as good, and one part is cheaper to simulate

@@ -175,15 +175,15 @@ def test_union_surface_leaves_out_the_seams():
 
 def test_prepare_uses_columns_for_an_l_and_the_hull_for_a_box():
     from dex1b_ros.planner.pipeline import prepare_cloud
-    cfg = PrepareConfig(check_shape="columns", columns_field=True)
+    cfg = PrepareConfig(check_shape="columns", columns_field=True, columns_gate=0.95)   # L: 48 / 56 of its hull
     p, n, plane = _view(_l_shape(), elevation_deg=70)
     prep = prepare_cloud(p, n, cfg, support_plane=plane)
     assert prep.partial and prep.check_parts and prep.field.name == "columns"
-    corner = torch.tensor([[0.06, 0.06, 0.01]])         # the L's open corner: outside the columns' field
-    assert float(prep.field.sdf(corner)[0]) > 0.005
+    corner = torch.tensor([[0.05, 0.05, 0.01]])         # in the L's open corner, 1 cm from it: outside the columns
+    assert float(prep.field.sdf(corner)[0]) > 0.003
     hull = prepare_cloud(p, n, PrepareConfig(), support_plane=plane)
     assert hull.check_parts is None and float(hull.field.sdf(corner)[0]) < 0   # the hull fills it
-    only_check = prepare_cloud(p, n, PrepareConfig(check_shape="columns"), support_plane=plane)
+    only_check = prepare_cloud(p, n, PrepareConfig(check_shape="columns", columns_gate=0.95), support_plane=plane)
     assert only_check.check_parts and only_check.field.name != "columns"        # the default: the check only
     box = trimesh.creation.box([0.06, 0.04, 0.05])
     box.apply_translation([0.0, 0.0, 0.025])
@@ -201,3 +201,16 @@ def test_completion_error_of_parts_is_that_of_their_union():
     e = completion_error(mesh, [a, b])
     assert e["iou"] > 0.98 and e["chamfer_mm"] < 1.5 and 0.98 < e["vol_ratio"] < 1.02
     assert completion_error(mesh, mesh.convex_hull)["iou"] == pytest.approx(48 / 56, abs=0.02)   # hull cuts the corner
+
+
+def test_prepare_carve_drops_the_guessed_points_the_camera_saw_past():
+    from dex1b_ros.planner.pipeline import prepare_cloud
+    p, n, plane = _view(_l_shape(), elevation_deg=70)
+    plain = prepare_cloud(p, n, PrepareConfig(carve=False), support_plane=plane)
+    carved = prepare_cloud(p, n, PrepareConfig(), support_plane=plane)        # the default
+    k = len(plain.points)
+    np.testing.assert_array_equal(carved.hull_points[:k], plain.hull_points[:k])     # the view itself stays
+    assert len(carved.hull_points) < len(plain.hull_points)
+    truth = _l_shape()
+    assert (completion_error(truth, carved.hull_mesh)["acc_mm"]
+            < completion_error(truth, plain.hull_mesh)["acc_mm"])                   # invents less
