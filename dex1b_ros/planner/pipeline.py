@@ -187,7 +187,7 @@ def prepare_cloud(points: np.ndarray, normals: np.ndarray, cfg: PrepareConfig | 
     carved = partial and cfg.carve
     if carved:     # the guessed back only where the camera could not have seen it
         from ..perception.completion import carve_by_view
-        hull_pts = hull_pts[carve_by_view(hull_pts, len(pts), -normals.mean(0))]
+        hull_pts = hull_pts[carve_by_view(hull_pts, len(pts), -normals.mean(0), radius=cfg.carve_radius)]
     from ..perception.preprocess import CloudError, estimate_object_mesh
     try:
         hull_mesh = estimate_object_mesh(hull_pts)
@@ -196,7 +196,8 @@ def prepare_cloud(points: np.ndarray, normals: np.ndarray, cfg: PrepareConfig | 
     parts = None
     if partial and support_plane is not None and hull_mesh is not None and cfg.check_shape == "columns":
         from ..perception.completion import carve_by_view, column_parts, parts_volume_fraction
-        keep = np.ones(len(hull_pts), bool) if carved else carve_by_view(hull_pts, len(pts), -normals.mean(0))
+        keep = (np.ones(len(hull_pts), bool) if carved
+                else carve_by_view(hull_pts, len(pts), -normals.mean(0), radius=cfg.carve_radius))
         parts = column_parts(hull_pts[keep], support_plane, cfg.columns_cell, cfg.columns_max_cells)
         if not parts or parts_volume_fraction(parts, hull_mesh) >= cfg.columns_gate:
             parts = None     # (nearly) convex: the hull is as good, and one part is cheaper to simulate

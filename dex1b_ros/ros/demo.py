@@ -108,6 +108,23 @@ def _wait_future(fut, end: float, step: float) -> bool:
     return fut.done()
 
 
+def _wait_for_sim_hand(node, timeout: float) -> bool:
+    """Wait until sim_hand is up: its ``object_held`` publisher is seen (it creates its trajectory and
+    pose subscriptions before its publishers), then a moment for the planner's publishers to match them.
+    Without this a fast first plan could be published before sim_hand listened, and the demo waited
+    for a verdict that never came. False after ``timeout`` s."""
+    import rclpy
+    end = time.monotonic() + timeout
+    while node.count_publishers("object_held") == 0:
+        if not rclpy.ok():
+            raise KeyboardInterrupt
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.1)
+    time.sleep(0.5)
+    return True
+
+
 def _client(a, out: Path) -> int:
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
@@ -141,6 +158,9 @@ def _client(a, out: Path) -> int:
             return 0
         if not client.wait_for_server(timeout_sec=60.0):
             print("[demo] the planner's action server did not come up in 60 s (see demo_logs/grasp_planner.log)")
+            return 1
+        if not _wait_for_sim_hand(node, 60.0):
+            print("[demo] sim_hand did not come up in 60 s (no publisher on 'object_held'; see demo_logs/sim_hand.log)")
             return 1
         result = None
         attempt, waited = 0, 0.0
