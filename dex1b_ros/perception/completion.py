@@ -308,9 +308,9 @@ def column_parts(points: np.ndarray, support_plane: np.ndarray, cell: float = 0.
     m = overlap * side
     # each point joins every cell within m of it: up to 2 cells per axis
     ij = [np.floor((xy - lo + s) / side).astype(np.int64) for s in (-m, m)]
-    nx = int(max(ij[0][:, 0].max(), ij[1][:, 0].max())) + 2
+    ny = int(max(ij[0][:, 1].max(), ij[1][:, 1].max())) + 2     # cell (i, j) -> (i + 1) * ny + j + 1, j + 1 < ny
     n = len(pts)
-    key = np.unique(np.concatenate([((ij[a][:, 0] + 1) * nx + ij[b][:, 1] + 1) * n + np.arange(n)
+    key = np.unique(np.concatenate([((ij[a][:, 0] + 1) * ny + ij[b][:, 1] + 1) * n + np.arange(n)
                                     for a in (0, 1) for b in (0, 1)]))          # (cell, point), sorted by cell
     pairs = np.stack([key % n, key // n], 1)
     cells, start = np.unique(pairs[:, 1], return_index=True)

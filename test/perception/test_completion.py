@@ -214,3 +214,16 @@ def test_prepare_carve_drops_the_guessed_points_the_camera_saw_past():
     truth = _l_shape()
     assert (completion_error(truth, carved.hull_mesh)["acc_mm"]
             < completion_error(truth, plain.hull_mesh)["acc_mm"])                   # invents less
+
+
+def test_columns_of_a_long_thin_bar_stay_in_their_cells():
+    """Cells are keyed by both grid indices: a bar 4 x longer along y than x gives columns that each
+    span about one cell (an earlier key merged cells of different rows into one hull)."""
+    bar = trimesh.creation.box([0.16, 0.03, 0.02])        # long along x: the grid's second index
+    bar.apply_translation([0.0, 0.0, 0.01])
+    pts = trimesh.sample.sample_surface(bar, 4000, seed=0)[0]
+    parts = column_parts(pts, np.array([0.0, 0.0, 1.0, 0.0]))
+    side = 0.16 / 8
+    assert len(parts) >= 8
+    assert max(np.ptp(q.vertices[:, 1]) for q in parts) <= 1.5 * side + 1e-9
+    assert max(np.ptp(q.vertices[:, 0]) for q in parts) <= 1.5 * side + 1e-9
