@@ -203,7 +203,7 @@ def completion_error(true_mesh, guess_mesh, n_surface: int = 4000, n_volume: int
             "vol_ratio": float(in_guess.sum() / max(in_true.sum(), 1))}
 
 
-def carve_by_view(points: np.ndarray, n_seen: int, view: np.ndarray, radius: float = 0.004,
+def carve_by_view(points: np.ndarray, n_seen: int, view: np.ndarray, radius: float = 0.01,
                   tol: float = 0.003) -> np.ndarray:
     """Keep the completed points the camera could not have seen: bool (M,) for ``points`` (M, 3) m
     whose first ``n_seen`` are the view itself (always kept) and the rest a guess of the unseen
@@ -212,7 +212,7 @@ def carve_by_view(points: np.ndarray, n_seen: int, view: np.ndarray, radius: flo
     point lies within ``radius`` m of its line of sight and in front of it (depth at least that seen
     point's minus ``tol`` m): a guessed point with nothing seen along its line of sight would have been
     seen (the camera saw past it: the mirrored copy of an L filling its open corner), one in front of
-    the seen surface too."""
+    the seen surface too. The planner passes ``PrepareConfig.carve_radius`` (same default)."""
     from scipy.spatial import cKDTree
 
     pts = np.asarray(points, dtype=np.float64)
@@ -313,7 +313,7 @@ def column_parts(points: np.ndarray, support_plane: np.ndarray, cell: float = 0.
     key = np.unique(np.concatenate([((ij[a][:, 0] + 1) * ny + ij[b][:, 1] + 1) * n + np.arange(n)
                                     for a in (0, 1) for b in (0, 1)]))          # (cell, point), sorted by cell
     pairs = np.stack([key % n, key // n], 1)
-    cells, start = np.unique(pairs[:, 1], return_index=True)
+    _, start = np.unique(pairs[:, 1], return_index=True)
     dropped = pts - h[:, None] * up
     parts = []
     for idx in np.split(pairs[:, 0], start[1:]):
@@ -354,25 +354,21 @@ def parts_volume_fraction(parts: list, hull, n: int = 2000, seed: int = 0) -> fl
 
 def union_surface(parts: list, n: int | None = 1024, seed: int = 0, dense: int = 8192) -> tuple[np.ndarray, np.ndarray]:
     """Points (n, 3) m and outward unit normals (n, 3) on the surface of the union of convex
-    ``parts``: ``dense`` area-weighted samples of every part's faces, those inside another part dropped
-    (the seams between overlapping columns are not surface), thinned to ``n`` by farthest point
-    sampling (``n=None``: all that are left)."""
+    ``parts``: ``dense`` area-weighted samples of every part's faces (``trimesh.sample`` on the parts
+    together), those inside another part dropped (the seams between overlapping columns are not
+    surface), thinned to ``n`` by farthest point sampling (``n=None``: all that are left)."""
+    import trimesh
+
     from ..geometry.pointcloud import _fps
 
     rng = np.random.default_rng(seed)
-    tri = np.concatenate([np.asarray(p.vertices)[np.asarray(p.faces)] for p in parts])      # (T, 3, 3)
-    nrm = np.concatenate([np.asarray(p.face_normals) for p in parts])
-    owner = np.repeat(np.arange(len(parts)), [len(p.faces) for p in parts])
-    area = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
-    k = dense
-    f = rng.choice(len(tri), size=k, p=area / area.sum())
-    u, v = rng.random((2, k))
-    flip = u + v > 1
-    u[flip], v[flip] = 1 - u[flip], 1 - v[flip]
-    pts = tri[f, 0] + u[:, None] * (tri[f, 1] - tri[f, 0]) + v[:, None] * (tri[f, 2] - tri[f, 0])
-    keep = ~_inside_any(pts - 1e-4 * nrm[f], parts, skip=owner[f], tol=-1e-4)     # strictly inside another
-    pts, f = pts[keep], f[keep]
+    both = trimesh.util.concatenate(parts)
+    owner = np.repeat(np.arange(len(parts)), [len(p.faces) for p in parts])      # face -> part
+    pts, f = trimesh.sample.sample_surface(both, dense, seed=int(rng.integers(2 ** 31)))
+    nrm = np.asarray(both.face_normals)[f]
+    keep = ~_inside_any(pts - 1e-4 * nrm, parts, skip=owner[f], tol=-1e-4)        # strictly inside another
+    pts, nrm = pts[keep], nrm[keep]
     if n is not None and len(pts) > n:
         sel = _fps(pts, n, rng)
-        pts, f = pts[sel], f[sel]
-    return pts, nrm[f]
+        pts, nrm = pts[sel], nrm[sel]
+    return pts, nrm

@@ -57,7 +57,7 @@ class PrepareConfig:
     carve: bool = True              # single views: drop the guessed (completed) points the camera would have seen
                                     #    (nothing seen along their line of sight, or they lie in front of what was
                                     #    seen: perception.completion.carve_by_view) before the hull is taken
-                                    #    (held-out lift LEAP 47 -> 56 %, Allegro 47 -> 62 %; docs/ros.md)
+                                    #    (held-out lift 47 -> 53 %, both hands; docs/ros.md)
     carve_radius: float = 0.01      # m, carve: a guessed point is kept only if a seen point lies within this of its
                                     #    line of sight (orthographic along the view; a perspective camera 0.5 m away
                                     #    sees the back of a 9 cm bottle up to ~7 mm beside the seen silhouette:

@@ -96,16 +96,21 @@ def run(a) -> int:
                 os.killpg(p.pid, signal.SIGKILL)
 
 
-def _wait_future(fut, end: float, step: float) -> bool:
-    """Wait for ``fut`` until ``time.monotonic()`` reaches ``end``; False on timeout. Raises
-    KeyboardInterrupt once a signal shut rclpy down (its handler takes Ctrl-C and SIGTERM, so a
-    plain sleep loop would never see them)."""
+def _wait_until(done, end: float, step: float) -> bool:
+    """Poll ``done()`` every ``step`` s until it is true or ``time.monotonic()`` reaches ``end``;
+    returns ``done()``. Raises KeyboardInterrupt once a signal shut rclpy down (its handler takes
+    Ctrl-C and SIGTERM, so a plain sleep loop would never see them)."""
     import rclpy
-    while not fut.done() and time.monotonic() < end:
+    while not done() and time.monotonic() < end:
         if not rclpy.ok():
             raise KeyboardInterrupt
         time.sleep(step)
-    return fut.done()
+    return bool(done())
+
+
+def _wait_future(fut, end: float, step: float) -> bool:
+    """Wait for ``fut`` until ``end`` (``_wait_until``); False on timeout."""
+    return _wait_until(fut.done, end, step)
 
 
 def _wait_for_sim_hand(node, timeout: float) -> bool:
@@ -113,14 +118,8 @@ def _wait_for_sim_hand(node, timeout: float) -> bool:
     pose subscriptions before its publishers), then a moment for the planner's publishers to match them.
     Without this a fast first plan could be published before sim_hand listened, and the demo waited
     for a verdict that never came. False after ``timeout`` s."""
-    import rclpy
-    end = time.monotonic() + timeout
-    while node.count_publishers("object_held") == 0:
-        if not rclpy.ok():
-            raise KeyboardInterrupt
-        if time.monotonic() > end:
-            return False
-        time.sleep(0.1)
+    if not _wait_until(lambda: node.count_publishers("object_held") > 0, time.monotonic() + timeout, 0.1):
+        return False
     time.sleep(0.5)
     return True
 
@@ -224,11 +223,7 @@ def _client(a, out: Path) -> int:
               f"[{p.x:.3f}, {p.y:.3f}, {p.z:.3f}] m, quaternion xyzw [{q.x:.3f}, {q.y:.3f}, {q.z:.3f}, {q.w:.3f}]")
         print("[demo] grasp joints (rad): " + ", ".join(f"{n}={v:+.2f}" for n, v in
                                                          zip(best.joint_names, best.grasp_positions)))
-        deadline = time.monotonic() + a.hand_timeout
-        while not held and time.monotonic() < deadline:
-            if not rclpy.ok():
-                raise KeyboardInterrupt
-            time.sleep(0.1)
+        _wait_until(lambda: bool(held), time.monotonic() + a.hand_timeout, 0.1)
         if held:
             print(f"[demo] sim_hand: object {'HELD' if held[-1] else 'NOT held'} after lifting 10 cm"
                   + (f" ({status[-1]})" if status else ""))

@@ -73,9 +73,9 @@ def test_stock_client_loses_it_the_race_the_locked_one_fixes(graph, ros_ctx):
     assert _result_after_window(graph, ros_ctx, ActionClient, 2.0) is None
 
 
-def test_feedback_runs_outside_the_lock(graph, ros_ctx):
-    """A feedback callback may call into the client (here: ask for the result): no deadlock, and the
-    result still arrives."""
+def test_a_feedback_callback_may_call_into_the_client(graph, ros_ctx):
+    """A feedback callback (run by the executor while the client dispatches) may call into the
+    client, here: ask for the result; no deadlock, and the result still arrives."""
     node = Node("fb_server", context=ros_ctx)
     gate, handle_known = threading.Event(), threading.Event()
 
