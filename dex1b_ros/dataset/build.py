@@ -40,7 +40,16 @@ from ..config_utils import ConfigError, load_yaml, to_dict
 from . import stats as S
 from .config import BuildConfig
 from .stages import GraspTask, TrainTask, generator_version, task_seed
-from .store import BuildLock, Layout, Manifest, atomic_write_json, grasp_task_id, remove_stale_temps, train_task_id
+from .store import (
+    BuildLock,
+    Layout,
+    Manifest,
+    atomic_write_json,
+    grasp_task_id,
+    remove_stale_temps,
+    retire_generator,
+    train_task_id,
+)
 
 
 @dataclass
@@ -173,6 +182,7 @@ def run_build(cfg: BuildConfig, progress: bool = True, verify: bool = False, rep
         own_engine = engine is None
         engine = engine or make_engine(cfg)
         try:
+            prev: list[str] = []          # the grasp task ids of the round before
             for r in range(cfg.rounds):
                 gen_entry = None
                 if r > 0:
@@ -181,7 +191,12 @@ def run_build(cfg: BuildConfig, progress: bool = True, verify: bool = False, rep
                     run_count += _run_stage(engine, manifest, [tt], f"round {r} train", progress, verify,
                                             stage_seconds)
                     gen_entry = manifest.read(r, tt.task_id)
+                    if cfg.keep_generators == "last":
+                        freed = retire_generator(layout, manifest, r - 1, cfg.rounds, prev)
+                        if freed:
+                            log(f"retired the round {r - 1} generator ({freed / 1e6:.1f} MB; keep_generators: last)")
                 specs = plan_grasp_tasks(cfg, layout, r, objects, gen_entry)
+                prev = [s.task_id for s in specs]
                 total += len(specs)
                 run_count += _run_stage(engine, manifest, specs, f"round {r} {'seed' if r == 0 else 'generate'}",
                                         progress, verify, stage_seconds)

@@ -187,8 +187,14 @@ class BuildConfig:
     ray: RayConfig = field(default_factory=RayConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     hands_dir: Path | None = None
+    keep_generators: Literal["all", "last"] = "all"   # "last": a round's generator weights are deleted once
+                                     # nothing of the build needs them (the next round's generator trained,
+                                     # their round's tasks done); a RETIRED.json keeps their digest. Storage
+                                     # only (``data/`` in git has a budget): the records are unchanged
 
     def __post_init__(self):
+        if self.keep_generators not in ("all", "last"):
+            fail("keep_generators", f"expected all or last, got {self.keep_generators!r}")
         if self.rounds < 1:
             fail("rounds", f"must be >= 1, got {self.rounds}")
         if self.threads < 1:
@@ -201,7 +207,7 @@ class BuildConfig:
             fail("name", f"must be a non-empty name without '/', got {self.name!r}")
 
     # fields that change how a build runs, not what it makes
-    _RUNTIME = ("out", "engine", "workers", "ray", "report", "hands_dir")
+    _RUNTIME = ("out", "engine", "workers", "ray", "report", "hands_dir", "keep_generators")
 
     def content_hash(self) -> str:
         """sha256 (16 hex) of every field that changes the output (not engine, workers, out, report)."""

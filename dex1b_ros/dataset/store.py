@@ -6,6 +6,7 @@ Layout under the build folder ``<out>``::
     .lock                                        flock held by the running build
     grasps/round=R/hand=H/part-<task>.parquet    one shard per grasp task (schema: dataset.schema)
     generators/round=R/hand=H/                   the generator trained at the start of round R >= 1
+                                                 (RETIRED.json instead of its weights once retired)
     manifest/round=R/hand=H/<task>.json          one entry per COMPLETED task
     report/                                      summary, CSVs, plots, rendered grasps
 
@@ -192,11 +193,16 @@ class Manifest:
             return None
 
     def is_done(self, round_: int, task_id: str, verify: bool = False) -> bool:
+        """The task's entry exists and its outputs exist with the recorded size (``verify``: and
+        sha256); an output retired on purpose (:func:`retire_generator`: its RETIRED.json records
+        it with the same sha256) counts as present."""
         e = self.read(round_, task_id)
         if e is None:
             return False
         for out in e.get("outputs", []):
             p = self.layout.root / out["path"]
+            if not p.is_file() and _retired(p, out.get("sha256")):
+                continue
             if not p.is_file() or p.stat().st_size != out["bytes"]:
                 return False
             if verify and file_digest(p)[1] != out["sha256"]:
@@ -214,3 +220,61 @@ class Manifest:
             except (OSError, json.JSONDecodeError):
                 continue
         return out
+
+
+# ---------------------------------------------------------------------- retired generators
+RETIRED = "RETIRED.json"
+
+
+def _retired(path: Path, sha256: str | None) -> bool:
+    """Whether ``path`` was retired on purpose: its folder's RETIRED.json lists it with ``sha256``."""
+    try:
+        rec = json.loads((path.parent / RETIRED).read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return any(f.get("name") == path.name and f.get("sha256") == sha256 for f in rec.get("files", []))
+
+
+def retire_generator(layout: Layout, manifest: Manifest, round_: int, rounds: int, task_ids: list[str]) -> int:
+    """Delete the weights of round ``round_``'s generator when nothing of a build of ``rounds``
+    rounds needs them any more: the next round's generator is trained (it was the init of its
+    fine-tuning) and every grasp task of round ``round_`` (``task_ids``) is done (they sampled from it). Writes
+    ``RETIRED.json`` (name, bytes, sha256 and the manifest's ``weights_sha256``) first, so the train
+    task stays done (:meth:`Manifest.is_done`) and the records' ``generator_version`` stays traceable;
+    ``model_card.yaml`` (its training log) stays. Returns the bytes freed (0: not retired).
+
+    Why: ``data/`` is committed with a storage budget, and a 4.6 MB generator per round would
+    spend it on files that the build never reads again (git history keeps them)."""
+    if round_ < 1 or round_ + 1 >= rounds:
+        return 0
+    if not manifest.is_done(round_ + 1, train_task_id(round_ + 1)):
+        return 0
+    if not task_ids or not all(manifest.is_done(round_, t) for t in task_ids):
+        return 0
+    entries = manifest.entries(round_)
+    train = next((e for e in entries if e.get("task_id") == train_task_id(round_)), None)
+    if train is None:
+        return 0
+    gdir = layout.root / layout.generator_rel(round_)
+    weights = [o for o in train.get("outputs", []) if o["path"].endswith(".safetensors")]
+    files = [o for o in weights if (layout.root / o["path"]).is_file()]
+    if not files:
+        return 0
+    rec_path = gdir / RETIRED
+    try:
+        rec = json.loads(rec_path.read_text())
+    except (OSError, json.JSONDecodeError):
+        rec = {"files": []}
+    rec["weights_sha256"] = train.get("weights_sha256")
+    rec["why"] = (f"deleted once round {round_ + 1}'s generator was trained and round {round_}'s tasks were done "
+                  f"(keep_generators: last); the build never reads it again")
+    names = {f["name"] for f in rec["files"]}
+    rec["files"] += [{"name": Path(o["path"]).name, "bytes": o["bytes"], "sha256": o["sha256"]}
+                     for o in files if Path(o["path"]).name not in names]
+    atomic_write_json(rec_path, rec)
+    freed = 0
+    for o in files:
+        p = layout.root / o["path"]
+        freed += p.stat().st_size
+        p.unlink()
+    return freed

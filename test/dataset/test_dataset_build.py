@@ -105,3 +105,27 @@ def test_rerun_of_finished_build_runs_nothing(tmp_path, micro):
     valid = sum(e["valid"] for e in entries)
     assert f"Valid grasps (free-space six-direction test) so far: **{valid}**" in text
     assert "1 training objects" in text and "valid per process-CPU-s" in text and "SELECT" in text
+
+
+def test_keep_generators_last_retires_what_the_build_no_longer_reads(tmp_path, micro):
+    cfg = micro("retire", rounds=3, objects={"ids": ["proc:box:0"]}, keep_generators="last")
+    logs = []
+    s1 = run_build(cfg, progress=False, report=False, log=logs.append)
+    L = Layout(Path(cfg.out).resolve(), cfg.hand)
+    g1, g2 = L.root / L.generator_rel(1), L.root / L.generator_rel(2)
+    assert not (g1 / "dexsimple.safetensors").exists() and (g1 / "model_card.yaml").is_file()
+    assert (g2 / "dexsimple.safetensors").is_file()            # the last one stays: a longer build starts from it
+    rec = json.loads((g1 / "RETIRED.json").read_text())
+    entry = Manifest(L).read(1, "r1-train")
+    assert rec["weights_sha256"] == entry["weights_sha256"]
+    assert [f["sha256"] for f in rec["files"]] == [o["sha256"] for o in entry["outputs"]
+                                                   if o["path"].endswith(".safetensors")]
+    assert any("retired the round 1 generator" in m for m in logs)
+    # the train task stays done (also with --verify): a re-run trains nothing and rewrites nothing
+    assert Manifest(L).is_done(1, "r1-train", verify=True)
+    s2 = run_build(cfg, progress=False, verify=True, report=False, log=lambda *_: None)
+    assert s2.tasks_run == 0 and s2.rounds == s1.rounds
+    # a RETIRED.json that does not name the file (another digest) does not excuse a missing output
+    rec["files"][0]["sha256"] = "0" * 64
+    (g1 / "RETIRED.json").write_text(json.dumps(rec))
+    assert not Manifest(L).is_done(1, "r1-train")

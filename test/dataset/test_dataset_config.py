@@ -21,12 +21,14 @@ def test_overrides_and_hash():
     assert (cfg.workers, cfg.engine, cfg.ray.address) == (1, "ray", "127.0.0.2:1")
     assert cfg.content_hash() == load_build_config(CFG / "tiny.yaml").content_hash()
     assert dataclasses.replace(cfg, seed=1).content_hash() != cfg.content_hash()
+    assert dataclasses.replace(cfg, keep_generators="last").content_hash() == cfg.content_hash()   # storage only
 
 
 @pytest.mark.parametrize("text,field", [("rounds: 0", "rounds"),
                                         ("generate: {samples_per_task: 0}", "generate.samples_per_task"),
                                         ("types: {cap_per_type: -1}", "types.cap_per_type"),
-                                        ("engine: spark", "engine"), ("objects: {split: dev}", "objects.split")])
+                                        ("engine: spark", "engine"), ("objects: {split: dev}", "objects.split"),
+                                        ("keep_generators: none", "keep_generators")])
 def test_bad_values_name_the_field(tmp_path, text, field):
     p = tmp_path / "bad.yaml"
     p.write_text(text + "\n")
