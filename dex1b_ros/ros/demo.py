@@ -1,22 +1,29 @@
 """``dex1b demo``: the whole system end to end, with real ROS 2 processes over loopback.
 
-    dex1b demo                      # LEAP, mustard bottle, PNG in out/demo.png
+    dex1b demo                      # LEAP, mustard bottle, closed loop; PNG in out/demo.png
     dex1b demo --hand allegro --object ycb:003_cracker_box --out out/allegro.png
     dex1b demo --yaw 90 --seed 3         # the bottle turned 90 deg on the table, other camera noise
+    dex1b demo --open-loop               # one plan, its best grasp executed once: the planner alone
     dex1b demo --record out/demo_bag     # also record the topics (rosbag2, MCAP) for `dex1b plan --bag`
-    dex1b demo --perturb-first 0.3       # closed loop: the first attempt misses, the joint states show it, replan
+    dex1b demo --perturb-first 0.3       # the first attempt misses, the joint states show it, replan
 
-Starts three console scripts as separate processes (their own ROS 2 domain, discovery limited
+Starts four console scripts as separate processes (their own ROS 2 domain, discovery limited
 to localhost):
 
 * ``sim_camera``  publishes a partial, noisy PointCloud2 of the object on a table;
 * ``grasp_planner`` (params ``config/grasp_planner.yaml``) caches it;
-* ``sim_hand``    a MuJoCo hand that executes trajectories and reports whether it held the object.
+* ``sim_hand``    a MuJoCo hand that executes trajectories, publishes its JointState like a driver
+  and reports whether it held the object (ground truth, for the printout only);
+* ``grasp_executive`` (not with ``--open-loop``) asks the planner for ranked grasps, executes one,
+  tells from the joint states alone whether the hand closed on the object and lifted its weight,
+  and on a miss replans on a fresh camera frame and executes the next candidate (``--attempts``).
 
-This process then asks the planner through its ``PlanGrasps`` **action** (empty cloud = the
-latest one, ``execute=true``), prints the feedback per stage and the chosen grasp with its
-scores, waits for ``sim_hand``'s verdict (``object_held``) and renders the chosen grasp to a PNG.
-It retries with the next camera frame when a plan fails, up to ``--attempts`` times.
+This process calls the executive's ``grasp_and_verify`` service, prints its verdict per attempt
+next to sim_hand's ground truth, then the executed grasp with its scores and the node's
+``predicted_success``, and renders it to a PNG. With ``--open-loop`` it asks the planner through
+its ``PlanGrasps`` **action** instead (empty cloud = the latest one, ``execute=true``), prints the
+feedback per stage and the chosen grasp, waits for ``sim_hand``'s verdict (``object_held``); it
+retries with the next camera frame when a plan fails, up to ``--attempts`` times.
 """
 from __future__ import annotations
 
@@ -151,10 +158,10 @@ def _client(a, out: Path) -> int:
         if a.closed_loop:
             result = _closed_loop(a, node, held)
             if result is None:
-                return 1
-            best = result.grasps.grasps[0]
-            _render(a, best, result, out)
-            return 0
+                return 1          # the executive or the camera never answered
+            if result.success and result.grasps.grasps:
+                _render(a, result.grasps.grasps[0], result, out)
+            return 0              # ran end to end (held or not, as the open loop)
         if not client.wait_for_server(timeout_sec=60.0):
             print("[demo] the planner's action server did not come up in 60 s (see demo_logs/grasp_planner.log)")
             return 1
@@ -211,18 +218,7 @@ def _client(a, out: Path) -> int:
             print("[demo] no plan succeeded; the sim hand was not run")
             return 1
         best = result.grasps.grasps[0]
-        print(f"[demo] chosen grasp ({best.source}, type {best.grasp_type}): score {best.score:.3f}, energy "
-              f"{best.energy:.3f}, contact distance {best.contact_distance_mm:.2f} mm, penetration "
-              f"{best.penetration_mm:.2f} mm, MuJoCo check {'passed' if best.sim_success else 'failed'} "
-              f"({best.num_contacts} contacts); evaluator "
-              + ("none" if best.success_probability != best.success_probability
-                 else f"p = {best.success_probability:.2f}")
-              + f"; predicted success: {'yes' if best.predicted_success else 'no'}")
-        p, q = result.wrist_pose.pose.position, result.wrist_pose.pose.orientation
-        print(f"[demo] wrist target in '{result.wrist_pose.header.frame_id}': position "
-              f"[{p.x:.3f}, {p.y:.3f}, {p.z:.3f}] m, quaternion xyzw [{q.x:.3f}, {q.y:.3f}, {q.z:.3f}, {q.w:.3f}]")
-        print("[demo] grasp joints (rad): " + ", ".join(f"{n}={v:+.2f}" for n, v in
-                                                         zip(best.joint_names, best.grasp_positions)))
+        _print_choice(best, result)
         _wait_until(lambda: bool(held), time.monotonic() + a.hand_timeout, 0.1)
         if held:
             print(f"[demo] sim_hand: object {'HELD' if held[-1] else 'NOT held'} after lifting 10 cm"
@@ -241,10 +237,27 @@ def _client(a, out: Path) -> int:
         rclpy.try_shutdown()
 
 
+def _print_choice(best, result) -> None:
+    """The chosen grasp's scores, the node's verdict, the wrist target and the grasp joints."""
+    print(f"[demo] chosen grasp ({best.source}, type {best.grasp_type}): score {best.score:.3f}, energy "
+          f"{best.energy:.3f}, contact distance {best.contact_distance_mm:.2f} mm, penetration "
+          f"{best.penetration_mm:.2f} mm, MuJoCo check {'passed' if best.sim_success else 'failed'} "
+          f"({best.num_contacts} contacts); evaluator "
+          + ("none" if best.success_probability != best.success_probability
+             else f"p = {best.success_probability:.2f}")
+          + f"; predicted success: {'yes' if best.predicted_success else 'no'}")
+    p, q = result.wrist_pose.pose.position, result.wrist_pose.pose.orientation
+    print(f"[demo] wrist target in '{result.wrist_pose.header.frame_id}': position "
+          f"[{p.x:.3f}, {p.y:.3f}, {p.z:.3f}] m, quaternion xyzw [{q.x:.3f}, {q.y:.3f}, {q.z:.3f}, {q.w:.3f}]")
+    print("[demo] grasp joints (rad): " + ", ".join(f"{n}={v:+.2f}" for n, v in
+                                                     zip(best.joint_names, best.grasp_positions)))
+
+
 def _closed_loop(a, node, held: list):
     """``--closed-loop``: ask ``grasp_executive`` (service ``grasp_and_verify``) to plan, execute
     and verify from the joint states, replanning on a miss; print its verdict per attempt next to
-    sim_hand's ground truth. Returns the service response (None when nothing held)."""
+    sim_hand's ground truth. Returns the service response (``success``: held), or None when the
+    executive or the camera did not answer."""
     from sensor_msgs.msg import PointCloud2
     from std_msgs.msg import String
 
@@ -276,7 +289,9 @@ def _closed_loop(a, node, held: list):
     n_attempts = sum(1 for x in lines if " attempt " in x)
     print(f"[demo] closed loop: {'HELD' if res.success else 'FAILED'} after {n_attempts} attempt(s); "
           f"sim_hand's verdicts: {['held' if h else 'not held' for h in held]}")
-    return res if res.success and res.grasps.grasps else None
+    if res.success and res.grasps.grasps:
+        _print_choice(res.grasps.grasps[0], res)
+    return res
 
 
 def _start_recording(a, node):
@@ -318,7 +333,7 @@ def _render(a, best, result, out: Path) -> None:
 
     hand = load_hand(a.hand)
     mesh = load_object(a.object).mesh.copy()
-    mesh.apply_transform(place_on_table(mesh, (0.5, 0.0), 0.0, 0.0))
+    mesh.apply_transform(place_on_table(mesh, (0.5, 0.0), math.radians(a.yaw), 0.0))   # as sim_hand places it
     p, q = result.wrist_pose.pose.position, result.wrist_pose.pose.orientation
     one = lambda v: np.asarray(v, dtype=np.float64)[None]
     gs = GraspSet(a.hand, one([p.x, p.y, p.z]), one([q.w, q.x, q.y, q.z]), one(best.pregrasp_positions),
@@ -350,16 +365,22 @@ def main(argv=None) -> int:
                     help="record the demo's topics to this rosbag2 directory (replaced if it is a bag); "
                          "plan on it again with `dex1b plan --bag BAG --topic /object_cloud`")
     ap.add_argument("--record-storage", choices=("mcap", "sqlite3"), default="mcap", help="storage of --record")
-    ap.add_argument("--closed-loop", action="store_true",
-                    help="execute through grasp_executive: it watches the joint states, tells a missed or slipped "
-                         "grasp from them alone and replans with the next candidate (up to --attempts)")
+    loop = ap.add_mutually_exclusive_group()
+    loop.add_argument("--closed-loop", dest="closed_loop", action="store_true", default=True,
+                      help="(default) execute through grasp_executive: it watches the joint states, tells a missed "
+                           "or slipped grasp from them alone and replans with the next candidate (up to --attempts), "
+                           "as a robot would")
+    loop.add_argument("--open-loop", dest="closed_loop", action="store_false",
+                      help="execute the first plan's best grasp once and report sim_hand's verdict (no executive, "
+                           "no replanning): what the planner alone gives")
     ap.add_argument("--perturb-first", type=float, default=0.0, metavar="DZ",
-                    help="m: raise the first attempt's wrist by DZ so that it misses (shows the recovery; implies "
-                         "--closed-loop), e.g. 0.3")
+                    help="m: raise the first attempt's wrist by DZ so that it misses (shows the recovery; the "
+                         "closed loop only), e.g. 0.3")
     a = ap.parse_args(argv)
     if a.perturb_first < 0:
         ap.error(f"--perturb-first: must be >= 0 m, got {a.perturb_first}")
-    a.closed_loop = a.closed_loop or a.perturb_first > 0
+    if a.perturb_first > 0 and not a.closed_loop:
+        ap.error("--perturb-first needs the closed loop (drop --open-loop)")
     return run(a)
 
 
