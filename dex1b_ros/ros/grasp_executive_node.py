@@ -8,15 +8,21 @@ hand and num_grasps are passed on, ``execute`` is implied): up to ``max_attempts
 1. ask the planner (``action_name``, dex1b_msgs/action/PlanGrasps, ``execute=false``) for
    ``num_grasps`` ranked grasps on the latest camera frame (waiting ``frame_wait`` s first, so a
    replan sees a fresh frame);
-2. execute candidate k = attempt - 1 (the NEXT candidate after each failure; the last one when
-   fewer came back): publish its wrist pose (``wrist_pose_topic``) and its open -> pregrasp ->
-   grasp -> squeeze trajectory (``trajectory_topic``, sim convention, timing ``trajectory.*``),
-   both stamped now; on the first attempt the wrist is offset by ``perturb_first`` (m, planning
-   frame; a test/demo knob to force a miss);
+2. execute candidate k = executions so far (the NEXT candidate after each miss; the last one when
+   fewer came back), once the hand driver is up (something subscribes to the trajectory and
+   publishes joint states; ``driver_wait`` s at most): publish its wrist pose
+   (``wrist_pose_topic``) and its open -> pregrasp -> grasp -> squeeze trajectory
+   (``trajectory_topic``, sim convention, timing ``trajectory.*``), both stamped now; on the
+   first execution the wrist is offset by ``perturb_first`` (m, planning frame; a test/demo knob
+   to force a miss);
 3. watch ``joint_states_topic`` (sensor_msgs/JointState, sim convention; t = stamp - trajectory
    stamp) with :class:`~dex1b_ros.planner.grasp_monitor.GraspMonitor` (``monitor.*``) until
    ``observe_time`` s after the squeeze (the lift and hold) or ``execution_timeout``;
 4. "held": done; "missed" / "slipped" / "unknown": next attempt.
+
+A planner that has not received a camera frame yet (it says "no cloud has been received") is
+asked again every ``frame_wait`` s for up to ``cloud_wait`` s before that counts as a failed
+attempt: a system that is still starting does not spend an attempt (nor its best candidate).
 
 Each attempt's verdict goes to ``status_topic`` (std_msgs/String) and the log; when
 ``held_topic`` is set (sim_hand's ``object_held``), its ground truth is waited for (bounded) and
@@ -63,10 +69,14 @@ PARAMS: list[ParamSpec] = [
     ParamSpec("hand", "leap", "hand (open pose and joint names of the trajectory): leap | allegro"),
     ParamSpec("service_name", "grasp_and_verify", "dex1b_msgs/srv/PlanGrasps service that runs the closed loop"),
     ParamSpec("action_name", "plan_grasps_action", "the planner's dex1b_msgs/action/PlanGrasps action"),
-    ParamSpec("num_grasps", 5, "ranked candidates requested per plan (the k-th attempt executes candidate k)"),
+    ParamSpec("num_grasps", 5, "ranked candidates requested per plan (the k-th execution runs candidate k)"),
     ParamSpec("max_attempts", 3, "plans + executions before giving up"),
     ParamSpec("frame_wait", 1.0, "s, wait before each plan so that a replan sees a fresh camera frame"),
     ParamSpec("plan_timeout", 180.0, "s, longest wait for one plan"),
+    ParamSpec("cloud_wait", 30.0, "s, how long a planner without a camera frame yet is asked again (every "
+              "frame_wait) before the attempt counts as failed"),
+    ParamSpec("driver_wait", 30.0, "s, longest wait for the hand driver (a subscriber to trajectory_topic and a "
+              "publisher of joint_states_topic) before an execution"),
     ParamSpec("execution_timeout", 60.0, "s, longest wait for the joint states of one execution"),
     ParamSpec("observe_time", 1.5, "s after the squeeze to watch the joint states (the lift + hold)"),
     ParamSpec("ground_truth_wait", 5.0, "s, how long to wait for held_topic after an execution"),
@@ -106,7 +116,7 @@ class GraspExecutiveNode(ParamNode, Node):
         for k in ("num_grasps", "max_attempts"):
             if p[k] < 1:
                 raise ConfigError(f"parameter {k}: must be >= 1, got {p[k]}")
-        for k in ("frame_wait", "ground_truth_wait"):
+        for k in ("frame_wait", "ground_truth_wait", "cloud_wait", "driver_wait"):
             if p[k] < 0:
                 raise ConfigError(f"parameter {k}: must be >= 0, got {p[k]}")
         for k in ("plan_timeout", "execution_timeout", "observe_time"):
@@ -195,6 +205,27 @@ class GraspExecutiveNode(ParamNode, Node):
         r = rfut.result().result
         return bool(r.success and r.grasps.grasps), r.message, r.grasps
 
+    def _plan_when_ready(self, req) -> tuple[bool, str, GraspArray | None]:
+        """``_plan``, asked again every ``frame_wait`` s (at most ``cloud_wait`` s) while the planner
+        has no camera frame yet."""
+        end = time.monotonic() + self.p["cloud_wait"]
+        while True:
+            ok, msg, grasps = self._plan(req)
+            if ok or "no cloud has been received" not in msg or time.monotonic() >= end:
+                return ok, msg, grasps
+            time.sleep(max(self.p["frame_wait"], 0.1))
+
+    def _driver_ready(self) -> bool:
+        """Wait (at most ``driver_wait`` s) until something subscribes to the trajectory and the wrist
+        pose and publishes joint states: an execution before that would go unheard."""
+        end = time.monotonic() + self.p["driver_wait"]
+        while True:
+            up = (self.pub_traj.get_subscription_count() > 0 and self.pub_pose.get_subscription_count() > 0
+                  and self.count_publishers(self.p["joint_states_topic"]) > 0)
+            if up or time.monotonic() >= end:
+                return up
+            time.sleep(0.05)
+
     def execute_and_watch(self, grasp_msg, offset) -> tuple[str, str, bool | None, object, PoseStamped]:
         """Publish the grasp's wrist pose (+ ``offset`` m) and trajectory, watch the joint states.
         Returns (monitor state, reason, ground truth or None, trajectory msg, pose msg)."""
@@ -232,15 +263,22 @@ class GraspExecutiveNode(ParamNode, Node):
     def _on_service(self, req, res):
         p = self.p
         lines = []
+        executed = 0
         for attempt in range(1, p["max_attempts"] + 1):
             time.sleep(p["frame_wait"])   # a fresh camera frame for the (re)plan
-            ok, msg, grasps = self._plan(req)
+            ok, msg, grasps = self._plan_when_ready(req)
             if not ok:
                 lines.append(f"attempt {attempt}: plan failed: {msg}")
                 self._status(f"[grasp_executive] {lines[-1]}", warn=True)
                 continue
-            k = min(attempt - 1, len(grasps.grasps) - 1)
-            offset = p["perturb_first"] if attempt == 1 else [0.0, 0.0, 0.0]
+            if not self._driver_ready():
+                lines.append(f"attempt {attempt}: no hand driver after {p['driver_wait']:g} s (nothing subscribes "
+                             f"to {self.pub_traj.topic_name!r} / publishes {p['joint_states_topic']!r})")
+                self._status(f"[grasp_executive] {lines[-1]}", warn=True)
+                continue
+            k = min(executed, len(grasps.grasps) - 1)
+            offset = p["perturb_first"] if executed == 0 else [0.0, 0.0, 0.0]
+            executed += 1
             state, reason, truth, traj_msg, pose = self.execute_and_watch(grasps.grasps[k], offset)
             gt = "" if truth is None and not p["held_topic"] else (
                 f"; ground truth {p['held_topic']}={truth}" + ("" if truth is None else

@@ -3,6 +3,7 @@ a grasp that sim_hand holds), the real sim_hand (MuJoCo) and the executive; the 
 perturbed 30 cm up so it misses, the monitor must see the miss from the joint states and the
 second attempt must hold (agreeing with sim_hand's object_held)."""
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +67,54 @@ def test_first_attempt_perturbed_misses_then_the_next_candidate_holds(graph, ros
     assert "MISSED" in attempts[0] and "object_held=False (agrees)" in attempts[0], attempts[0]
     assert "candidate 2/2" in attempts[1] and "HELD" in attempts[1] and "object_held=True (agrees)" in attempts[1]
     assert res.wrist_pose.pose.position.z == pytest.approx(HELD["wrist_pos"][2])   # the unperturbed one
+
+
+@pytest.mark.timeout(120)
+def test_a_starting_system_spends_no_attempt_and_no_candidate(graph, ros_ctx):
+    """The planner has no camera frame yet: the executive asks again (cloud_wait) instead of spending
+    attempt 1; then the first EXECUTION runs candidate 1 (not candidate 2). A driver that subscribes
+    but never reports joint states gives "unknown" (execution_timeout) and the next candidate."""
+    from geometry_msgs.msg import PoseStamped
+    from sensor_msgs.msg import JointState, PointCloud2
+    from trajectory_msgs.msg import JointTrajectory
+
+    graph.add(GraspPlannerNode(FakePlanner("leap"), context=ros_ctx,
+                               parameter_overrides=[Parameter("cloud_reliable", value=True)]))
+    ex = graph.add(GraspExecutiveNode(context=ros_ctx, parameter_overrides=[
+        Parameter("frame_wait", value=0.2), Parameter("cloud_wait", value=20.0), Parameter("num_grasps", value=2),
+        Parameter("max_attempts", value=2), Parameter("execution_timeout", value=0.5),
+        Parameter("ground_truth_wait", value=0.0), Parameter("held_topic", value="")]))
+    probe = graph.add(Node("probe_start", context=ros_ctx))
+    rel = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    status = []
+    probe.create_subscription(String, "grasp_executive_status", lambda m: status.append(m.data), rel)
+    probe.create_subscription(JointTrajectory, "grasp_trajectory", lambda m: None, rel)   # a mute "driver"
+    probe.create_subscription(PoseStamped, "grasp_wrist_pose", lambda m: None, rel)
+    probe.create_publisher(JointState, "joint_states", rel)
+    cam = probe.create_publisher(PointCloud2, "object_cloud", rel)
+    cli = probe.create_client(PlanGraspsSrv, "grasp_and_verify")
+    wait_for(lambda: cli.service_is_ready() and ex.client.server_is_ready(), 20, what="executive + planner")
+    fut = cli.call_async(PlanGraspsSrv.Request())      # empty cloud: the planner's latest, none yet
+    time.sleep(1.0)                                    # the executive is asking again meanwhile
+    cam.publish(cv.xyz_to_pointcloud2(box_cloud(), frame_id="world"))
+    res = future_result(fut, 60, what="grasp_and_verify")
+    assert not res.success
+    attempts = res.message.split(" | ")
+    assert len(attempts) == 2, res.message
+    assert attempts[0].startswith("attempt 1: candidate 1/2") and "UNKNOWN" in attempts[0], attempts[0]
+    assert attempts[1].startswith("attempt 2: candidate 2/2"), attempts[1]
+
+
+@pytest.mark.timeout(60)
+def test_no_hand_driver_is_said_and_costs_no_candidate(graph, ros_ctx):
+    graph.add(GraspPlannerNode(FakePlanner("leap"), context=ros_ctx))
+    ex = graph.add(GraspExecutiveNode(context=ros_ctx, parameter_overrides=[
+        Parameter("frame_wait", value=0.0), Parameter("driver_wait", value=0.3), Parameter("max_attempts", value=1),
+        Parameter("held_topic", value="")]))
+    probe = graph.add(Node("probe_nodriver", context=ros_ctx))
+    cli = probe.create_client(PlanGraspsSrv, "grasp_and_verify")
+    wait_for(lambda: cli.service_is_ready() and ex.client.server_is_ready(), 20, what="executive + planner")
+    req = PlanGraspsSrv.Request(cloud=cv.xyz_to_pointcloud2(box_cloud(), frame_id="world"))
+    res = future_result(cli.call_async(req), 30, what="grasp_and_verify")
+    assert not res.success and "attempt 1: no hand driver after 0.3 s" in res.message, res.message
+    assert "'joint_states'" in res.message, res.message
