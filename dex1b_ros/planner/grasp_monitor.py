@@ -30,6 +30,11 @@ Allegro ``ffj*``). Verdicts, on time t = seconds from the trajectory start (the 
 * ``slipped``: not missed, and at the end of the trace (after the lift, at or after
   ``T + slip_after``) at least ``min_fingers`` fingers closed more than ``slip_threshold`` rad
   further than at ``T + settle_time``;
+* ``slipped`` too: the fingers say held, but a wrist load signal is given (:meth:`GraspMonitor.update_load`:
+  the weight the wrist carries, N, the hand's own weight tared, as a zeroed wrist force/torque
+  sensor or an arm's joint-effort estimate gives it) and at the end of the trace it is below
+  ``min_load``: the lift carries nothing. Position-only monitoring cannot see this case: fingers
+  that close onto EACH OTHER stop near the grasp posture as if the object stopped them;
 * ``held``: neither; ``unknown``: the trace does not reach the time a decision needs.
 
 Each decision averages the samples within ``window`` s after its time (or takes the first later
@@ -67,12 +72,14 @@ class MonitorConfig:
     settle_time: float = 0.3       # s, [0, 10]: after the squeeze ends, time the servos get to settle
     slip_after: float = 1.0        # s, [0, 60]: earliest time after the squeeze end for the slip check (the lift)
     window: float = 0.1            # s, (0, 5]: samples averaged per decision
+    min_load: float = 0.3          # N, [0, 1000]: with a wrist load signal, the least weight carried after the lift
+    #                                that confirms "held" (0 = no load check; a 0.1 kg object weighs 0.98 N)
 
     def __post_init__(self):
         for name, lo, hi, open_lo in (("miss_threshold", 0.0, 1.0, True), ("miss_fraction", 0.0, 0.999, False),
                                       ("slip_threshold", 0.0, 1.0, True),
                                       ("settle_time", 0.0, 10.0, False), ("slip_after", 0.0, 60.0, False),
-                                      ("window", 0.0, 5.0, True)):
+                                      ("window", 0.0, 5.0, True), ("min_load", 0.0, 1000.0, False)):
             v = getattr(self, name)
             ok = isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) and v <= hi
             ok = ok and (v > lo if open_lo else v >= lo)
@@ -156,6 +163,15 @@ class GraspMonitor:
         self._t: list[float] = []
         self._q: list[np.ndarray] = []
         self._order: tuple[list[str], np.ndarray] | None = None
+        self._load_t: list[float] = []
+        self._load: list[float] = []
+
+    def update_load(self, t: float, weight: float) -> None:
+        """Add one wrist load measurement: ``t`` s from the trajectory start, ``weight`` N the wrist
+        carries beyond the hand's own weight (positive down; a tared sensor)."""
+        if np.isfinite(t) and np.isfinite(weight):
+            self._load_t.append(float(t))
+            self._load.append(float(weight))
 
     # ----------------------------------------------------------------------------------------
     def update(self, t: float, positions, names: list[str] | None = None) -> None:
@@ -249,8 +265,24 @@ class GraspMonitor:
         if len(moved) >= need:
             return MonitorVerdict("slipped", f"{len(moved)} fingers closed > {c.slip_threshold} rad further after "
                                              f"the lift ({fmt(slip)} rad)", closure, slip)
-        return MonitorVerdict("held", f"fingers stopped near the grasp posture ({fmt(closure)} rad) and stayed "
-                                      f"(after the lift {fmt(slip)} rad)", closure, slip)
+        fingers = (f"fingers stopped near the grasp posture ({fmt(closure)} rad) and stayed (after the lift "
+                   f"{fmt(slip)} rad)")
+        carried = self._load_at_end(t_slip)
+        if carried is not None and c.min_load > 0:
+            if carried < c.min_load:
+                return MonitorVerdict("slipped", f"the lift carries no load ({carried:+.2f} N < {c.min_load:g} N) "
+                                                 f"although the {fingers}", closure, slip)
+            fingers += f"; the wrist carries {carried:+.2f} N"
+        return MonitorVerdict("held", fingers, closure, slip)
+
+    def _load_at_end(self, t_slip: float) -> float | None:
+        """Mean wrist load (N) over the last ``window`` s of the load trace at or after ``t_slip``;
+        None without load samples there."""
+        if not self._load_t:
+            return None
+        t = np.asarray(self._load_t)
+        sel = (t >= max(t_slip, t[-1] - self.config.window))
+        return float(np.mean(np.asarray(self._load)[sel])) if sel.any() else None
 
 
 def judge(traj: GraspTrajectory, times, positions, names: list[str] | None = None,

@@ -41,7 +41,7 @@ import threading
 import time
 
 import numpy as np
-from geometry_msgs.msg import PoseStamped
+from geometry_msgs.msg import PoseStamped, WrenchStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -83,6 +83,9 @@ PARAMS: list[ParamSpec] = [
     ParamSpec("perturb_first", [0.0, 0.0, 0.0], "m, (x, y, z) offset of the FIRST attempt's wrist in the planning "
               "frame (forces a miss in demos/tests; [0, 0, 0] = off)"),
     ParamSpec("joint_states_topic", "joint_states", "input sensor_msgs/JointState (sim convention)"),
+    ParamSpec("wrench_topic", "wrist_wrench", "input geometry_msgs/WrenchStamped: the wrist's load, zeroed with the "
+              "hand hanging free, z up (sim_hand's; a wrist F/T sensor's); the lift must carry monitor.min_load; "
+              "'' = none (fingers only)"),
     ParamSpec("held_topic", "object_held", "input std_msgs/Bool ground truth (sim_hand); '' = none"),
     ParamSpec("trajectory_topic", "grasp_trajectory", "output trajectory_msgs/JointTrajectory (sim convention)"),
     ParamSpec("wrist_pose_topic", "grasp_wrist_pose", "output geometry_msgs/PoseStamped wrist (palm) target"),
@@ -100,6 +103,8 @@ PARAMS: list[ParamSpec] = [
     ParamSpec("monitor.settle_time", _MON.settle_time, "s after the squeeze before the miss check"),
     ParamSpec("monitor.slip_after", _MON.slip_after, "s after the squeeze before the slip check (the lift)"),
     ParamSpec("monitor.window", _MON.window, "s of samples averaged per decision"),
+    ParamSpec("monitor.min_load", _MON.min_load, "N, with wrench_topic: the least weight the lift must carry to "
+              "confirm a hold (0 = no load check)"),
 ]
 
 
@@ -147,6 +152,9 @@ class GraspExecutiveNode(ParamNode, Node):
         self._held: list[bool] = []
         self.create_subscription(JointState, p["joint_states_topic"], self._on_js,
                                  QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE), callback_group=io)
+        if p["wrench_topic"]:
+            self.create_subscription(WrenchStamped, p["wrench_topic"], self._on_wrench,
+                                     QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE), callback_group=io)
         if p["held_topic"]:
             self.create_subscription(Bool, p["held_topic"], lambda m: self._held.append(bool(m.data)), rel,
                                      callback_group=io)
@@ -172,6 +180,15 @@ class GraspExecutiveNode(ParamNode, Node):
                 m.update(t, msg.position, list(msg.name))
             except ValueError as e:
                 self.get_logger().warning(f"joint state ignored: {e}", throttle_duration_sec=5.0)
+
+    def _on_wrench(self, msg: WrenchStamped) -> None:
+        with self._lock:
+            m = self._monitor
+            if m is None:
+                return
+            t = (msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec - self._t0_ns) * 1e-9
+            if t >= 0:
+                m.update_load(t, -float(msg.wrench.force.z))    # z up: a hanging load pulls down
 
     def _status(self, text: str, warn: bool = False) -> None:
         # one call site per severity: rclpy raises "Logger severity cannot be changed between calls"

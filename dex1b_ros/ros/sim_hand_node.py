@@ -22,7 +22,11 @@ the hand's position actuators, then the hand is lifted ``lift_height`` (10 cm) i
 and held ``hold_time``. ``joint_states_topic`` (sensor_msgs/JointState, simulation convention)
 is published at ``joint_state_rate_hz`` of simulated time, stamped with the execution's start
 time plus the simulated time (so stamps follow the hand's clock at any pace, like a real
-driver's at real time); ``real_time_factor`` paces the
+driver's at real time); ``wrench_topic`` (geometry_msgs/WrenchStamped, same rate and stamps, frame
+``frame_id``) is a wrist force sensor zeroed with the hand hanging free: force = minus the lift
+servo's effort beyond the hand's own weight (force.z = -0.98 N while a 0.1 kg object hangs in the
+hand, ~0 when the hand rose without it; not meaningful while the hand presses on the table or the
+object before the lift); ``real_time_factor`` paces the
 simulation (1 = real time, 2 = twice as fast, 0 = as fast as possible). Afterwards
 ``held_topic`` (std_msgs/Bool) says whether the object rose with the hand (at least
 ``held_min_rise`` x lift and still touching it) and ``status_topic`` (std_msgs/String) why.
@@ -35,7 +39,7 @@ import time
 
 import mujoco
 import numpy as np
-from geometry_msgs.msg import PoseStamped
+from geometry_msgs.msg import PoseStamped, WrenchStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.duration import Duration
 from rclpy.node import Node
@@ -70,6 +74,8 @@ PARAMS: list[ParamSpec] = [
     ParamSpec("trajectory_topic", "grasp_trajectory", "input trajectory_msgs/JointTrajectory (sim convention)"),
     ParamSpec("wrist_pose_topic", "grasp_wrist_pose", "input geometry_msgs/PoseStamped wrist (palm) pose"),
     ParamSpec("joint_states_topic", "joint_states", "output sensor_msgs/JointState (sim convention)"),
+    ParamSpec("wrench_topic", "wrist_wrench", "output geometry_msgs/WrenchStamped: the wrist's load in frame_id, "
+              "zeroed with the hand hanging free (force.z < 0: something hangs in the hand); '' = none"),
     ParamSpec("held_topic", "object_held", "output std_msgs/Bool after each execution"),
     ParamSpec("status_topic", "sim_hand_status", "output std_msgs/String after each execution"),
     ParamSpec("joint_state_rate_hz", 50.0, "Hz of simulated time"),
@@ -131,6 +137,10 @@ class SimHandNode(ParamNode, Node):
         self.create_subscription(JointTrajectory, p["trajectory_topic"], self._on_trajectory, rel,
                                  callback_group=self._exec_group)
         self.pub_js = self.create_publisher(JointState, p["joint_states_topic"], rel)
+        self.pub_wrench = self.create_publisher(WrenchStamped, p["wrench_topic"], rel) if p["wrench_topic"] else None
+        g = float(np.linalg.norm(self.model.opt.gravity))
+        #: N, the lift servo's effort that holds the hand alone (the sensor's zero)
+        self.hand_weight = float(self.model.body_subtreemass[self.model.body("hand_lift").id]) * g
         self.pub_held = self.create_publisher(Bool, p["held_topic"], rel)
         self.pub_status = self.create_publisher(String, p["status_topic"], rel)
         self.get_logger().info(f"sim_hand: {self.hand.name} + {p['object']} on the table at {p['object_xy']} "
@@ -248,6 +258,10 @@ class SimHandNode(ParamNode, Node):
                          name=list(self.hand.joint_names), position=[float(v) for v in d.qpos[s.hand_qpos]],
                          velocity=[float(v) for v in d.qvel[s.hand_dof]])
         self.pub_js.publish(msg)
+        if self.pub_wrench is not None:
+            w = WrenchStamped(header=Header(stamp=stamp, frame_id=self.p["frame_id"]))
+            w.wrench.force.z = -(float(d.qfrc_actuator[s.lift_dof]) - self.hand_weight)
+            self.pub_wrench.publish(w)
 
 
 def main(args=None) -> int:

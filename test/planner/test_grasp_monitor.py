@@ -120,3 +120,26 @@ def test_a_deep_squeeze_is_judged_as_a_fraction_of_each_joints_offset():
     assert v.state == "missed" and "of their squeeze offset" in v.reason
     with pytest.raises(ConfigError, match="miss_fraction"):
         MonitorConfig(miss_fraction=1.5)
+
+
+def test_a_lift_without_load_is_slipped_even_when_the_fingers_stopped():
+    """Fingers stopped near the grasp posture (blocked by each other, or by the object until it
+    fell after the squeeze) look held; a zeroed wrist load near 0 N after the lift says the hand
+    carries nothing. With the object's weight it stays held; without load samples the fingers decide."""
+    traj = _traj()
+    t, Q = _trace(traj, stop=range(16))
+    def run(weight, cfg=None):
+        m = GraspMonitor(traj, cfg)
+        for ti, q in zip(t, Q):
+            m.update(ti, q)
+            if weight is not None:
+                m.update_load(ti, weight if ti > traj.times[-1] + 0.5 else -3.0)   # pressing before the lift
+        return m.verdict()
+    assert run(None).state == "held"
+    carried = run(0.98)
+    assert carried.state == "held" and "carries +0.98 N" in carried.reason
+    empty = run(0.02)
+    assert empty.state == "slipped" and "carries no load (+0.02 N < 0.3 N)" in empty.reason, empty.reason
+    assert run(0.02, MonitorConfig(min_load=0.0)).state == "held"       # 0 = no load check
+    with pytest.raises(ConfigError, match="min_load"):
+        MonitorConfig(min_load=-1.0)

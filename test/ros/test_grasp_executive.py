@@ -66,6 +66,7 @@ def test_first_attempt_perturbed_misses_then_the_next_candidate_holds(graph, ros
     assert len(attempts) == 2, status
     assert "MISSED" in attempts[0] and "object_held=False (agrees)" in attempts[0], attempts[0]
     assert "candidate 2/2" in attempts[1] and "HELD" in attempts[1] and "object_held=True (agrees)" in attempts[1]
+    assert "the wrist carries +0.9" in attempts[1], attempts[1]      # sim_hand's wrench: the 0.1 kg bottle, 0.98 N
     assert res.wrist_pose.pose.position.z == pytest.approx(HELD["wrist_pos"][2])   # the unperturbed one
 
 

@@ -115,7 +115,7 @@ def test_launch_file_matches_entry_points_params_and_configs(path):
         assert f"{ex}.yaml" in yamls, f"{path.name}: no config/{ex}.yaml default for {ex}"
 
 
-@pytest.mark.parametrize("executable", ["grasp_planner", "sim_camera", "sim_hand"])
+@pytest.mark.parametrize("executable", ["grasp_planner", "sim_camera", "sim_hand", "grasp_executive"])
 def test_config_yaml_lists_exactly_the_declared_parameters(executable):
     mod = node_module(executable)
     data = yaml.safe_load((ROOT / "config" / f"{executable}.yaml").read_text())
@@ -139,7 +139,7 @@ def test_config_yaml_lists_exactly_the_declared_parameters(executable):
         assert s.description, f"{executable}: parameter {s.name} has no description"
 
 
-@pytest.mark.parametrize("executable", ["grasp_planner", "sim_camera", "sim_hand"])
+@pytest.mark.parametrize("executable", ["grasp_planner", "sim_camera", "sim_hand", "grasp_executive"])
 def test_config_yaml_values_are_the_declared_defaults(executable):
     """The YAML is the declared defaults written out, not a second set of defaults."""
     mod = node_module(executable)
