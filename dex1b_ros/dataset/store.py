@@ -238,8 +238,8 @@ def _retired(path: Path, sha256: str | None) -> bool:
 def retire_generator(layout: Layout, manifest: Manifest, round_: int, rounds: int, task_ids: list[str]) -> int:
     """Delete the weights of round ``round_``'s generator when nothing of a build of ``rounds``
     rounds needs them any more: the next round's generator is trained (it was the init of its
-    fine-tuning) and every grasp task of round ``round_`` (``task_ids``) is done (they sampled from it). Writes
-    ``RETIRED.json`` (name, bytes, sha256 and the manifest's ``weights_sha256``) first, so the train
+    fine-tuning) and every grasp task of round ``round_`` (``task_ids``) is done (they sampled from
+    it). Writes ``RETIRED.json`` (name, bytes, sha256 and the manifest's ``weights_sha256``) first, so the train
     task stays done (:meth:`Manifest.is_done`) and the records' ``generator_version`` stays traceable;
     ``model_card.yaml`` (its training log) stays. Returns the bytes freed (0: not retired).
 
@@ -251,8 +251,7 @@ def retire_generator(layout: Layout, manifest: Manifest, round_: int, rounds: in
         return 0
     if not task_ids or not all(manifest.is_done(round_, t) for t in task_ids):
         return 0
-    entries = manifest.entries(round_)
-    train = next((e for e in entries if e.get("task_id") == train_task_id(round_)), None)
+    train = manifest.read(round_, train_task_id(round_))
     if train is None:
         return 0
     gdir = layout.root / layout.generator_rel(round_)
