@@ -30,11 +30,13 @@ Allegro ``ffj*``). Verdicts, on time t = seconds from the trajectory start (the 
 * ``slipped``: not missed, and at the end of the trace (after the lift, at or after
   ``T + slip_after``) at least ``min_fingers`` fingers closed more than ``slip_threshold`` rad
   further than at ``T + settle_time``;
-* ``slipped`` too: the fingers say held, but a wrist load signal is given (:meth:`GraspMonitor.update_load`:
-  the weight the wrist carries, N, the hand's own weight tared, as a zeroed wrist force/torque
-  sensor or an arm's joint-effort estimate gives it) and at the end of the trace it is below
-  ``min_load``: the lift carries nothing. Position-only monitoring cannot see this case: fingers
-  that close onto EACH OTHER stop near the grasp posture as if the object stopped them;
+* the load, when a wrist load signal is given (:meth:`GraspMonitor.update_load`: the weight the
+  wrist carries, N, the hand's own weight tared, as a zeroed wrist force/torque sensor or an arm's
+  joint-effort estimate gives it), has the last word at the end of the trace: less than
+  ``min_load`` carried is ``slipped`` whatever the fingers say (fingers that close onto EACH OTHER
+  stop near the grasp posture as if the object stopped them: position-only monitoring cannot see
+  it), at least ``min_load`` is ``held`` (two free fingers while two others hold the object look
+  like a miss);
 * ``held``: neither; ``unknown``: the trace does not reach the time a decision needs.
 
 Each decision averages the samples within ``window`` s after its time (or takes the first later
@@ -230,7 +232,27 @@ class GraspMonitor:
 
     def verdict(self, final: bool = True) -> MonitorVerdict:
         """The verdict so far. ``final=False``: only the miss check (``held`` means "not missed
-        yet, slip not checked"); ``final=True``: also the slip check on the last ``window`` s."""
+        yet, slip not checked"); ``final=True``: also the slip check on the last ``window`` s and,
+        with load samples after the lift (``min_load`` > 0), the load check, which has the last word:
+        the fingers' "held" with less than ``min_load`` carried is "slipped", their "missed" or
+        "slipped" with at least ``min_load`` carried is "held" (the object came up with the hand)."""
+        v = self._finger_verdict(final)
+        c = self.config
+        if not final or c.min_load <= 0 or v.state == "unknown":
+            return v
+        carried = self._load_at_end(self.decision_times()[1])
+        if carried is None:
+            return v
+        if v.state == "held" and carried < c.min_load:
+            return MonitorVerdict("slipped", f"the lift carries no load ({carried:+.2f} N < {c.min_load:g} N) "
+                                             f"although the {v.reason}", v.closure, v.slip)
+        if v.state != "held" and carried >= c.min_load:
+            return MonitorVerdict("held", f"the lift carries {carried:+.2f} N (>= {c.min_load:g} N) although "
+                                          f"{v.state}: {v.reason}", v.closure, v.slip)
+        return MonitorVerdict(v.state, f"{v.reason}; the wrist carries {carried:+.2f} N", v.closure, v.slip)
+
+    def _finger_verdict(self, final: bool) -> MonitorVerdict:
+        """:meth:`verdict` from the finger positions alone."""
         c = self.config
         if not self.touching:
             return MonitorVerdict("unknown", "no joint moves from grasp to squeeze: nothing to check")
@@ -265,15 +287,8 @@ class GraspMonitor:
         if len(moved) >= need:
             return MonitorVerdict("slipped", f"{len(moved)} fingers closed > {c.slip_threshold} rad further after "
                                              f"the lift ({fmt(slip)} rad)", closure, slip)
-        fingers = (f"fingers stopped near the grasp posture ({fmt(closure)} rad) and stayed (after the lift "
-                   f"{fmt(slip)} rad)")
-        carried = self._load_at_end(t_slip)
-        if carried is not None and c.min_load > 0:
-            if carried < c.min_load:
-                return MonitorVerdict("slipped", f"the lift carries no load ({carried:+.2f} N < {c.min_load:g} N) "
-                                                 f"although the {fingers}", closure, slip)
-            fingers += f"; the wrist carries {carried:+.2f} N"
-        return MonitorVerdict("held", fingers, closure, slip)
+        return MonitorVerdict("held", f"fingers stopped near the grasp posture ({fmt(closure)} rad) and stayed "
+                                      f"(after the lift {fmt(slip)} rad)", closure, slip)
 
     def _load_at_end(self, t_slip: float) -> float | None:
         """Mean wrist load (N) over the last ``window`` s of the load trace at or after ``t_slip``;
