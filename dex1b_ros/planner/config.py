@@ -59,9 +59,8 @@ class PrepareConfig:
                                     #    seen: perception.completion.carve_by_view) before the hull is taken
                                     #    (held-out lift 47 -> 53 %, both hands; docs/ros.md)
     carve_radius: float = 0.01      # m, carve: a guessed point is kept only if a seen point lies within this of its
-                                    #    line of sight (orthographic along the view; a perspective camera 0.5 m away
-                                    #    sees the back of a 9 cm bottle up to ~7 mm beside the seen silhouette:
-                                    #    0.004 thinned it; val lift equal, the demo bottle held 6 -> 9 / 10 Allegro)
+                                    #    line of sight (orthographic along the view; chosen over 0.004 on validation
+                                    #    objects and the demo's views: docs/ros.md)
     partial_shell: float = 0.005    # m, shell field only: this much behind the seen surface counts as solid
     check_shape: str = "hull"       # single views on a table: the object the MuJoCo check simulates: hull (the
                                     #    completed view's convex hull) | columns (the completed view as convex

@@ -1,4 +1,5 @@
-"""Closed-loop check of an executed grasp from the measured JOINT POSITIONS alone (no ROS).
+"""Closed-loop check of an executed grasp from the measured JOINT POSITIONS, and a wrist load when
+there is one (no ROS).
 
 A position-controlled hand follows the planned trajectory open -> pregrasp -> grasp -> squeeze
 (:mod:`dex1b_ros.planner.trajectory`). The squeeze target lies past the grasp posture, into

@@ -15,7 +15,8 @@ to localhost):
 * ``sim_hand``    a MuJoCo hand that executes trajectories, publishes its JointState like a driver
   and reports whether it held the object (ground truth, for the printout only);
 * ``grasp_executive`` (not with ``--open-loop``) asks the planner for ranked grasps, executes one,
-  tells from the joint states alone whether the hand closed on the object and lifted its weight,
+  tells from the joint states (and sim_hand's zeroed wrist load) whether the hand closed on the
+  object and lifted its weight,
   and on a miss replans on a fresh camera frame and executes the next candidate (``--attempts``).
 
 This process calls the executive's ``grasp_and_verify`` service, prints its verdict per attempt
@@ -255,7 +256,7 @@ def _print_choice(best, result) -> None:
 
 def _closed_loop(a, node, held: list):
     """``--closed-loop``: ask ``grasp_executive`` (service ``grasp_and_verify``) to plan, execute
-    and verify from the joint states, replanning on a miss; print its verdict per attempt next to
+    and verify from the joint states and the wrist load, replanning on a miss; print its verdict per attempt next to
     sim_hand's ground truth. Returns the service response (``success``: held), or None when the
     executive or the camera did not answer."""
     from sensor_msgs.msg import PointCloud2
@@ -367,9 +368,9 @@ def main(argv=None) -> int:
     ap.add_argument("--record-storage", choices=("mcap", "sqlite3"), default="mcap", help="storage of --record")
     loop = ap.add_mutually_exclusive_group()
     loop.add_argument("--closed-loop", dest="closed_loop", action="store_true", default=True,
-                      help="(default) execute through grasp_executive: it watches the joint states, tells a missed "
-                           "or slipped grasp from them alone and replans with the next candidate (up to --attempts), "
-                           "as a robot would")
+                      help="(default) execute through grasp_executive: it watches the joint states and the wrist "
+                           "load, tells a missed or slipped grasp from them and replans with the next candidate "
+                           "(up to --attempts), as a robot would")
     loop.add_argument("--open-loop", dest="closed_loop", action="store_false",
                       help="execute the first plan's best grasp once and report sim_hand's verdict (no executive, "
                            "no replanning): what the planner alone gives")

@@ -168,27 +168,25 @@ class GraspExecutiveNode(ParamNode, Node):
                                f"service {p['service_name']!r}")
 
     # ------------------------------------------------------------------------------------------
+    def _since_start(self, stamp) -> float:
+        """s from the running execution's start to ``stamp`` (negative: from before it). Under the lock."""
+        return (stamp.sec * 1_000_000_000 + stamp.nanosec - self._t0_ns) * 1e-9
+
     def _on_js(self, msg: JointState) -> None:
         with self._lock:
-            m = self._monitor
-            if m is None:
-                return
-            t = (msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec - self._t0_ns) * 1e-9
-            if t < 0:
-                return   # from before this execution
+            t = self._since_start(msg.header.stamp)
+            if self._monitor is None or t < 0:
+                return   # no execution, or a sample from before this one
             try:
-                m.update(t, msg.position, list(msg.name))
+                self._monitor.update(t, msg.position, list(msg.name))
             except ValueError as e:
                 self.get_logger().warning(f"joint state ignored: {e}", throttle_duration_sec=5.0)
 
     def _on_wrench(self, msg: WrenchStamped) -> None:
         with self._lock:
-            m = self._monitor
-            if m is None:
-                return
-            t = (msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec - self._t0_ns) * 1e-9
-            if t >= 0:
-                m.update_load(t, -float(msg.wrench.force.z))    # z up: a hanging load pulls down
+            t = self._since_start(msg.header.stamp)
+            if self._monitor is not None and t >= 0:
+                self._monitor.update_load(t, -float(msg.wrench.force.z))    # z up: a hanging load pulls down
 
     def _status(self, text: str, warn: bool = False) -> None:
         # one call site per severity: rclpy raises "Logger severity cannot be changed between calls"
