@@ -278,7 +278,7 @@ def _closed_loop(a, node, held: list):
         return None
     if a.perturb_first:
         print(f"[demo] closed loop: the first attempt's wrist is raised {a.perturb_first * 100:.0f} cm so that it "
-              "misses; the executive must notice from the joint states alone and replan")
+              "misses; the executive must notice from the joint states and the wrist load, and replan")
     fut = cli.call_async(PlanGraspsSrv.Request())   # empty cloud = the planner's latest camera frame
     deadline = time.monotonic() + 120.0 * max(a.attempts, 1)
     while not fut.done() and time.monotonic() < deadline:
