@@ -34,7 +34,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hand", required=True)
     ap.add_argument("--train", type=Path, nargs="+", required=True, help="collect-plans folders to train on")
-    ap.add_argument("--eval", type=Path, required=True, help="collect-plans folder whose plans are ranked")
+    ap.add_argument("--eval", type=Path, nargs="+", required=True,
+                    help="collect-plans folder(s) whose plans are ranked")
     ap.add_argument("--variants", default='{"base": {}}', help="JSON {name: {EvaluatorConfig field: value}}")
     ap.add_argument("--folds", type=int, default=5)
     a = ap.parse_args(argv)
@@ -49,18 +50,24 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     hand = load_hand(a.hand)
     plans = read_plans([s for p in a.train for s in sorted(p.rglob("plans-*.parquet"))])
-    ev_plans = read_plans(sorted(a.eval.rglob("plans-*.parquet")))
+    ev_plans = read_plans([s for p in a.eval for s in sorted(p.rglob("plans-*.parquet"))])
     fo = np.array([fold_of(o, a.folds) for o in plans.column("object_id").to_pylist()])
     eids = sorted(set(ev_plans.column("object_id").to_pylist()))
-    for name, over in json.loads(a.variants).items():
+    for name, over in json.loads(a.variants).items():   # "ensemble": N averages N seeds' models
         tot: dict[str, int] = {}
         for k in range(a.folds):
+            over = dict(over)
+            n_models = int(over.pop("ensemble", 1))     # > 1: the mean probability of models with seeds seed ...
             cfg = EvaluatorConfig(**{"steps": 1500, **over})
             t = time.time()
-            res = train(hand, None, cfg, progress=False, log=lambda *x: None, plans=plans.filter(fo != k))
             va = [o for o in eids if fold_of(o, a.folds) == k]
             d, pid = make_plan_data(ev_plans, hand.name, list(hand.joint_names), va, cfg.views_per_object)
-            prob = predict_records(res.model, prepare(hand, d, cfg.plane_features), cfg.n_points, seed=1)
+            prob = 0.0
+            for m in range(n_models):
+                cm = EvaluatorConfig(**{**cfg.__dict__, "seed": cfg.seed + m})
+                res = train(hand, None, cm, progress=False, log=lambda *x: None, plans=plans.filter(fo != k))
+                prob = prob + predict_records(res.model, prepare(hand, d, cfg.plane_features), cfg.n_points,
+                                              seed=1) / n_models
             ids = np.asarray(ev_plans.column("object_id").to_pylist(), dtype=object)
             sub = ev_plans.filter(np.isin(ids, d.objects))
             pm = plan_metrics(prob, d, pid, np.asarray(sub.column("accepted").to_pylist(), bool),
@@ -71,7 +78,7 @@ def main(argv=None) -> int:
         n = max(tot["plans"], 1)
         print(f"{name}: {tot['plans']} plans; first candidate held / lifted, %: "
               + ", ".join(f"{r} {100 * tot[f'first_held_{r}'] / n:.1f} / {100 * tot[f'first_lifted_{r}'] / n:.1f}"
-                          for r in ("energy", "evaluator", "lift_head", "both"))
+                          for r in ("energy", "evaluator", "lift_head", "both", "both_unfiltered"))
               + f"; any {100 * tot['any_candidate_held'] / n:.1f} / {100 * tot['any_candidate_lifted'] / n:.1f}",
               flush=True)
     return 0

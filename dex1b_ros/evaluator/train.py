@@ -185,13 +185,14 @@ def plan_metrics(prob: np.ndarray, data: EvalData, plan_id: np.ndarray, accepted
     evaluator (energy-filter accepted first, then the free-space probability, as
     ``ranking.evaluator`` does; ``*_lift_head`` / ``*_both``: by the lift head's probability / the
     product of both, ``ranking.evaluator_head``), and how often any candidate holds / lifts (the
-    ceiling)."""
+    ceiling). ``*_both_unfiltered``: by the product alone, accepted or not
+    (``ranking.accepted_first: false``)."""
     held = data.records.success.astype(bool)
     lifted = data.records.lift_success.astype(bool)
     scores = {"evaluator": prob[:, 0], "lift_head": prob[:, 1], "both": prob[:, 0] * prob[:, 1]}
     out = dict.fromkeys(["plans", "first_held_energy", "first_lifted_energy", "any_candidate_held",
                          "any_candidate_lifted"], 0)
-    for k in scores:
+    for k in [*scores, "both_unfiltered"]:
         out[f"first_held_{k}"] = out[f"first_lifted_{k}"] = 0
     for g in np.unique(plan_id):
         i = np.flatnonzero(plan_id == g)
@@ -205,6 +206,9 @@ def plan_metrics(prob: np.ndarray, data: EvalData, plan_id: np.ndarray, accepted
             first = i[np.lexsort((-s[i], ~accepted[i]))[0]]
             out[f"first_held_{k}"] += int(held[first])
             out[f"first_lifted_{k}"] += int(lifted[first])
+        first = i[np.argmax(scores["both"][i])]
+        out["first_held_both_unfiltered"] += int(held[first])
+        out["first_lifted_both_unfiltered"] += int(lifted[first])
     return out
 
 

@@ -186,6 +186,7 @@ def test_plan_metrics_rank_accepted_first_then_by_each_head():
     assert pm["first_held_evaluator"] == 2 and pm["first_lifted_evaluator"] == 1   # c1, c4
     assert pm["first_held_lift_head"] == 1 and pm["first_lifted_lift_head"] == 2   # c2, c4
     assert pm["first_lifted_both"] == 2                                            # 0.45 > 0.18: c2, then c4
+    assert pm["first_lifted_both_unfiltered"] == 1 and pm["first_held_both_unfiltered"] == 0   # c2, c3 (0.81)
     assert pm["any_candidate_held"] == 2 and pm["any_candidate_lifted"] == 2
 
 
