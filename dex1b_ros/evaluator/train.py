@@ -183,10 +183,10 @@ def plan_metrics(prob: np.ndarray, data: EvalData, plan_id: np.ndarray, accepted
     """Per plan (the candidates of one single-view plan, :mod:`.collect`): how often the grasp the
     planner would put first holds / lifts the true object, ranked by energy (rank 0) or by the
     evaluator (energy-filter accepted first, then the free-space probability, as
-    ``ranking.evaluator`` does; ``*_lift_head`` / ``*_both``: by the lift head's probability / the
+    ``ranking.accepted_first: always`` does; ``*_lift_head`` / ``*_both``: by the lift head's probability / the
     product of both, ``ranking.evaluator_head``), and how often any candidate holds / lifts (the
     ceiling). ``*_both_unfiltered``: by the product alone, accepted or not
-    (``ranking.accepted_first: false``)."""
+    (the node's default, ``ranking.accepted_first: energy``)."""
     held = data.records.success.astype(bool)
     lifted = data.records.lift_success.astype(bool)
     scores = {"evaluator": prob[:, 0], "lift_head": prob[:, 1], "both": prob[:, 0] * prob[:, 1]}

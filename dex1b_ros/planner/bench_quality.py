@@ -137,6 +137,7 @@ def _calibrate(pipe, a, hand: str, prob, own, lift) -> None:
                                 "lifted_of_predicted": f"{k}/{m}", "date": time.strftime("%Y-%m-%d"),
                                 "command": f"dex1b bench plan-quality --hands {hand} --objects {a.spec}"
                                            + (f" --max-objects {a.max_objects}" if a.max_objects else "")
+                                           + "".join(f" --set {kv}" for kv in a.overrides)
                                            + f" --calibrate {a.calibrate:g}"
                                            + f" --calibrate-confidence {a.calibrate_confidence:g}"}})
     print(f"{'':8s} calibrate: verdict_threshold {t:.4f} (lifted {k}/{m} on {a.spec}, lower bound "

@@ -174,9 +174,9 @@ class RankingConfig:
                                     #    clouds or if the hand has none: LEAP has one);
                                     #    '' = none. When set, every candidate gets
                                     #    evaluator_prob (one batched pass on the cleaned view) and candidates
-                                    #    are ranked energy-filter-accepted first, then by evaluator_prob
-                                    #    (not energy); the MuJoCo check runs in that order and the output puts
-                                    #    checked passes first, then accepted, then evaluator_prob
+                                    #    are ranked by evaluator_prob (not energy; see accepted_first); the
+                                    #    MuJoCo check runs in that order and the output puts checked passes
+                                    #    first, then evaluator_prob
     evaluator_threshold: float = 0.0  # -, evaluator_prob at or above which a grasp that passed the MuJoCo check is
                                     #    predicted_success (the node's verdict; the plan summary counts them);
                                     #    0 = the evaluator's calibrated one (its model card's verdict_threshold,
@@ -188,16 +188,25 @@ class RankingConfig:
                                     #    (lifted off the table) | both (product). lift and both need a support
                                     #    plane (else free_space). The verdict threshold is calibrated for one head:
                                     #    another head falls back to the card's free-space threshold
-    accepted_first: bool = True     # candidates that passed the energy filter go first (then evaluator_prob or
-                                    #    energy); false = by evaluator_prob alone (energy when no evaluator)
+    accepted_first: str = "energy"  # when candidates that passed the energy filter go first: energy (only when
+                                    #    ranking by energy; the evaluator's probability ranks alone: val lift
+                                    #    LEAP 90 -> 92, Allegro 85 -> 90 of 156 plans, docs/ros.md) | always
+                                    #    (also before evaluator_prob) | never
 
     RANGES: ClassVar[dict[str, Range]] = {"top_k": ge(1), "evaluator_threshold": between(0.0, 1.0)}
     HEADS: ClassVar[tuple[str, ...]] = ("auto", "free_space", "lift", "both")
+    ACCEPTED_FIRST: ClassVar[tuple[str, ...]] = ("energy", "always", "never")
 
     def __post_init__(self):
         check_ranges(self, self.RANGES)
         if self.evaluator_head not in self.HEADS:
             fail("evaluator_head", f"expected one of {' | '.join(self.HEADS)}, got {self.evaluator_head!r}")
+        if self.accepted_first not in self.ACCEPTED_FIRST:
+            fail("accepted_first", f"expected one of {' | '.join(self.ACCEPTED_FIRST)}, got {self.accepted_first!r}")
+
+    def accepted_go_first(self, by_evaluator: bool) -> bool:
+        """Whether energy-filter-accepted candidates go first, ranking by the evaluator or by energy."""
+        return self.accepted_first == "always" or (self.accepted_first == "energy" and not by_evaluator)
 
 
 @dataclass

@@ -503,11 +503,12 @@ class GraspPipeline:
     def rank(self, run: _Run, gs, num_grasps: int = 0, prep: PreparedCloud | None = None) -> np.ndarray:
         """Step 5: candidate indices, accepted by the energy filter first, then lowest energy; as
         many as will be checked or returned. With ``ranking.evaluator`` (and ``prep``, whose cleaned
-        view it reads): accepted first, then highest evaluator probability (free-space head, one
-        batched pass over every candidate; ``ranking.evaluator_head`` picks the free-space or lift
-        prediction or their product; kept in ``run.evaluator_prob``)."""
+        view it reads): highest evaluator probability (accepted first only with
+        ``ranking.accepted_first: always``; one batched pass over every candidate;
+        ``ranking.evaluator_head`` picks the free-space or lift prediction or their product; kept in
+        ``run.evaluator_prob``)."""
         cfg = run.cfg
-        acc = gs.accepted if cfg.ranking.accepted_first else np.zeros(len(gs), bool)
+        acc = gs.accepted if cfg.ranking.accepted_go_first(False) else np.zeros(len(gs), bool)
         keys = (gs.energy["total"], ~acc)
         path = self.evaluator_path(cfg.ranking.evaluator)
         if cfg.ranking.evaluator == "auto" and (prep is None or not prep.partial):
@@ -525,6 +526,7 @@ class GraspPipeline:
             head = self.evaluator_head(cfg) if plane is not None else "free_space"
             run.evaluator_prob = {"free_space": prob[:, 0], "lift": prob[:, 1], "both": prob[:, 0] * prob[:, 1]}[head]
             run.evaluator_threshold = self.verdict_threshold(cfg)
+            acc = gs.accepted if cfg.ranking.accepted_go_first(True) else np.zeros(len(gs), bool)
             keys = (-run.evaluator_prob, ~acc)
             run.timings["evaluator"] = time.perf_counter() - t
         order = np.lexsort(keys)
@@ -675,7 +677,7 @@ class GraspPipeline:
         e = gs.energy["total"]
         pe, thr = run.evaluator_prob, run.evaluator_threshold
         second = e if pe is None else -pe   # with an evaluator: its probability replaces the energy
-        acc = gs.accepted if cfg.ranking.accepted_first else np.zeros(len(gs), bool)
+        acc = gs.accepted if cfg.ranking.accepted_go_first(pe is not None) else np.zeros(len(gs), bool)
         final = sorted(cand, key=lambda i: (not c.success[i], not acc[i], second[i]))[:k]
         grasps = [PlannedGrasp(
             wrist_pos=gs.trans[i].astype(np.float64), wrist_quat=gs.quat[i].astype(np.float64),

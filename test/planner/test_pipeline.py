@@ -461,6 +461,39 @@ def test_evaluator_head_picks_the_prediction_that_ranks(box_cloud):
         planner_config({"ranking.evaluator_head": "vibes"})
 
 
+def test_accepted_first_orders_by_the_evaluator_alone_unless_always():
+    """ranking.accepted_first: energy (default: energy-filter-accepted candidates first only when ranking
+    by energy) | always | never; with the evaluator the default ranks by its probability alone, always
+    puts accepted candidates first; a bad value names the field."""
+    from dex1b_ros.config_utils import ConfigError
+    from dex1b_ros.planner.bench_quality import view_scene
+
+    base = planner_config({"sampling.num_samples": 32, "refinement.refine_steps": 50, "validation.num_validate": 0,
+                           "ranking.top_k": 32})
+    assert base.ranking.accepted_first == "energy"
+    assert base.ranking.accepted_go_first(False) and not base.ranking.accepted_go_first(True)
+    pts, nrm, plane = view_scene(make_object("bottle", 1).mesh, "leap", seed=2)
+    got = {}
+    for mode in ("energy", "always"):
+        p = GraspPipeline("leap", config=planner_config({"ranking.accepted_first": mode}, base))
+        r = p.plan(pts, nrm, support_plane=plane)
+        assert r.success and len(r.grasps) == 32, r.message
+        got[mode] = [(g.evaluator_prob, round(g.score - g.evaluator_prob)) for g in r.grasps]   # score: + 1 accepted
+    probs = [e for e, _ in got["energy"]]
+    assert probs == sorted(probs, reverse=True)                         # the probability alone
+    acc = [a for _, a in got["always"]]
+    assert acc == sorted(acc, reverse=True) and 0 < sum(acc) < 32       # accepted ones first
+    assert got["energy"] != got["always"]                               # here an accepted one is not the likeliest
+    k = sum(acc)
+    for part in (got["always"][:k], got["always"][k:]):                 # then by probability within each
+        assert [e for e, _ in part] == sorted((e for e, _ in part), reverse=True)
+    assert sorted(got["energy"]) == sorted(got["always"])               # the same candidates
+    with pytest.raises(ConfigError, match="accepted_first"):
+        planner_config({"ranking.accepted_first": True})
+    with pytest.raises(ConfigError, match="accepted_first"):
+        planner_config({"ranking.accepted_first": "sometimes"})
+
+
 def test_columns_check_simulates_the_parts_not_the_hull(monkeypatch):
     """prepare.check_shape: columns: a single view of a non-convex object on a table is checked as its
     column parts (a list of convex meshes, in the table's frame), a convex one as its hull."""
