@@ -164,8 +164,8 @@ class ValidationConfig:
 
 @dataclass
 class RankingConfig:
-    """Step ``rank`` and the output: accepted by the energy filter first, then by energy (or, with an
-    ``evaluator``, by its success probability); checked passes first."""
+    """Step ``rank`` and the output: accepted by the energy filter first, then by energy; with an
+    ``evaluator``, by its success probability (``accepted_first``); checked passes first."""
 
     top_k: int = 5                  # -, ranked grasps returned per plan (a request's num_grasps <= 0 uses this)
     evaluator: str = "auto"         # learned grasp evaluator folder (evaluator.safetensors + model_card.yaml;
