@@ -9,9 +9,14 @@ rows: ``energy`` = each plan's stored rank 0 (for on-policy collections, the ord
 evaluator that collected them) and ``any`` = the ceiling (some candidate held / lifted).
 
     .venv/bin/python scripts/evaluator_kfold.py --hand leap \
-        --train data/leap_plans_table data/leap_plans_onpolicy data/leap_plans_balanced \
-        --eval data/leap_plans_balanced \
-        --variants '{"base": {}, "rankplane": {"rank_weight": 1.0, "plane_features": true}}'
+        --train data/leap_plans_table data/leap_plans_onpolicy data/leap_plans_balanced data/leap_plans_carved \
+        --eval data/leap_plans_balanced data/leap_plans_carved \
+        --variants '{"shipped": {"rank_weight": 1.0, "plane_features": true, "steps": 3000},
+                     "ensemble3": {"rank_weight": 1.0, "plane_features": true, "ensemble": 3}}'
+
+(the 2026-12-05 comparison, docs/RESULTS.md; "ensemble": N averages the probabilities of N models
+with seeds seed .. seed + N - 1; each line also reports ``both_unfiltered``: the product of both
+heads without the energy filter's accepted first, the node's default order.)
 
 ~40-80 s per fold and variant on one core (1500 steps).
 """
