@@ -45,10 +45,9 @@ def main(argv=None) -> int:
     ap.add_argument("--plans", type=int, default=5, help="plans per object (default 5: 20 per hand)")
     ap.add_argument("--log-dir", default="out/bench_latency")
     a = ap.parse_args(argv)
+    from .isolation import private_domain
     env = dict(os.environ)
-    env.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
-    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
+    domain_lock = private_domain(env)   # noqa: F841 (held until this command exits: no other dex1b command joins)
     log_dir = Path(a.log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
 

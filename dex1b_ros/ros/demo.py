@@ -64,10 +64,9 @@ def _start(name: str, params: str, overrides: dict, env: dict, log_dir: Path, lo
 
 
 def run(a) -> int:
+    from .isolation import private_domain
     env = dict(os.environ)
-    env.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
-    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
+    domain_lock = private_domain(env)   # noqa: F841 (held until this command exits: no other dex1b command joins)
     out = Path(a.out)
     log_dir = out.parent / "demo_logs"
     log_dir.mkdir(parents=True, exist_ok=True)
