@@ -23,6 +23,7 @@ heads without the energy filter's accepted first, the node's default order.)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import time
@@ -69,7 +70,7 @@ def main(argv=None) -> int:
             d, pid = make_plan_data(ev_plans, hand.name, list(hand.joint_names), va, cfg.views_per_object)
             prob = 0.0
             for m in range(n_models):
-                cm = EvaluatorConfig(**{**cfg.__dict__, "seed": cfg.seed + m})
+                cm = dataclasses.replace(cfg, seed=cfg.seed + m)
                 res = train(hand, None, cm, progress=False, log=lambda *x: None, plans=plans.filter(fo != k))
                 prob = prob + predict_records(res.model, prepare(hand, d, cfg.plane_features), cfg.n_points,
                                               seed=1) / n_models
