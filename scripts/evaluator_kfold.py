@@ -72,8 +72,8 @@ def main(argv=None) -> int:
             for m in range(n_models):
                 cm = dataclasses.replace(cfg, seed=cfg.seed + m)
                 res = train(hand, None, cm, progress=False, log=lambda *x: None, plans=plans.filter(fo != k))
-                prob = prob + predict_records(res.model, prepare(hand, d, cfg.plane_features), cfg.n_points,
-                                              seed=1) / n_models
+                pd = prepare(hand, d, cfg.plane_features, cfg.energy_features)
+                prob = prob + predict_records(res.model, pd, cfg.n_points, seed=1) / n_models
             ids = np.asarray(ev_plans.column("object_id").to_pylist(), dtype=object)
             sub = ev_plans.filter(np.isin(ids, d.objects))
             pm = plan_metrics(prob, d, pid, np.asarray(sub.column("accepted").to_pylist(), bool),

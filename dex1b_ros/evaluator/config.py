@@ -21,6 +21,9 @@ class EvaluatorConfig:
     plane_features: bool = False    # -, also feed the support plane seen from the wrist (up direction, wrist
                                     #    and fingertip heights; evaluator.model.plane_features); needs --plans
                                     #    (candidates planned with a table), and a plane at plan time
+    energy_features: bool = False   # -, also feed the refinement's energy terms, contact distance and penetration
+                                    #    against the planner's guessed object (evaluator.model.energy_features);
+                                    #    needs --plans (the planner's candidates carry them)
     # ---- data
     views_per_object: int = 8       # -, single-view renders cached per object (one picked at random per sample)
     view_points: int = 512          # -, points per cached render (farthest-point thinned)

@@ -81,7 +81,9 @@ class EvalData:
 
     view_idx (N,) int: each row's object's block in ``points`` / ``normals`` (O, V, P, 3) float32.
     plane (N, 4) float32 or None: each row's support plane [a, b, c, d] (normal up) in the rows'
-    frame (the planner's candidates have one; the dataset's free-floating records do not)."""
+    frame (the planner's candidates have one; the dataset's free-floating records do not).
+    energy (N, N_ENERGY) float32 or None: each row's refinement energies against the planner's guess
+    (:func:`~.model.energy_features`; the planner's candidates only)."""
 
     records: GraspRecords
     objects: list[str]
@@ -89,6 +91,7 @@ class EvalData:
     points: np.ndarray
     normals: np.ndarray
     plane: np.ndarray | None = None
+    energy: np.ndarray | None = None
 
     @property
     def free(self) -> np.ndarray:
@@ -182,7 +185,20 @@ def make_plan_data(table, hand: str, joint_names, objects: list[str], views: int
     rec = plan_records(table, hand, joint_names)
     plane = (np.stack(table.column("support_plane").to_numpy(zero_copy_only=False)).astype(np.float32)
              if table.num_rows else np.zeros((0, 4), np.float32))
-    return EvalData(rec, sorted(set(ids.tolist())), plan_id, pts, nrm, plane), plan_id
+    return EvalData(rec, sorted(set(ids.tolist())), plan_id, pts, nrm, plane, plan_energy(table)), plan_id
+
+
+def plan_energy(table) -> np.ndarray:
+    """(N, N_ENERGY) float32 :func:`~.model.energy_features` of collect-plans rows (their ``energy_<term>``,
+    ``contact_distance_mm`` and ``penetration_mm`` columns)."""
+    from .model import ENERGY_FEATURES, energy_features
+
+    def col(k):
+        if k not in table.column_names:
+            raise ValueError(f"plan shards: no column {k!r} (needed by the evaluator's energy features)")
+        return np.asarray(table.column(k).to_numpy(zero_copy_only=False), np.float64)
+    return energy_features({k: col(f"energy_{k}") for k, _ in ENERGY_FEATURES}, col("contact_distance_mm") * 1e-3,
+                           col("penetration_mm") * 1e-3)
 
 
 def concat_data(parts: list[EvalData], seed: int = 0) -> EvalData:
@@ -205,9 +221,11 @@ def concat_data(parts: list[EvalData], seed: int = 0) -> EvalData:
         idx.append(p.view_idx + off)
         off += p.points.shape[0]
     plane = np.concatenate([p.plane for p in parts]) if all(p.plane is not None for p in parts) else None
+    energy = np.concatenate([p.energy for p in parts]) if all(p.energy is not None for p in parts) else None
     return EvalData(GraspRecords.concat([p.records for p in parts]), sorted(set().union(*[p.objects for p in parts])),
-                    np.concatenate(idx), np.concatenate(pts), np.concatenate(nrm), plane)
+                    np.concatenate(idx), np.concatenate(pts), np.concatenate(nrm), plane, energy)
 
 
-__all__ = ["VIEWS_VERSION", "EvalData", "concat_data", "make_data", "make_plan_data", "plan_records", "render_views",
+__all__ = ["VIEWS_VERSION", "EvalData", "concat_data", "make_data", "make_plan_data", "plan_energy", "plan_records",
+           "render_views",
            "split_objects", "view_seed"]

@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from ..config_utils import ConfigError, from_dict, read_yaml
 from .config import EvaluatorConfig
-from .model import HEADS, GraspEvaluator, grasp_features, palm_fingertips, subsample
+from .model import HEADS, N_ENERGY, GraspEvaluator, grasp_features, palm_fingertips, subsample
 
 WEIGHTS_NAME = "evaluator.safetensors"
 CARD_NAME = "model_card.yaml"
@@ -41,7 +41,7 @@ def save_evaluator(model: GraspEvaluator, card: dict[str, Any], out_dir: str | P
     w.chmod(0o644)
     full = {"format": FORMAT, "weights": WEIGHTS_NAME, "sha256": sha256_file(w),
             "network": {"n_joints": model.n_joints, "n_tips": model.n_tips, "width": model.width,
-                        "plane": model.plane, "heads": list(HEADS)}, **card}
+                        "plane": model.plane, "energy": model.energy, "heads": list(HEADS)}, **card}
     _write_card(out / CARD_NAME, full)
     return out
 
@@ -83,17 +83,24 @@ class LoadedEvaluator:
         """True when the network reads the support plane (:func:`~.model.plane_features`)."""
         return self.model.plane
 
+    @property
+    def needs_energy(self) -> bool:
+        """True when the network reads the refinement's energies (:func:`~.model.energy_features`)."""
+        return self.model.energy
+
     @torch.no_grad()
     def predict(self, hand, points: np.ndarray, normals: np.ndarray, trans: np.ndarray, quat: np.ndarray,
                 grasp: np.ndarray, squeeze: np.ndarray, seed: int = 0, chunk: int = 256,
-                plane: np.ndarray | None = None) -> np.ndarray:
+                plane: np.ndarray | None = None, energy: np.ndarray | None = None) -> np.ndarray:
         """(B, 2) probabilities [free-space success, lift success] of B grasps on ONE cloud.
 
         points, normals (N, 3): the single-view cloud (any frame, m); trans (B, 3) m, quat (B, 4)
         wxyz: wrists in the same frame; grasp, squeeze (B, J) rad; plane (4,) [a, b, c, d], normal
         up, in the same frame: the support plane (read only by a model that ``needs_plane``, which
-        raises ValueError without a valid one). ``cfg.n_points`` of the points are used (a subset
-        drawn with ``seed``). One forward pass per ``chunk`` grasps."""
+        raises ValueError without a valid one); energy (B, N_ENERGY): :func:`~.model.energy_features` of the
+        grasps (read only by a model that ``needs_energy``, which raises ValueError without it).
+        ``cfg.n_points`` of the points are used (a subset drawn with ``seed``). One forward pass per
+        ``chunk`` grasps."""
         pl = None
         if self.needs_plane:
             arr = None if plane is None else np.asarray(plane, dtype=np.float64).reshape(-1)
@@ -102,6 +109,14 @@ class LoadedEvaluator:
                                  f"must be 4 finite numbers [a, b, c, d] with a nonzero normal, got {plane!r}")
             pl = torch.as_tensor(arr, dtype=torch.float32)
         B = len(trans)
+        en = None
+        if self.needs_energy:
+            en = None if energy is None else np.asarray(energy, np.float32)
+            if en is None or en.shape != (B, N_ENERGY) or not np.all(np.isfinite(en)):
+                raise ValueError(f"evaluator {self.path}: reads the refinement's energies (network.energy in its "
+                                 f"card); "
+                                 f"give energy as ({B}, {N_ENERGY}) finite numbers (model.energy_features), got "
+                                 f"{None if en is None else en.shape}")
         if B == 0:
             return np.zeros((0, len(HEADS)), np.float32)
         rng = np.random.default_rng(seed)
@@ -117,7 +132,7 @@ class LoadedEvaluator:
             qs = torch.as_tensor(np.asarray(squeeze[s]), dtype=hand.dtype, device=hand.device)
             tg, ts = palm_fingertips(hand, qg).cpu(), palm_fingertips(hand, qs).cpu()
             pp, pg = grasp_features(P, N, torch.as_tensor(np.asarray(trans[s])), torch.as_tensor(np.asarray(quat[s])),
-                                    qg.cpu(), qs.cpu(), tg, ts, pl)
+                                    qg.cpu(), qs.cpu(), tg, ts, pl, None if en is None else torch.as_tensor(en[s]))
             out.append(torch.sigmoid(self.model(pp, pg)).numpy())
         return np.concatenate(out)
 
@@ -153,7 +168,8 @@ def load_evaluator(path: str | Path, hand=None, check_hash: bool = True) -> Load
     try:
         cfg = from_dict(EvaluatorConfig, card.get("config") or {}, "config")
         model = GraspEvaluator(int(net["n_joints"]), int(net["n_tips"]), int(net["width"]),
-                               plane=bool(net.get("plane", False)))   # cards before the plane features: none
+                               plane=bool(net.get("plane", False)),    # cards before the plane features: none
+                               energy=bool(net.get("energy", False)))  # nor the energy features
         model.load_state_dict(load_file(str(w)))
     except (ConfigError, KeyError, TypeError, RuntimeError, SafetensorError) as e:
         raise EvaluatorLoadError(f"{c}: weights and card do not fit: {e}") from None

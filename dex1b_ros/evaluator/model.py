@@ -10,7 +10,11 @@ palm frame at the grasp pose), lengths in decimetres (m x 10) so the numbers are
 * with the support plane (a model made with ``plane_features``; :func:`plane_features`), per grasp
   also (4 + 2 F): the plane's up direction in the wrist frame (3), the wrist's height above the
   plane (dm) and each fingertip's at the grasp and at the squeeze posture (F each, dm): where the
-  table and gravity are, which a single view's points alone do not say.
+  table and gravity are, which a single view's points alone do not say;
+* with the refinement's energies (a model made with ``energy``; :func:`energy_features`), per grasp
+  also :data:`N_ENERGY` numbers: how well the grasp fits the planner's GUESSED object (the energy
+  terms against the completed view's field, the contact distance and the penetration), each as
+  log(1 + value / scale).
 
 :class:`GraspEvaluator`: a shared per-point MLP (6 + F -> 64 -> ``width``), max- and mean-pooled
 over the points (so the output does not depend on the points' order), concatenated with an
@@ -31,6 +35,26 @@ SCALE = 10.0
 
 HEADS = ("free_space", "lift")
 """The two outputs, in logit order."""
+
+
+ENERGY_FEATURES = (("align", 1.0), ("dis", 0.01), ("pen", 0.01), ("spen", 0.001), ("surface", 0.01),
+                   ("table", 0.1), ("total", 10.0))
+"""(term, scale) of the refinement's energy terms fed with ``energy`` (:mod:`dex1b_ros.optim.energy`;
+units there: m for dis, pen, spen, surface, table; 1 for align; total is their weighted sum)."""
+
+N_ENERGY = len(ENERGY_FEATURES) + 2
+"""Energy features per grasp: the terms above, then contact distance (scale 10 mm) and penetration (5 mm)."""
+
+
+def energy_features(terms, contact_distance, penetration) -> np.ndarray:
+    """(B, N_ENERGY) float32: log(1 + max(x, 0) / scale) of the refinement's energy ``terms`` (a mapping
+    name -> (B,), as the planner's GraspSet.energy and the ``energy_<name>`` columns of collect-plans
+    shards; every name of :data:`ENERGY_FEATURES` is needed: KeyError names a missing one),
+    ``contact_distance`` (B,) m and ``penetration`` (B,) m (both measured on the planner's guess)."""
+    cols = [np.asarray(terms[k], np.float64) / s for k, s in ENERGY_FEATURES]
+    cols += [np.asarray(contact_distance, np.float64) / 0.01, np.asarray(penetration, np.float64) / 0.005]
+    x = np.stack(cols, -1)
+    return np.log1p(np.clip(np.nan_to_num(x, nan=0.0, posinf=1e6), 0.0, 1e6)).astype(np.float32)
 
 
 def palm_fingertips(hand: HandModel, q: torch.Tensor) -> torch.Tensor:
@@ -65,7 +89,8 @@ def plane_features(plane: torch.Tensor, trans: torch.Tensor, quat: torch.Tensor,
 
 def grasp_features(points: torch.Tensor, normals: torch.Tensor, trans: torch.Tensor, quat: torch.Tensor,
                    q_grasp: torch.Tensor, q_squeeze: torch.Tensor, tips_grasp: torch.Tensor,
-                   tips_squeeze: torch.Tensor, plane: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                   tips_squeeze: torch.Tensor, plane: torch.Tensor | None = None,
+                   energy: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Network inputs of B grasps.
 
     points, normals: (B, N, 3) or (N, 3) (one cloud shared by every grasp), the single view in the
@@ -73,7 +98,8 @@ def grasp_features(points: torch.Tensor, normals: torch.Tensor, trans: torch.Ten
     (palm-frame origin) in that frame. q_grasp, q_squeeze (B, J) rad. tips_grasp, tips_squeeze
     (B, F, 3) m: fingertips in the PALM frame (:func:`palm_fingertips`). plane: None, or the support
     plane (4,) / (B, 4) in the grasp's frame (:func:`plane_features`, appended to the per-grasp part).
-    Returns (per-point (B, N, 6 + F), per-grasp (B, 2 J + 6 F [+ 4 + 2 F])), float32."""
+    energy: None, or (B, N_ENERGY) :func:`energy_features` (appended after the plane's).
+    Returns (per-point (B, N, 6 + F), per-grasp (B, 2 J + 6 F [+ 4 + 2 F] [+ N_ENERGY])), float32."""
     dt = torch.float32
     R = quat_to_matrix(quat.to(dt))                                # (B, 3, 3) palm -> frame
     if points.dim() == 2:
@@ -88,20 +114,24 @@ def grasp_features(points: torch.Tensor, normals: torch.Tensor, trans: torch.Ten
     per_grasp = torch.cat([qg, qs - qg, tg.reshape(B, -1), tips_squeeze.to(dt).reshape(B, -1) * SCALE], -1)
     if plane is not None:
         per_grasp = torch.cat([per_grasp, plane_features(plane, trans, quat, tips_grasp, tips_squeeze)], -1)
+    if energy is not None:
+        per_grasp = torch.cat([per_grasp, torch.as_tensor(energy, dtype=dt).reshape(B, -1)], -1)
     return per_point, per_grasp
 
 
 class GraspEvaluator(nn.Module):
     """PointNet-style classifier: (per-point (B, N, 6 + F), per-grasp (B, 2 J + 6 F [+ 4 + 2 F with
     ``plane``])) -> logits (B, 2) ordered like :data:`HEADS`. Invariant to the order of the N points
-    (max + mean pooling). ``plane``: the model reads the support plane (:func:`plane_features`)."""
+    (max + mean pooling). ``plane``: the model reads the support plane (:func:`plane_features`);
+    ``energy``: the refinement's energies (:func:`energy_features`)."""
 
-    def __init__(self, n_joints: int, n_tips: int, width: int = 128, plane: bool = False):
+    def __init__(self, n_joints: int, n_tips: int, width: int = 128, plane: bool = False, energy: bool = False):
         super().__init__()
         self.n_joints, self.n_tips, self.width, self.plane = int(n_joints), int(n_tips), int(width), bool(plane)
+        self.energy = bool(energy)
         self.point_mlp = nn.Sequential(nn.Linear(6 + n_tips, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
                                        nn.Linear(64, width), nn.ReLU())
-        n_grasp = 2 * n_joints + 6 * n_tips + (4 + 2 * n_tips if self.plane else 0)
+        n_grasp = 2 * n_joints + 6 * n_tips + (4 + 2 * n_tips if self.plane else 0) + (N_ENERGY if self.energy else 0)
         self.grasp_mlp = nn.Sequential(nn.Linear(n_grasp, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU())
         self.head = nn.Sequential(nn.Linear(2 * width + 64, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(),
                                   nn.Linear(64, len(HEADS)))
@@ -117,4 +147,5 @@ def subsample(n_have: int, n: int, rng: np.random.Generator) -> np.ndarray:
     return rng.choice(n_have, n, replace=n_have < n)
 
 
-__all__ = ["HEADS", "SCALE", "GraspEvaluator", "grasp_features", "palm_fingertips", "plane_features", "subsample"]
+__all__ = ["ENERGY_FEATURES", "HEADS", "N_ENERGY", "SCALE", "GraspEvaluator", "energy_features", "grasp_features",
+           "palm_fingertips", "plane_features", "subsample"]

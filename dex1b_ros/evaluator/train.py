@@ -93,15 +93,19 @@ class Prepared:
     qg: torch.Tensor          # (N, J)
     qs: torch.Tensor
     plane: torch.Tensor | None = None   # (N, 4) support planes when the model reads them
+    energy: torch.Tensor | None = None  # (N, N_ENERGY) energy features when the model reads them
 
 
 @torch.no_grad()
-def prepare(hand, data: EvalData, plane: bool = False) -> Prepared:
-    """``data`` with its fingertips; ``plane``: keep the rows' support planes (the model reads them;
-    ValueError when the data has none)."""
+def prepare(hand, data: EvalData, plane: bool = False, energy: bool = False) -> Prepared:
+    """``data`` with its fingertips; ``plane`` / ``energy``: keep the rows' support planes / energy
+    features (the model reads them; ValueError when the data has none)."""
     if plane and data.plane is None:
         raise ValueError("plane_features: the training data has no support planes (the dataset's records are "
                          "free-floating; use --plans only)")
+    if energy and data.energy is None:
+        raise ValueError("energy_features: the training data has no planner energies (the dataset's records are "
+                         "not the planner's candidates; use --plans only)")
     r = data.records
     qg = torch.as_tensor(r.grasp, dtype=torch.float32)
     qs = torch.as_tensor(r.squeeze, dtype=torch.float32)
@@ -109,7 +113,8 @@ def prepare(hand, data: EvalData, plane: bool = False) -> Prepared:
     ts = torch.cat([palm_fingertips(hand, qs[i:i + 4096].to(hand.dtype)) for i in range(0, len(qs), 4096)]).float()
     return Prepared(data, tg, ts, torch.as_tensor(r.trans, dtype=torch.float32),
                     torch.as_tensor(r.quat, dtype=torch.float32), qg, qs,
-                    torch.as_tensor(data.plane, dtype=torch.float32) if plane else None)
+                    torch.as_tensor(data.plane, dtype=torch.float32) if plane else None,
+                    torch.as_tensor(data.energy, dtype=torch.float32) if energy else None)
 
 
 def batch_features(p: Prepared, rows: np.ndarray, views: np.ndarray, n_points: int, rng: np.random.Generator):
@@ -122,7 +127,7 @@ def batch_features(p: Prepared, rows: np.ndarray, views: np.ndarray, n_points: i
     nrm = torch.as_tensor(d.normals[obj[:, None], views[:, None], pick])
     t = torch.as_tensor(rows)
     return grasp_features(pts, nrm, p.trans[t], p.quat[t], p.qg[t], p.qs[t], p.tips_g[t], p.tips_s[t],
-                          None if p.plane is None else p.plane[t])
+                          None if p.plane is None else p.plane[t], None if p.energy is None else p.energy[t])
 
 
 @torch.no_grad()
@@ -244,18 +249,18 @@ def train(hand, records, cfg: EvaluatorConfig, progress: bool = True, log=print,
             pids.append(pid)
         return concat_data(parts, cfg.seed), np.concatenate(pids) if pids else np.zeros(0, np.int64)
 
-    pf = cfg.plane_features
+    pf, ef = cfg.plane_features, cfg.energy_features
     tr_data, tr_pid = data_of(tr_obj, "all")
-    tr = prepare(hand, tr_data, pf)
+    tr = prepare(hand, tr_data, pf, ef)
     va_plan_id = None
     va_rec = None
     if plans is not None:
         vd, va_plan_id = data_of(va_obj, "plans")
-        va = prepare(hand, vd, pf)
+        va = prepare(hand, vd, pf, ef)
         if records is not None:
             va_rec = prepare(hand, data_of(va_obj, "records")[0], pf)
     else:
-        va = prepare(hand, data_of(va_obj, "records")[0], pf)
+        va = prepare(hand, data_of(va_obj, "records")[0], pf, ef)
     y_free = torch.as_tensor(tr.data.free)
     y_lift = torch.as_tensor(tr.data.lift)
     m_lift = torch.as_tensor(tr.data.records.lift_tested.astype(np.float32))
@@ -270,7 +275,7 @@ def train(hand, records, cfg: EvaluatorConfig, progress: bool = True, log=print,
     if cfg.rank_weight > 0 and len(ranked) == 0:
         raise ValueError("rank_weight > 0: no training plan has both a held / lifted and a failed candidate "
                          "(the ranking loss needs --plans)")
-    model = GraspEvaluator(len(hand.joint_names), len(hand.tip_names), cfg.width, plane=pf)
+    model = GraspEvaluator(len(hand.joint_names), len(hand.tip_names), cfg.width, plane=pf, energy=ef)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * min(s / cfg.steps, 1.0))))
@@ -384,6 +389,8 @@ def score_plans(hand, path: Path, plans, cfg: EvaluatorConfig) -> int:
            for k in ("trans", "quat", "grasp", "squeeze", "cloud_points", "cloud_normals", "support_plane")}
     keys = [f"{o}/{v}" for o, v in zip(ids, view)]
     plan_id = np.unique(keys, return_inverse=True)[1]
+    from .data import plan_energy
+    energy = plan_energy(t) if ev.needs_energy else None
     prob = np.zeros((len(keys), 2), np.float32)
     for g in np.unique(plan_id):
         i = np.flatnonzero(plan_id == g)
@@ -392,7 +399,8 @@ def score_plans(hand, path: Path, plans, cfg: EvaluatorConfig) -> int:
         N = np.asarray(col["cloud_normals"][c], np.float32).reshape(-1, 3)
         x = {k: np.asarray([col[k][j] for j in i], np.float64) for k in ("trans", "quat", "grasp", "squeeze")}
         prob[i] = ev.predict(hand, P, N, x["trans"], x["quat"], x["grasp"], x["squeeze"], seed=int(g),
-                             plane=np.asarray(col["support_plane"][c], np.float64))
+                             plane=np.asarray(col["support_plane"][c], np.float64),
+                             energy=energy[i] if ev.needs_energy else None)
     held = np.asarray(t.column("held").to_pylist(), bool)
     lifted = np.asarray(t.column("lifted").to_pylist(), bool)
     from .data import plan_records

@@ -521,8 +521,12 @@ class GraspPipeline:
         if path and prep is not None and len(gs):
             t = time.perf_counter()
             ev = self.evaluator(path)
+            energy = None
+            if ev.needs_energy:
+                from ..evaluator.model import energy_features
+                energy = energy_features(gs.energy, gs.contact_distance, gs.penetration)
             prob = ev.predict(self.hand, prep.points, prep.normals, gs.trans, gs.quat, gs.grasp, gs.squeeze,
-                              seed=run.seed(), plane=plane)   # (B, 2) [free-space, lift]
+                              seed=run.seed(), plane=plane, energy=energy)   # (B, 2) [free-space, lift]
             head = self.evaluator_head(cfg) if plane is not None else "free_space"
             run.evaluator_prob = {"free_space": prob[:, 0], "lift": prob[:, 1], "both": prob[:, 0] * prob[:, 1]}[head]
             run.evaluator_threshold = self.verdict_threshold(cfg)

@@ -275,3 +275,70 @@ def test_listwise_ranking_loss_and_groups():
     assert good.grad[0] < 0 and good.grad[1] > 0               # raise the good candidate, lower the bad
     # a plan without a positive (or without a negative) adds nothing
     assert _listwise(torch.zeros(3), torch.zeros(3), np.array([[True, True, True]])) == 0
+
+
+def test_energy_features_scale_clip_and_missing_term():
+    from dex1b_ros.evaluator.model import ENERGY_FEATURES, N_ENERGY, energy_features
+    terms = {k: np.array([0.0, s, -1.0, np.nan]) for k, s in ENERGY_FEATURES}
+    f = energy_features(terms, np.array([0.0, 0.01, 0.02, 0.0]), np.array([0.005, 0.0, 0.0, 0.0]))
+    assert f.shape == (4, N_ENERGY) and f.dtype == np.float32
+    np.testing.assert_allclose(f[1, :len(ENERGY_FEATURES)], np.log(2.0), rtol=1e-6)   # x = scale -> log 2
+    assert (f[2, :len(ENERGY_FEATURES)] == 0).all() and (f[3] == 0).all()            # negative / NaN -> 0
+    np.testing.assert_allclose(f[:, -2], np.log1p([0.0, 1.0, 2.0, 0.0]), rtol=1e-6)   # contact distance / 10 mm
+    np.testing.assert_allclose(f[0, -1], np.log(2.0), rtol=1e-6)                       # penetration / 5 mm
+    with pytest.raises(KeyError, match="table"):
+        energy_features({k: v for k, v in terms.items() if k != "table"}, np.zeros(4), np.zeros(4))
+
+
+def test_plan_energy_reads_the_collect_plans_columns():
+    import pyarrow as pa
+
+    from dex1b_ros.evaluator.data import plan_energy
+    from dex1b_ros.evaluator.model import ENERGY_FEATURES, energy_features
+    cols = {f"energy_{k}": [0.5 * s, 2 * s] for k, s in ENERGY_FEATURES}
+    t = pa.table({**cols, "contact_distance_mm": [1.0, 30.0], "penetration_mm": [0.0, 7.5]})
+    want = energy_features({k: np.array(cols[f"energy_{k}"]) for k, _ in ENERGY_FEATURES}, np.array([1e-3, 3e-2]),
+                           np.array([0.0, 7.5e-3]))
+    np.testing.assert_allclose(plan_energy(t), want, rtol=1e-6)
+    with pytest.raises(ValueError, match="energy_table"):
+        plan_energy(t.drop(["energy_table"]))
+
+
+def test_energy_model_round_trip_needs_energies_and_plans_with_them(leap, tmp_path):
+    """A model that reads the refinement's energies: saved and loaded with them, refuses to score
+    without them, and the planner hands them over (its candidates' energies)."""
+    from dex1b_ros.config_utils import to_dict
+    from dex1b_ros.evaluator.data import EvalData
+    from dex1b_ros.evaluator.io import load_evaluator, save_evaluator
+    from dex1b_ros.evaluator.model import N_ENERGY
+    from dex1b_ros.evaluator.train import prepare
+    cfg = EvaluatorConfig(n_points=32, view_points=64, width=16, plane_features=True, energy_features=True)
+    model = GraspEvaluator(len(leap.joint_names), len(leap.tip_names), cfg.width, plane=True, energy=True)
+    save_evaluator(model, {"hand": "leap", "joint_names": list(leap.joint_names), "threshold": 0.8,
+                           "config": to_dict(cfg)}, tmp_path / "ev")
+    ev = load_evaluator(tmp_path / "ev", leap)
+    assert ev.needs_energy and ev.card["network"]["energy"] is True
+    pts, nrm, trans, quat, qg, qs = (x.numpy() for x in _inputs(leap, B=3))
+    plane = np.array([0.0, 0.0, 1.0, 0.1])
+    e = np.random.default_rng(0).random((3, N_ENERGY)).astype(np.float32)
+    p = ev.predict(leap, pts, nrm, trans, quat, qg, qs, plane=plane, energy=e)
+    assert p.shape == (3, 2)
+    e2 = e.copy()
+    e2[:, -1] += 3.0                                            # the energies are read: other input, other output
+    assert not np.allclose(p, ev.predict(leap, pts, nrm, trans, quat, qg, qs, plane=plane, energy=e2))
+    for bad in (None, e[:2], np.full((3, N_ENERGY), np.nan)):
+        with pytest.raises(ValueError, match="energies"):
+            ev.predict(leap, pts, nrm, trans, quat, qg, qs, plane=plane, energy=bad)
+    with pytest.raises(ValueError, match="no planner energies"):
+        prepare(leap, EvalData(None, [], np.zeros(0, np.int64), np.zeros((0, 1, 1, 3)), np.zeros((0, 1, 1, 3))),
+                energy=True)
+    from dex1b_ros.eval.run import EvalConfig, make_cloud, table_plane
+    from dex1b_ros.objects import load_object
+    from dex1b_ros.planner.config import planner_config
+    from dex1b_ros.planner.pipeline import GraspPipeline
+    mesh = load_object("proc:box:80").mesh
+    p, n = make_cloud(mesh, "partial", EvalConfig(), seed=0)
+    over = {"warmup": False, "sampling.num_samples": 16, "refinement.refine_steps": 5, "validation.num_validate": 2,
+            "ranking.evaluator": str(tmp_path / "ev")}
+    r = GraspPipeline(config=planner_config(over)).plan(p, n, support_plane=table_plane(mesh))
+    assert r.grasps and all(g.evaluator_prob is not None for g in r.grasps), r.message
