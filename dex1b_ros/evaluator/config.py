@@ -24,6 +24,9 @@ class EvaluatorConfig:
     energy_features: bool = False   # -, also feed the refinement's energy terms, contact distance and penetration
                                     #    against the planner's guessed object (evaluator.model.energy_features);
                                     #    needs --plans (the planner's candidates carry them)
+    finger_pool: bool = False       # -, also pool the point features around each fingertip (softmin of the
+                                    #    distance, 1 cm; evaluator.model.GraspEvaluator): the surface where each
+                                    #    finger lands, not only the whole view's max / mean
     # ---- data
     views_per_object: int = 8       # -, single-view renders cached per object (one picked at random per sample)
     view_points: int = 512          # -, points per cached render (farthest-point thinned)

@@ -227,5 +227,4 @@ def concat_data(parts: list[EvalData], seed: int = 0) -> EvalData:
 
 
 __all__ = ["VIEWS_VERSION", "EvalData", "concat_data", "make_data", "make_plan_data", "plan_energy", "plan_records",
-           "render_views",
-           "split_objects", "view_seed"]
+           "render_views", "split_objects", "view_seed"]

@@ -41,7 +41,8 @@ def save_evaluator(model: GraspEvaluator, card: dict[str, Any], out_dir: str | P
     w.chmod(0o644)
     full = {"format": FORMAT, "weights": WEIGHTS_NAME, "sha256": sha256_file(w),
             "network": {"n_joints": model.n_joints, "n_tips": model.n_tips, "width": model.width,
-                        "plane": model.plane, "energy": model.energy, "heads": list(HEADS)}, **card}
+                        "plane": model.plane, "energy": model.energy,
+                        "finger_pool": model.finger_pool, "heads": list(HEADS)}, **card}
     _write_card(out / CARD_NAME, full)
     return out
 
@@ -169,7 +170,8 @@ def load_evaluator(path: str | Path, hand=None, check_hash: bool = True) -> Load
         cfg = from_dict(EvaluatorConfig, card.get("config") or {}, "config")
         model = GraspEvaluator(int(net["n_joints"]), int(net["n_tips"]), int(net["width"]),
                                plane=bool(net.get("plane", False)),    # cards before the plane features: none
-                               energy=bool(net.get("energy", False)))  # nor the energy features
+                               energy=bool(net.get("energy", False)),  # nor the energy features
+                               finger_pool=bool(net.get("finger_pool", False)))
         model.load_state_dict(load_file(str(w)))
     except (ConfigError, KeyError, TypeError, RuntimeError, SafetensorError) as e:
         raise EvaluatorLoadError(f"{c}: weights and card do not fit: {e}") from None

@@ -19,7 +19,9 @@ palm frame at the grasp pose), lengths in decimetres (m x 10) so the numbers are
 :class:`GraspEvaluator`: a shared per-point MLP (6 + F -> 64 -> ``width``), max- and mean-pooled
 over the points (so the output does not depend on the points' order), concatenated with an
 MLP embedding of the per-grasp vector, then an MLP to two logits: [free-space success,
-tabletop lift success].
+tabletop lift success]. With ``finger_pool`` also, per fingertip, the point features averaged with
+weights softmax(-distance to that fingertip / :data:`FINGER_POOL_TAU`) over the points (what the
+surface looks like where each finger lands), embedded by a linear layer.
 """
 from __future__ import annotations
 
@@ -32,6 +34,9 @@ from ..rotation import matrix_to_rot6d, quat_to_matrix
 
 SCALE = 10.0
 """Metres -> network units (decimetres)."""
+
+FINGER_POOL_TAU = 0.1
+"""dm (1 cm): the softmin temperature of the per-fingertip pooling (``finger_pool``)."""
 
 HEADS = ("free_space", "lift")
 """The two outputs, in logit order."""
@@ -125,21 +130,34 @@ class GraspEvaluator(nn.Module):
     (max + mean pooling). ``plane``: the model reads the support plane (:func:`plane_features`);
     ``energy``: the refinement's energies (:func:`energy_features`)."""
 
-    def __init__(self, n_joints: int, n_tips: int, width: int = 128, plane: bool = False, energy: bool = False):
+    def __init__(self, n_joints: int, n_tips: int, width: int = 128, plane: bool = False, energy: bool = False,
+                 finger_pool: bool = False):
         super().__init__()
         self.n_joints, self.n_tips, self.width, self.plane = int(n_joints), int(n_tips), int(width), bool(plane)
-        self.energy = bool(energy)
+        self.energy, self.finger_pool = bool(energy), bool(finger_pool)
         self.point_mlp = nn.Sequential(nn.Linear(6 + n_tips, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
                                        nn.Linear(64, width), nn.ReLU())
         n_grasp = 2 * n_joints + 6 * n_tips + (4 + 2 * n_tips if self.plane else 0) + (N_ENERGY if self.energy else 0)
         self.grasp_mlp = nn.Sequential(nn.Linear(n_grasp, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU())
-        self.head = nn.Sequential(nn.Linear(2 * width + 64, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(),
+        n_local = 128 if self.finger_pool else 0
+        if self.finger_pool:
+            self.local = nn.Sequential(nn.Linear(n_tips * width, n_local), nn.ReLU())
+        self.head = nn.Sequential(nn.Linear(2 * width + 64 + n_local, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(),
                                   nn.Linear(64, len(HEADS)))
 
     def forward(self, per_point: torch.Tensor, per_grasp: torch.Tensor) -> torch.Tensor:
         h = self.point_mlp(per_point)                              # (B, N, width)
-        g = torch.cat([h.amax(1), h.mean(1), self.grasp_mlp(per_grasp)], -1)
-        return self.head(g)
+        parts = [h.amax(1), h.mean(1), self.grasp_mlp(per_grasp)]
+        if self.finger_pool:
+            parts.append(self.local(self.pool_fingers(per_point, h).flatten(1)))
+        return self.head(torch.cat(parts, -1))
+
+    def pool_fingers(self, per_point: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, F, width): per fingertip, the point features ``h`` (B, N, width; default the per-point
+        MLP of ``per_point``) averaged with weights softmax over the points of -distance / FINGER_POOL_TAU."""
+        h = self.point_mlp(per_point) if h is None else h
+        w = torch.softmax(-per_point[..., 6:6 + self.n_tips] / FINGER_POOL_TAU, dim=1)     # (B, N, F)
+        return torch.einsum("bnf,bnw->bfw", w, h)
 
 
 def subsample(n_have: int, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -147,5 +165,5 @@ def subsample(n_have: int, n: int, rng: np.random.Generator) -> np.ndarray:
     return rng.choice(n_have, n, replace=n_have < n)
 
 
-__all__ = ["ENERGY_FEATURES", "HEADS", "N_ENERGY", "SCALE", "GraspEvaluator", "energy_features", "grasp_features",
-           "palm_fingertips", "plane_features", "subsample"]
+__all__ = ["ENERGY_FEATURES", "FINGER_POOL_TAU", "HEADS", "N_ENERGY", "SCALE", "GraspEvaluator", "energy_features",
+           "grasp_features", "palm_fingertips", "plane_features", "subsample"]

@@ -275,7 +275,8 @@ def train(hand, records, cfg: EvaluatorConfig, progress: bool = True, log=print,
     if cfg.rank_weight > 0 and len(ranked) == 0:
         raise ValueError("rank_weight > 0: no training plan has both a held / lifted and a failed candidate "
                          "(the ranking loss needs --plans)")
-    model = GraspEvaluator(len(hand.joint_names), len(hand.tip_names), cfg.width, plane=pf, energy=ef)
+    model = GraspEvaluator(len(hand.joint_names), len(hand.tip_names), cfg.width, plane=pf, energy=ef,
+                           finger_pool=cfg.finger_pool)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * min(s / cfg.steps, 1.0))))

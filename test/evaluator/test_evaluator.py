@@ -342,3 +342,31 @@ def test_energy_model_round_trip_needs_energies_and_plans_with_them(leap, tmp_pa
             "ranking.evaluator": str(tmp_path / "ev")}
     r = GraspPipeline(config=planner_config(over)).plan(p, n, support_plane=table_plane(mesh))
     assert r.grasps and all(g.evaluator_prob is not None for g in r.grasps), r.message
+
+
+def test_finger_pool_model_is_order_invariant_reads_the_points_near_each_tip_and_round_trips(leap, tmp_path):
+    from dex1b_ros.config_utils import to_dict
+    from dex1b_ros.evaluator.io import load_evaluator, save_evaluator
+    torch.manual_seed(0)
+    pts, nrm, trans, quat, qg, qs = _inputs(leap)
+    tg, ts = palm_fingertips(leap, qg), palm_fingertips(leap, qs)
+    model = GraspEvaluator(len(leap.joint_names), len(leap.tip_names), width=16, finger_pool=True).eval()
+    pp, pg = grasp_features(pts, nrm, trans, quat, qg, qs, tg, ts)
+    out = model(pp, pg)
+    perm = torch.randperm(pp.shape[1])
+    torch.testing.assert_close(out, model(pp[:, perm], pg), rtol=1e-5, atol=1e-5)
+    # tip 0's pooled features follow the points near it, not the far ones: flip the normal of the
+    # point nearest to it, then of the farthest
+    base = model.pool_fingers(pp)[0, 0]
+    d0 = pp[0, :, 6]
+    for i, moves in ((d0.argmin(), True), (d0.argmax(), False)):
+        pp2 = pp.clone()
+        pp2[0, i, 3:6] = -pp2[0, i, 3:6]
+        changed = (model.pool_fingers(pp2)[0, 0] - base).abs().max() > 1e-4 * (1 + base.abs().max())
+        assert bool(changed) == moves
+    cfg = EvaluatorConfig(n_points=32, view_points=64, width=16, finger_pool=True)
+    save_evaluator(model, {"hand": "leap", "joint_names": list(leap.joint_names), "threshold": 0.8,
+                           "config": to_dict(cfg)}, tmp_path / "ev")
+    ev = load_evaluator(tmp_path / "ev", leap)
+    assert ev.model.finger_pool and ev.card["network"]["finger_pool"] is True
+    torch.testing.assert_close(ev.model(pp, pg), out)
