@@ -44,8 +44,13 @@ def main(argv=None) -> int:
                     help="collect-plans folder(s) whose plans are ranked")
     ap.add_argument("--variants", default='{"base": {}}', help="JSON {name: {EvaluatorConfig field: value}}")
     ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--dump", type=Path, default=None, metavar="DIR",
+                    help="also write each variant's out-of-fold probabilities of every --eval row to "
+                         "DIR/<variant>.parquet (object_id, view, rank, p_free_space, p_lift)")
     a = ap.parse_args(argv)
 
+    import pyarrow as pa
+    import pyarrow.parquet as pq
     import torch
 
     from dex1b_ros.evaluator.collect import read_plans
@@ -61,6 +66,7 @@ def main(argv=None) -> int:
     eids = sorted(set(ev_plans.column("object_id").to_pylist()))
     for name, over in json.loads(a.variants).items():   # "ensemble": N averages N seeds' models
         tot: dict[str, int] = {}
+        dumped = []
         for k in range(a.folds):
             over = dict(over)
             n_models = int(over.pop("ensemble", 1))     # > 1: the mean probability of models with seeds seed ...
@@ -80,7 +86,14 @@ def main(argv=None) -> int:
                               np.asarray(sub.column("rank").to_pylist(), np.int64))
             for key, v in pm.items():
                 tot[key] = tot.get(key, 0) + v
+            if a.dump is not None:
+                dumped.append(sub.select(["object_id", "view", "rank"]).append_column(
+                    "p_free_space", pa.array(prob[:, 0], pa.float32())).append_column(
+                    "p_lift", pa.array(prob[:, 1], pa.float32())))
             print(f"{name} fold {k}: {time.time() - t:.0f} s, {json.dumps(pm)}", flush=True)
+        if a.dump is not None:
+            a.dump.mkdir(parents=True, exist_ok=True)
+            pq.write_table(pa.concat_tables(dumped), a.dump / f"{name}.parquet")
         n = max(tot["plans"], 1)
         print(f"{name}: {tot['plans']} plans; first candidate held / lifted, %: "
               + ", ".join(f"{r} {100 * tot[f'first_held_{r}'] / n:.1f} / {100 * tot[f'first_lifted_{r}'] / n:.1f}"
