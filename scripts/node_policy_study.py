@@ -1,0 +1,79 @@
+"""How the node picks its first grasp, replayed offline on training plans (no ROS).
+
+Joins a ``dex1b collect-plans`` folder (each candidate's outcome on the TRUE object), its check
+labels (``scripts/plan_check_labels.py``: did the node's MuJoCo check on its guess pass) and
+out-of-fold evaluator probabilities (``scripts/evaluator_kfold.py --dump``), and counts how often
+the first grasp lifts / holds the true object under:
+
+* ``top1``: the evaluator's first candidate (what ``evaluator_kfold.py`` reports);
+* ``node``: the first candidate in the evaluator's order that passed the check, else the
+  evaluator's first (the node: ``validate_stop_after: 1``, passes first);
+* ``node lift head`` / ``node free head``: the same by one head's probability instead of the product;
+* ``soft l``: the highest p x (1 if passed else l): a failed check only discounts (l = 0 is ``node``);
+* ``oracle passed`` / ``oracle``: some passing candidate / some candidate lifts (ceilings).
+
+    .venv/bin/python scripts/node_policy_study.py --hand leap --plans data/leap_plans_carved \\
+        --check out/exp/check_leap.parquet --probs out/exp/kf_leap
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--hand", required=True)
+    ap.add_argument("--plans", type=Path, required=True)
+    ap.add_argument("--check", type=Path, required=True)
+    ap.add_argument("--probs", type=Path, required=True, help="folder of evaluator_kfold.py --dump files")
+    ap.add_argument("--soft", type=float, nargs="*", default=[0.02, 0.05, 0.1, 0.2])
+    a = ap.parse_args(argv)
+    import pandas as pd
+    import pyarrow.parquet as pq
+    t = pd.concat([pq.read_table(f, columns=["object_id", "view", "rank", "held", "lifted"]).to_pandas()
+                   for f in sorted(a.plans.rglob("plans-*.parquet"))])
+    d = t.merge(pq.read_table(a.check).to_pandas(), on=["object_id", "view", "rank"])
+    key = ["object_id", "view"]
+    ok = d.check_passed
+    print(f"{a.hand}: {d.groupby(key).ngroups} plans, {len(d)} candidates; check passed {ok.mean():.1%}, "
+          f"lifted | passed {d[ok].lifted.mean():.1%}, lifted | failed {d[~ok].lifted.mean():.1%}")
+
+    def first(g: pd.DataFrame, score: np.ndarray, lam: float = 0.0):
+        """The candidate with the highest score x (1 if passed else lam); the highest score when none passed."""
+        passed = g.check_passed.to_numpy()
+        s = score * np.where(passed, 1.0, lam) if passed.any() else score
+        return g.iloc[int(np.argmax(s))]
+
+    rows = []
+    for f in sorted(a.probs.glob("*.parquet")):
+        e = d.merge(pq.read_table(f).to_pandas(), on=["object_id", "view", "rank"])
+        e["p"] = e.p_free_space * e.p_lift
+        res = {"variant": f.stem, "plans": 0, "top1": 0, "node": 0, "node lift head": 0, "node free head": 0,
+               **{f"soft {x:g}": 0 for x in a.soft},
+               "oracle passed": 0, "oracle": 0}
+        held = dict.fromkeys(res, 0)
+        for _, g in e.groupby(key):
+            p = g.p.to_numpy()
+            res["plans"] += 1
+            picks = {"top1": g.iloc[int(np.argmax(p))], "node": first(g, p),
+                     "node lift head": first(g, g.p_lift.to_numpy()),
+                     "node free head": first(g, g.p_free_space.to_numpy())}
+            picks.update({f"soft {x:g}": first(g, p, x) for x in a.soft})
+            for k, r in picks.items():
+                res[k] += bool(r.lifted)
+                held[k] += bool(r.held)
+            res["oracle passed"] += bool((g.lifted & g.check_passed).any())
+            res["oracle"] += bool(g.lifted.any())
+        rows.append(res)
+        n = res["plans"]
+        print(f"  {f.stem:10s} lifted (held), % of {n}: " + ", ".join(
+            f"{k} {100 * v / n:.1f}" + (f" ({100 * held[k] / n:.1f})" if k in held and held[k] else "")
+            for k, v in res.items() if k not in ("variant", "plans")))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
