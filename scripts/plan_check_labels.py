@@ -56,7 +56,7 @@ def main(argv=None) -> int:
             for k, x in zip(out, (oid, int(v), int(r), bool(c.success[i]), diff)):
                 out[k].append(x)
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table(out), a.out)
+    pq.write_table(pa.table(out), a.out, compression="zstd")
     print(f"{a.hand}: {len(out['rank'])} candidates of {df.groupby(['object_id', 'view']).ngroups} plans checked; "
           f"{bad} plans did not reproduce (trans differs > 0.1 mm) -> {a.out}")
     return 0
