@@ -114,13 +114,29 @@ def fit_vertical_axis(points: np.ndarray, normals: np.ndarray, up: np.ndarray,
     return c, mask
 
 
+def _mirror_below(rel: np.ndarray, up: np.ndarray, c: np.ndarray, plane: np.ndarray) -> np.ndarray:
+    """The points ``rel`` (n, 3, relative to the axis point ``c``) above the height of their widest
+    circle (the median height of those within 2 % of the largest radius) mirrored about that height,
+    kept where they stay above the table ``plane``; (m, 3), relative to ``c``."""
+    a = rel @ up
+    r = np.linalg.norm(rel - np.outer(a, up), axis=1)
+    z0 = float(np.median(a[r >= 0.98 * r.max()]))
+    upper = rel[a > z0]
+    low = upper - np.outer(2.0 * (upper @ up - z0), up)
+    _, hl = _height(low + c, plane)
+    return low[hl > 0]
+
+
 def complete_view(points: np.ndarray, normals: np.ndarray, support_plane: np.ndarray | None = None,
-                  method: str = "mirror", drop: bool = False) -> np.ndarray:
+                  method: str = "mirror", drop: bool = False, fill_below: float = 0.0) -> np.ndarray:
     """The completed single view: points (M, 3) m whose convex hull is the planner's guess of the
     object (the module docstring lists the ``method`` s). ``points`` (N, 3) m with outward unit
     ``normals`` (N, 3), one camera's view; ``support_plane`` (4,) [a, b, c, d] (normal up) or None.
     The seen points come first, unchanged; no completed point lies below the table. ``drop``: also
-    the seen points dropped onto the table (with a support plane only)."""
+    the seen points dropped onto the table (with a support plane only). ``fill_below`` (m, 0 = off):
+    for a round view (``revolve``) whose lowest point floats more than this above the table (a ball,
+    an egg, a capsule lying down: the camera never sees the under side), the round surface's upper
+    part also mirrored about the height of its widest circle, down to the table, then turned."""
     if method not in COMPLETIONS:
         raise ValueError(f"completion: expected one of {', '.join(COMPLETIONS)}, got {method!r}")
     pts = np.asarray(points, dtype=np.float64)
@@ -136,6 +152,8 @@ def complete_view(points: np.ndarray, normals: np.ndarray, support_plane: np.nda
         if axis is not None:   # turn the points on the round surface about the axis; the rest stay as seen
             c, inl = axis
             rel = pts[inl] - c
+            if fill_below > 0 and float(h.min()) > fill_below:
+                rel = np.concatenate([rel, _mirror_below(rel, up, c, support_plane)])
             along = np.outer(rel @ up, up)
             radial = rel - along
             tang = np.cross(up, radial)

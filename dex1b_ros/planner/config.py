@@ -54,6 +54,9 @@ class PrepareConfig:
                                     #    silhouette) | revolve (turned about a fitted vertical axis when
                                     #    round, else side)
     completion_drop: bool = False   # single views on a table: also the seen points dropped onto the table
+    completion_fill_below: float = 0.0  # m, revolve: a round view whose lowest point floats more than this above
+                                    #    the table (a ball: its under side is never seen) also gets its upper part
+                                    #    mirrored about its widest circle, down to the table; 0 = off
     carve: bool = True              # single views: drop the guessed (completed) points the camera would have seen
                                     #    (nothing seen along their line of sight, or they lie in front of what was
                                     #    seen: perception.completion.carve_by_view) before the hull is taken
@@ -78,7 +81,7 @@ class PrepareConfig:
     RANGES: ClassVar[dict[str, Range]] = {"cloud_points": ge(64), "field_resolution": ge(8),
                                           "partial_threshold": between(0, 1), "partial_shell": Range(0, lo_open=True),
                                           "columns_cell": Range(0, lo_open=True), "columns_max_cells": ge(1),
-                                          "carve_radius": Range(0, lo_open=True),
+                                          "carve_radius": Range(0, lo_open=True), "completion_fill_below": ge(0.0),
                                           "columns_gate": Range(0, lo_open=True)}
     CHECK_SHAPES: ClassVar[tuple[str, ...]] = ("hull", "columns")
 

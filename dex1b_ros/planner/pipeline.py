@@ -183,7 +183,8 @@ def prepare_cloud(points: np.ndarray, normals: np.ndarray, cfg: PrepareConfig | 
     normals = np.asarray(normals, dtype=np.float64)
     normals = normals / np.linalg.norm(normals, axis=1, keepdims=True)
     partial = bool(np.linalg.norm(normals.mean(0)) > cfg.partial_threshold)
-    hull_pts = complete_view(pts, normals, support_plane, cfg.completion, cfg.completion_drop) if partial else pts
+    hull_pts = (complete_view(pts, normals, support_plane, cfg.completion, cfg.completion_drop,
+                              cfg.completion_fill_below) if partial else pts)
     carved = partial and cfg.carve
     if carved:     # the guessed back only where the camera could not have seen it
         from ..perception.completion import carve_by_view
@@ -664,7 +665,8 @@ class GraspPipeline:
 
         def make():
             try:
-                pts = complete_view(prep.points, prep.normals, plane, method, run.cfg.prepare.completion_drop)
+                pts = complete_view(prep.points, prep.normals, plane, method, run.cfg.prepare.completion_drop,
+                                    run.cfg.prepare.completion_fill_below)
                 mesh = estimate_object_mesh(pts).apply_transform(T)
             except CloudError:
                 return None

@@ -227,3 +227,22 @@ def test_columns_of_a_long_thin_bar_stay_in_their_cells():
     assert len(parts) >= 8
     assert max(np.ptp(q.vertices[:, 1]) for q in parts) <= 1.5 * side + 1e-9
     assert max(np.ptp(q.vertices[:, 0]) for q in parts) <= 1.5 * side + 1e-9
+
+
+def test_fill_below_gives_a_ball_its_unseen_under_side_and_leaves_a_can_alone():
+    """A ball seen from 40 deg above: its lowest seen point floats above the table and the revolve
+    guess is a cut ball; ``fill_below`` mirrors the upper part about the equator, down to the table.
+    A can reaches the table in the view: nothing is added."""
+    ball = trimesh.creation.icosphere(subdivisions=4, radius=0.045)
+    p, n, plane = _view(ball, elevation_deg=40)
+    plain = complete_view(p, n, plane, "revolve")
+    filled = complete_view(p, n, plane, "revolve", fill_below=0.005)
+    assert len(filled) > len(plain) and (filled[:len(p)] == p).all()
+    assert filled[:, 2].min() < plain[:, 2].min() - 0.005 and filled[:, 2].min() >= ball.bounds[0, 2] - 1e-9
+    e0 = completion_error(ball, estimate_object_mesh(plain))
+    e1 = completion_error(ball, estimate_object_mesh(filled))
+    assert e1["iou"] > e0["iou"] + 0.05 and abs(e1["vol_ratio"] - 1) < abs(e0["vol_ratio"] - 1)
+    can = trimesh.creation.cylinder(radius=0.04, height=0.12, sections=64)
+    p, n, plane = _view(can, elevation_deg=15)
+    np.testing.assert_array_equal(complete_view(p, n, plane, "revolve", fill_below=0.005),
+                                  complete_view(p, n, plane, "revolve"))
