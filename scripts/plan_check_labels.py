@@ -9,6 +9,10 @@ counted); then every candidate of the stored window is checked (``validate_stop_
     .venv/bin/python scripts/plan_check_labels.py --hand leap --plans data/leap_plans_carved \\
         --out out/exp/check_leap.parquet
 
+``--stored``: do not recompute the candidates (for collections made with older planner settings,
+which no longer reproduce): check the STORED candidate poses against the guess the node makes now
+of the same view (trans_diff is then NaN).
+
 Output: one row per stored candidate: object_id, view, rank, check_passed, trans_diff (m). ~2 s a
 plan on one core (LEAP, 32 candidates). Used by scripts/node_policy_study.py.
 """
@@ -25,6 +29,8 @@ def main(argv=None) -> int:
     ap.add_argument("--hand", required=True)
     ap.add_argument("--plans", type=Path, required=True, help="a collect-plans folder")
     ap.add_argument("--out", type=Path, required=True, help="output .parquet")
+    ap.add_argument("--stored", action="store_true",
+                    help="check the stored candidate poses (no recomputation; for older collections)")
     a = ap.parse_args(argv)
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -37,7 +43,10 @@ def main(argv=None) -> int:
     from dex1b_ros.planner.pipeline import _Run
     torch.set_num_threads(1)
     t = read_plans(sorted(a.plans.rglob("plans-*.parquet")))
-    df = t.select(["object_id", "view", "view_seed", "rank", "candidate", "trans"]).to_pandas()
+    cols = ["object_id", "view", "view_seed", "rank", "candidate", "trans"]
+    if a.stored:
+        cols += ["quat", "pregrasp", "grasp", "squeeze", "penetration_mm", "accepted"]
+    df = t.select(cols).to_pandas()
     top_k = int(df["rank"].max()) + 1
     pipe = make_pipeline(a.hand, top_k, {"validation.validate_stop_after": 0, "validation.num_validate": top_k})
     out = {k: [] for k in ("object_id", "view", "rank", "check_passed", "trans_diff")}
@@ -47,10 +56,21 @@ def main(argv=None) -> int:
         p, n, plane = view_scene(load_object(oid).mesh, a.hand, int(g.view_seed.iloc[0]))
         run = _Run.new(pipe.config)
         prep = pipe.prepare(run, pipe.preprocess(run, p, n, plane))
-        gs, _ = pipe.refine(run, prep, pipe.sample(run, prep))
-        cand = g.candidate.to_numpy()
-        diff = float(np.abs(gs.trans[cand] - np.stack(g.trans.to_numpy())).max())
-        bad += diff > 1e-4
+        if a.stored:
+            from dex1b_ros.optim.optimizer import GraspSet
+
+            x = {k: np.stack(g[k].to_numpy()).astype(np.float64) for k in ("trans", "quat", "pregrasp", "grasp",
+                                                                           "squeeze")}
+            B = len(g)
+            gs = GraspSet(a.hand, x["trans"], x["quat"], x["pregrasp"], x["grasp"], x["squeeze"], {},
+                          np.zeros(B), g.penetration_mm.to_numpy() * 1e-3,
+                          np.zeros((B, len(pipe.hand.tip_names)), bool), g.accepted.to_numpy().astype(bool))
+            cand, diff = np.arange(B), float("nan")
+        else:
+            gs, _ = pipe.refine(run, prep, pipe.sample(run, prep))
+            cand = g.candidate.to_numpy()
+            diff = float(np.abs(gs.trans[cand] - np.stack(g.trans.to_numpy())).max())
+            bad += diff > 1e-4
         c = pipe.check(run, prep, gs, cand)
         for r, i in zip(g["rank"], cand):
             for k, x in zip(out, (oid, int(v), int(r), bool(c.success[i]), diff)):
