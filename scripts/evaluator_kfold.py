@@ -48,6 +48,8 @@ def main(argv=None) -> int:
                     help="also write each variant's out-of-fold probabilities of every --eval row to "
                          "DIR/<variant>.parquet (object_id, view, rank, p_free_space, p_lift)")
     a = ap.parse_args(argv)
+    if a.dump is not None and len(a.eval) > 1:
+        ap.error("--dump: give one --eval folder (rows are keyed by object_id, view, rank, which folders share)")
 
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -75,11 +77,11 @@ def main(argv=None) -> int:
             va = [o for o in eids if fold_of(o, a.folds) == k]
             d, pid = make_plan_data(ev_plans, hand.name, list(hand.joint_names), va, cfg.views_per_object)
             prob = 0.0
+            inputs = prepare(hand, d, cfg.plane_features, cfg.energy_features)
             for m in range(n_models):
                 cm = dataclasses.replace(cfg, seed=cfg.seed + m)
                 res = train(hand, None, cm, progress=False, log=lambda *x: None, plans=plans.filter(fo != k))
-                pd = prepare(hand, d, cfg.plane_features, cfg.energy_features)
-                prob = prob + predict_records(res.model, pd, cfg.n_points, seed=1) / n_models
+                prob = prob + predict_records(res.model, inputs, cfg.n_points, seed=1) / n_models
             ids = np.asarray(ev_plans.column("object_id").to_pylist(), dtype=object)
             sub = ev_plans.filter(np.isin(ids, d.objects))
             pm = plan_metrics(prob, d, pid, np.asarray(sub.column("accepted").to_pylist(), bool),

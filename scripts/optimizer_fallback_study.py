@@ -30,7 +30,7 @@ def main(argv=None) -> int:
     from dex1b_ros.eval.objects import _ids_from_spec, spread
     from dex1b_ros.objects import load_object
     from dex1b_ros.objects.splits import load_split
-    from dex1b_ros.planner.bench_quality import true_verdicts, view_scene
+    from dex1b_ros.planner.bench_quality import bench_view_seed, true_verdicts, view_scene
     from dex1b_ros.planner.config import planner_config
     from dex1b_ros.planner.pipeline import GraspPipeline
     from dex1b_ros.validate import GraspValidator
@@ -53,7 +53,7 @@ def main(argv=None) -> int:
         mesh = load_object(oid).mesh
         with GraspValidator(pipe.hand.cfg, mesh) as truth:
             for v in views:
-                p, nn, plane = view_scene(mesh, a.hand, seed=1000 * oi + v)
+                p, nn, plane = view_scene(mesh, a.hand, seed=bench_view_seed(oi, v))
                 r = pipe.plan(p, nn, support_plane=plane)
                 n += 1
                 if not r.grasps:

@@ -115,8 +115,7 @@ class LoadedEvaluator:
             en = None if energy is None else np.asarray(energy, np.float32)
             if en is None or en.shape != (B, N_ENERGY) or not np.all(np.isfinite(en)):
                 raise ValueError(f"evaluator {self.path}: reads the refinement's energies (network.energy in its "
-                                 f"card); "
-                                 f"give energy as ({B}, {N_ENERGY}) finite numbers (model.energy_features), got "
+                                 f"card); give energy as ({B}, {N_ENERGY}) finite numbers (model.energy_features), got "
                                  f"{None if en is None else en.shape}")
         if B == 0:
             return np.zeros((0, len(HEADS)), np.float32)

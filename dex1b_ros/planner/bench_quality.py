@@ -37,6 +37,12 @@ import numpy as np
 import torch
 
 
+def bench_view_seed(object_index: int, view: int, seed: int = 0) -> int:
+    """The camera seed of view ``view`` of the ``object_index``-th object of a plan-quality run
+    (``--seed seed``): studies that revisit a run's views use the same formula."""
+    return seed + 1000 * object_index + view
+
+
 def view_scene(mesh, hand: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The benchmark's observation of ``mesh`` (object frame, m): one simulated single-view cloud
     (the evaluation's camera, :func:`dex1b_ros.eval.clouds.make_cloud` ``"partial"`` with
@@ -239,7 +245,7 @@ def main(argv=None) -> int:
             with GraspValidator(pipe.hand.cfg, mesh) as truth, \
                     GraspValidator(pipe.hand.cfg, mesh, config=weight) as truth_w:
                 for v in range(a.views):
-                    p, n, plane = view_scene(mesh, hand, seed=a.seed + 1000 * oi + v)
+                    p, n, plane = view_scene(mesh, hand, seed=bench_view_seed(oi, v, a.seed))
                     t = time.perf_counter()
                     r = pipe.plan(p, n, support_plane=plane)
                     lat.append(time.perf_counter() - t)
