@@ -55,18 +55,22 @@ def main(argv=None) -> int:
     import pyarrow.parquet as pq
     import torch
 
-    from dex1b_ros.evaluator.collect import read_plans
+    from dex1b_ros.evaluator.collect import read_plans, read_plans_checked
     from dex1b_ros.evaluator.config import EvaluatorConfig
     from dex1b_ros.evaluator.data import make_plan_data
     from dex1b_ros.evaluator.train import plan_metrics, predict_records, prepare, train
     from dex1b_ros.hands import load_hand
     torch.set_num_threads(1)
     hand = load_hand(a.hand)
-    plans = read_plans([s for p in a.train for s in sorted(p.rglob("plans-*.parquet"))])
+    variants = json.loads(a.variants)
+    if any(v.get("rank_checked") for v in variants.values()):   # each folder joined with <folder>_check
+        plans = read_plans_checked(a.train)
+    else:
+        plans = read_plans([s for p in a.train for s in sorted(p.rglob("plans-*.parquet"))])
     ev_plans = read_plans([s for p in a.eval for s in sorted(p.rglob("plans-*.parquet"))])
     fo = np.array([fold_of(o, a.folds) for o in plans.column("object_id").to_pylist()])
     eids = sorted(set(ev_plans.column("object_id").to_pylist()))
-    for name, over in json.loads(a.variants).items():   # "ensemble": N averages N seeds' models
+    for name, over in variants.items():   # "ensemble": N averages N seeds' models
         tot: dict[str, int] = {}
         dumped = []
         for k in range(a.folds):

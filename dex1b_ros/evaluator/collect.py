@@ -279,6 +279,47 @@ def read_plans(paths) -> "pa.Table":  # noqa: F821 - pyarrow imported lazily
     return pa.concat_tables(tables, promote_options="default")
 
 
+def check_folder(folder: Path) -> Path:
+    """Where the node-check labels of a collect-plans folder live: ``<folder>_check``
+    (``scripts/plan_check_labels.py``: did the node's own MuJoCo check on its guess pass each stored candidate)."""
+    folder = Path(folder)
+    return folder.with_name(folder.name + "_check")
+
+
+def read_plans_checked(folders) -> "pa.Table":  # noqa: F821 - pyarrow imported lazily
+    """Every candidate row of the collect-plans ``folders`` with a ``check_passed`` (bool) column: each
+    folder's rows joined with its own check labels (:func:`check_folder`, ``checks-*.parquet``) on
+    (object_id, view, rank) before the folders are concatenated (folders share those keys). A folder
+    without labels, or a row without one, raises naming the folder."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    out = []
+    for folder in folders:
+        folder = Path(folder)
+        t = read_plans(folder)
+        cdir = check_folder(folder)
+        shards = sorted(cdir.glob("checks-*.parquet"))
+        if not shards:
+            raise FileNotFoundError(f"{folder}: no check labels in {cdir}/checks-*.parquet "
+                                    "(make them with scripts/plan_check_labels.py)")
+        c = pa.concat_tables([pq.read_table(s, columns=["object_id", "view", "rank", "check_passed"])
+                              for s in shards])
+        label = {(o, int(v), int(r)): bool(p) for o, v, r, p in zip(
+            c.column("object_id").to_pylist(), c.column("view").to_pylist(), c.column("rank").to_pylist(),
+            c.column("check_passed").to_pylist())}
+        keys = zip(t.column("object_id").to_pylist(), t.column("view").to_pylist(), t.column("rank").to_pylist())
+        passed = [label.get((o, int(v), int(r))) for o, v, r in keys]
+        missing = sum(p is None for p in passed)
+        if missing:
+            raise ValueError(f"{folder}: {missing} of {len(passed)} candidates have no check label in {cdir}")
+        if "check_passed" in t.column_names:
+            t = t.drop_columns(["check_passed"])
+        out.append(t.append_column("check_passed", pa.array(passed, pa.bool_())))
+    if not out:
+        raise FileNotFoundError("read_plans_checked: no folders")
+    return pa.concat_tables(out, promote_options="default")
+
+
 def shard_objects(path: Path) -> list[dict]:
     """The per-object info of a shard (one for an object's shard, several for a compacted chunk)."""
     import pyarrow.parquet as pq
@@ -469,8 +510,8 @@ def main(argv=None) -> int:
 
 
 __all__ = ["COLLECT_VERSION", "collect_object", "compact", "dataset_objects", "done_objects", "forbidden_objects",
-           "main", "make_pipeline", "plan_candidates", "plan_view_seed", "read_plans", "relabel", "relabel_rows",
-           "shard_name", "summary", "write_shard"]
+           "main", "make_pipeline", "plan_candidates", "plan_view_seed", "read_plans", "read_plans_checked", "relabel",
+           "relabel_rows", "shard_name", "check_folder", "summary", "write_shard"]
 
 if __name__ == "__main__":
     sys.exit(main())

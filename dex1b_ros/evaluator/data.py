@@ -83,7 +83,9 @@ class EvalData:
     plane (N, 4) float32 or None: each row's support plane [a, b, c, d] (normal up) in the rows'
     frame (the planner's candidates have one; the dataset's free-floating records do not).
     energy (N, N_ENERGY) float32 or None: each row's refinement energies against the planner's guess
-    (:func:`~.model.energy_features`; the planner's candidates only)."""
+    (:func:`~.model.energy_features`; the planner's candidates only).
+    check (N,) bool or None: whether the node's own MuJoCo check on its guess passed each row (plan rows
+    read with :func:`~.collect.read_plans_checked` only)."""
 
     records: GraspRecords
     objects: list[str]
@@ -92,6 +94,7 @@ class EvalData:
     normals: np.ndarray
     plane: np.ndarray | None = None
     energy: np.ndarray | None = None
+    check: np.ndarray | None = None
 
     @property
     def free(self) -> np.ndarray:
@@ -185,7 +188,9 @@ def make_plan_data(table, hand: str, joint_names, objects: list[str], views: int
     rec = plan_records(table, hand, joint_names)
     plane = (np.stack(table.column("support_plane").to_numpy(zero_copy_only=False)).astype(np.float32)
              if table.num_rows else np.zeros((0, 4), np.float32))
-    return EvalData(rec, sorted(set(ids.tolist())), plan_id, pts, nrm, plane, plan_energy(table)), plan_id
+    check = (np.asarray(table.column("check_passed").to_pylist(), bool) if "check_passed" in table.column_names
+             else None)
+    return EvalData(rec, sorted(set(ids.tolist())), plan_id, pts, nrm, plane, plan_energy(table), check), plan_id
 
 
 def plan_energy(table) -> np.ndarray:
@@ -222,8 +227,9 @@ def concat_data(parts: list[EvalData], seed: int = 0) -> EvalData:
         off += p.points.shape[0]
     plane = np.concatenate([p.plane for p in parts]) if all(p.plane is not None for p in parts) else None
     energy = np.concatenate([p.energy for p in parts]) if all(p.energy is not None for p in parts) else None
+    check = np.concatenate([p.check for p in parts]) if all(p.check is not None for p in parts) else None
     return EvalData(GraspRecords.concat([p.records for p in parts]), sorted(set().union(*[p.objects for p in parts])),
-                    np.concatenate(idx), np.concatenate(pts), np.concatenate(nrm), plane, energy)
+                    np.concatenate(idx), np.concatenate(pts), np.concatenate(nrm), plane, energy, check)
 
 
 __all__ = ["VIEWS_VERSION", "EvalData", "concat_data", "make_data", "make_plan_data", "plan_energy", "plan_records",

@@ -271,7 +271,12 @@ def train(hand, records, cfg: EvaluatorConfig, progress: bool = True, log=print,
         return min(neg / max(pos, 1.0), cfg.max_pos_weight)
 
     w_free, w_lift = pos_weight(y_free, torch.ones_like(y_free)), pos_weight(y_lift, m_lift)
-    ranked = _rank_groups(tr_pid, tr.data.free, tr.data.lift) if cfg.rank_weight > 0 else np.zeros((0, 1), np.int64)
+    if cfg.rank_checked and tr.data.check is None:
+        raise ValueError("rank_checked: the training plans have no check labels (read them with "
+                         "collect.read_plans_checked: <plans folder>_check, scripts/plan_check_labels.py)")
+    keep = tr.data.check if cfg.rank_checked else None
+    ranked = (_rank_groups(tr_pid, tr.data.free, tr.data.lift, keep) if cfg.rank_weight > 0
+              else np.zeros((0, 1), np.int64))
     if cfg.rank_weight > 0 and len(ranked) == 0:
         raise ValueError("rank_weight > 0: no training plan has both a held / lifted and a failed candidate "
                          "(the ranking loss needs --plans)")
@@ -341,10 +346,12 @@ def train(hand, records, cfg: EvaluatorConfig, progress: bool = True, log=print,
     return TrainResult(model, cfg, history, val, info, time.perf_counter() - t0, thr, prob)
 
 
-def _rank_groups(plan_id: np.ndarray, free: np.ndarray, lift: np.ndarray) -> np.ndarray:
+def _rank_groups(plan_id: np.ndarray, free: np.ndarray, lift: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
     """(G, M) int64 row indices of the plans (plan id >= 0) with both a positive and a negative in
-    either head, padded with -1 to the largest plan's M rows."""
-    rows = np.flatnonzero(plan_id >= 0)
+    either head, padded with -1 to the largest plan's M rows. ``keep`` (N,) bool: only those rows
+    (e.g. the candidates that passed the node's check) count, as candidates and as the plan's
+    positives / negatives."""
+    rows = np.flatnonzero((plan_id >= 0) & (True if keep is None else np.asarray(keep, bool)))
     rows = rows[np.argsort(plan_id[rows], kind="stable")]                 # grouped by plan, one sort
     cut = np.flatnonzero(np.diff(plan_id[rows])) + 1
     groups = [i for i in np.split(rows, cut) if len(i)
@@ -473,9 +480,16 @@ def main(argv=None) -> int:
         if records.hand != hand.name:
             ap.error(f"--data {a.data}: records of hand {records.hand!r}, not {hand.name!r}")
     if a.plans is not None:
-        from .collect import read_plans
+        from .collect import check_folder, read_plans, read_plans_checked
         plan_shards = [s for p in a.plans for s in (sorted(p.rglob("plans-*.parquet")) if p.is_dir() else [p])]
-        plans = read_plans(plan_shards)
+        if cfg.rank_checked:   # each folder's candidates with their check labels (<folder>_check)
+            bad = [p for p in a.plans if not p.is_dir()]
+            if bad:
+                ap.error(f"--rank-checked: --plans must be folders (their labels are in <folder>_check), got {bad[0]}")
+            plans = read_plans_checked(a.plans)
+            plan_shards += [s for p in a.plans for s in sorted(check_folder(p).glob("checks-*.parquet"))]
+        else:
+            plans = read_plans(plan_shards)
     if a.score is not None:
         if plans is None or records is not None:
             ap.error("--score needs --plans (and no --data)")

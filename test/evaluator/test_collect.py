@@ -120,6 +120,46 @@ def test_training_on_plan_rows(shard, leap, tmp_path):
     assert res.model.plane and res.val["per_plan"]["plans"] == 1
 
 
+def test_read_plans_checked_joins_each_folders_own_labels(shard, leap, tmp_path):
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from dex1b_ros.evaluator.config import EvaluatorConfig
+    from dex1b_ros.evaluator.data import make_plan_data
+    from dex1b_ros.evaluator.train import train
+    a, b = tmp_path / "a", tmp_path / "b"      # two folders with the same keys, labelled differently
+    for f in (a, b):
+        f.mkdir()
+        shutil.copy(shard, f / shard.name)
+    rows = collect.read_plans(a)
+    key = {k: rows.column(k) for k in ("object_id", "view", "rank")}
+    with pytest.raises(FileNotFoundError, match="a_check"):
+        collect.read_plans_checked([a])
+    rank = np.asarray(rows.column("rank").to_pylist())
+    for f, passing in ((a, 0), (b, 1)):          # a: rank 0 passed; b: rank 1 passed
+        collect.check_folder(f).mkdir()
+        pq.write_table(pa.table({**key, "check_passed": pa.array(rank == passing)}),
+                       collect.check_folder(f) / "checks-000.parquet")
+    t = collect.read_plans_checked([a, b])
+    assert t.num_rows == 4
+    assert t.column("check_passed").to_pylist() == (rank == 0).tolist() + (rank == 1).tolist()
+    d, _ = make_plan_data(t, "leap", leap.joint_names, [OBJ], 2)
+    assert d.check.tolist() == t.column("check_passed").to_pylist()
+    # training that ranks among checked candidates needs the labels
+    cfg = EvaluatorConfig(steps=2, batch=4, n_points=64, view_points=256, views_per_object=2, val_fraction=0.5,
+                          rank_weight=1.0, rank_checked=True)
+    other = rows.set_column(0, "object_id", pa.array(["proc:book:1"] * rows.num_rows))
+    with pytest.raises(ValueError, match="rank_checked"):
+        train(leap, None, cfg, progress=False, plans=pa.concat_tables([rows, other]))
+    # a row with no label is named
+    pq.write_table(pa.table({k: v[:1] for k, v in key.items()} | {"check_passed": pa.array([True])}),
+                   collect.check_folder(b) / "checks-000.parquet")
+    with pytest.raises(ValueError, match="1 of 2 candidates have no check label"):
+        collect.read_plans_checked([a, b])
+
+
 @pytest.mark.slow
 def test_compact_keeps_rows_and_resume(shard, tmp_path):
     import shutil

@@ -277,6 +277,18 @@ def test_listwise_ranking_loss_and_groups():
     assert _listwise(torch.zeros(3), torch.zeros(3), np.array([[True, True, True]])) == 0
 
 
+def test_rank_groups_among_checked_candidates_only():
+    from dex1b_ros.evaluator.train import _rank_groups
+    plan = np.array([0, 0, 0, 0, 1, 1, 1])
+    free = np.array([1, 0, 1, 0, 1, 0, 0], np.float32)
+    lift = free.copy()
+    passed = np.array([True, True, False, True, True, False, False])
+    # plan 0: its passing candidates 0, 1, 3 (one good, two bad); plan 1: its only passing candidate is
+    # good, so among the passing ones there is nothing to rank
+    assert _rank_groups(plan, free, lift, passed).tolist() == [[0, 1, 3]]
+    assert _rank_groups(plan, free, lift).tolist() == [[0, 1, 2, 3], [4, 5, 6, -1]]
+
+
 def test_energy_features_scale_clip_and_missing_term():
     from dex1b_ros.evaluator.model import ENERGY_FEATURES, N_ENERGY, energy_features
     terms = {k: np.array([0.0, s, -1.0, np.nan]) for k, s in ENERGY_FEATURES}
