@@ -10,8 +10,9 @@ counted); then every candidate of the stored window is checked (``validate_stop_
         --out out/exp/check_leap.parquet
 
 ``--stored``: do not recompute the candidates (for collections made with older planner settings,
-which no longer reproduce): check the STORED candidate poses against the guess the node makes now
-of the same view (trans_diff is then NaN).
+which no longer reproduce, or to try a check setting that does not change the candidates): check the
+STORED candidate poses against the guess the node makes now of the same view (trans_diff is then NaN).
+``--set KEY=VALUE ...``: planner settings (e.g. ``validation.check_table=plane``).
 
 Output: one row per stored candidate: object_id, view, rank, check_passed, trans_diff (m). ~2 s a
 plan on one core (LEAP, 32 candidates). Used by scripts/node_policy_study.py.
@@ -31,7 +32,18 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, required=True, help="output .parquet")
     ap.add_argument("--stored", action="store_true",
                     help="check the stored candidate poses (no recomputation; for older collections)")
+    ap.add_argument("--match", default="", metavar="REGEX", help="only the plans whose object_id matches (re.search)")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="planner settings for the recomputation and the check, e.g. validation.check_table=plane "
+                         "(VALUE read as YAML)")
     a = ap.parse_args(argv)
+    import yaml
+    over = {}
+    for kv in a.set:
+        if "=" not in kv:
+            ap.error(f"--set {kv!r}: expected KEY=VALUE")
+        k, v = kv.split("=", 1)
+        over[k] = yaml.safe_load(v)
     import pyarrow as pa
     import pyarrow.parquet as pq
     import torch
@@ -47,8 +59,12 @@ def main(argv=None) -> int:
     if a.stored:
         cols += ["quat", "pregrasp", "grasp", "squeeze", "penetration_mm", "accepted"]
     df = t.select(cols).to_pandas()
+    if a.match:
+        df = df[df.object_id.str.contains(a.match, regex=True)]
+        if df.empty:
+            ap.error(f"--match {a.match!r}: no plan's object_id matches")
     top_k = int(df["rank"].max()) + 1
-    pipe = make_pipeline(a.hand, top_k, {"validation.validate_stop_after": 0, "validation.num_validate": top_k})
+    pipe = make_pipeline(a.hand, top_k, {**over, "validation.validate_stop_after": 0, "validation.num_validate": top_k})
     out = {k: [] for k in ("object_id", "view", "rank", "check_passed", "trans_diff")}
     bad = 0
     for (oid, v), g in tqdm(list(df.groupby(["object_id", "view"])), desc=f"check {a.hand}", unit="plan"):

@@ -150,15 +150,22 @@ class ValidationConfig:
     second_completion: str = ""     # single views: a candidate that passes must pass again on the view completed
                                     #    this other way (mirror | side | revolve; its convex hull), so that it
                                     #    does not rest on one guess of the unseen back; '' = off
+    check_table: str = "guess"      # the lift check's table (single views on a table): guess (under the guessed
+                                    #    object's lowest point) | plane (at the support plane found in the cloud:
+                                    #    a guess whose unseen bottom floats above it, a ball or an egg seen from
+                                    #    above, floats in the check too, and fingers may reach under it)
 
     RANGES: ClassVar[dict[str, Range]] = {"num_validate": ge(0), "validate_threads": ge(1),
                                           "validate_stop_after": ge(0)}
     CHECKS: ClassVar[tuple[str, ...]] = ("free_space", "lift", "both")
+    TABLES: ClassVar[tuple[str, ...]] = ("guess", "plane")
 
     def __post_init__(self):
         check_ranges(self, self.RANGES)
         if self.check not in self.CHECKS:
             fail("check", f"expected one of {' | '.join(self.CHECKS)}, got {self.check!r}")
+        if self.check_table not in self.TABLES:
+            fail("check_table", f"expected one of {' | '.join(self.TABLES)}, got {self.check_table!r}")
         from ..perception.completion import COMPLETIONS
         if self.second_completion not in ("",) + tuple(COMPLETIONS):
             fail("second_completion", f"expected '' or one of {' | '.join(COMPLETIONS)}, "

@@ -619,9 +619,11 @@ class GraspPipeline:
             mesh = [p.copy().apply_transform(T) for p in prep.check_parts]
         else:
             mesh = prep.hull_mesh.copy().apply_transform(T)
-        second = self._second_opinion(run, prep, plane, T)
+        # check_table plane: the table where the cloud showed it (the plane's height in the rotated frame)
+        table_z = -float(plane[3]) / float(np.linalg.norm(plane[:3])) if lift and cfg.check_table == "plane" else None
+        second = self._second_opinion(run, prep, plane, T, table_z)
         with GraspValidator(self.hand.cfg, mesh, hands_dir=self.hands_dir, threads=cfg.validate_threads,
-                            cache_scene=False, visual_meshes=False) as v, second:   # a new object estimate every plan
+                            cache_scene=False, visual_meshes=False, table_z=table_z) as v, second:   # a new estimate
             for i in range(0, len(todo), step):
                 vi = todo[i:i + step]
                 sub = gs.select(vi)
@@ -653,7 +655,7 @@ class GraspPipeline:
         run.timings["validate"] = time.perf_counter() - t
         return out
 
-    def _second_opinion(self, run: _Run, prep, plane, T: np.ndarray) -> "_SecondOpinion":
+    def _second_opinion(self, run: _Run, prep, plane, T: np.ndarray, table_z: float | None = None) -> "_SecondOpinion":
         """``validation.second_completion``: for a single view, a validator of the view completed the
         other way (its convex hull, in the check's frame ``T`` (4, 4)), built only when it differs from
         the first guess (built when a candidate first passes); else an empty opinion."""
@@ -671,7 +673,8 @@ class GraspPipeline:
             except CloudError:
                 return None
             return GraspValidator(self.hand.cfg, mesh, hands_dir=self.hands_dir,
-                                  threads=run.cfg.validation.validate_threads, cache_scene=False, visual_meshes=False)
+                                  threads=run.cfg.validation.validate_threads, cache_scene=False, visual_meshes=False,
+                                  table_z=table_z)
         return _SecondOpinion(make)
 
     def _result(self, run: _Run, prep, gs, source: str, cand, c: Checks, num_grasps: int, t0: float,

@@ -159,7 +159,8 @@ def _drop_visual_geoms(spec: mujoco.MjSpec) -> None:
 
 
 def build_scene(hand_cfg: HandConfig, object_mesh, config: ValidatorConfig, tabletop: bool = False,
-                fixed_object: bool = False, hands_dir=None, visual_meshes: bool = True) -> Scene:
+                fixed_object: bool = False, hands_dir=None, visual_meshes: bool = True,
+                table_z: float | None = None) -> Scene:
     """Compile the hand + object scene (uncached; see :func:`get_scene`).
 
     Args:
@@ -168,6 +169,9 @@ def build_scene(hand_cfg: HandConfig, object_mesh, config: ValidatorConfig, tabl
             ``config.object_collision``), or a list of convex parts (used as given).
         config: physics/object/actuator settings.
         tabletop: add the table plane below the object.
+        table_z: m, object-frame height of the table top (tabletop scenes); None = ``table_clearance``
+            below the object's lowest point. For an object GUESSED from one view whose unseen bottom
+            floats above the known table: the table where it really is (never above the lowest point).
         fixed_object: no free joint (the object is welded to the world); used by
             :func:`~dex1b_ros.validate.validator.close_fingers_until_contact`.
         visual_meshes: keep the hand's visual-only geoms (contype = conaffinity = 0). False
@@ -223,8 +227,9 @@ def build_scene(hand_cfg: HandConfig, object_mesh, config: ValidatorConfig, tabl
                      rgba=[0.85, 0.55, 0.2, 1.0])
     zmin = float(min(h.vertices[:, 2].min() for h in hulls))
     if tabletop:
+        top = zmin - config.table_clearance if table_z is None else min(float(table_z), zmin)
         spec.worldbody.add_geom(name="table", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 1],
-                                pos=[0, 0, zmin - config.table_clearance], rgba=[0.5, 0.5, 0.55, 1.0])
+                                pos=[0, 0, top], rgba=[0.5, 0.5, 0.55, 1.0])
     try:
         model = spec.compile()
     except Exception as e:
@@ -297,16 +302,17 @@ _CACHE_SIZE = 16
 
 
 def get_scene(hand_cfg: HandConfig, object_mesh, config: ValidatorConfig, tabletop: bool = False,
-              fixed_object: bool = False, hands_dir=None, visual_meshes: bool = True) -> Scene:
+              fixed_object: bool = False, hands_dir=None, visual_meshes: bool = True,
+              table_z: float | None = None) -> Scene:
     """Cached :func:`build_scene`: one compiled model per (hand, mesh, scene kind, physics config).
 
     The returned ``Scene.model`` is shared: do not modify it (make an ``MjData`` per user)."""
     key = (hand_cfg.name, hand_cfg.mjcf, str(hands_dir), mesh_key(object_mesh), tabletop, fixed_object,
-           visual_meshes, tuple(getattr(config, f) for f in _SCENE_FIELDS))
+           visual_meshes, table_z if tabletop else None, tuple(getattr(config, f) for f in _SCENE_FIELDS))
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
-    scene = build_scene(hand_cfg, object_mesh, config, tabletop, fixed_object, hands_dir, visual_meshes)
+    scene = build_scene(hand_cfg, object_mesh, config, tabletop, fixed_object, hands_dir, visual_meshes, table_z)
     _CACHE[key] = scene
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)

@@ -356,16 +356,17 @@ def _collect(ones: list[_One], config: ValidatorConfig, directions) -> Validatio
 _WORKER: dict = {}
 
 
-def _worker_init(hand_cfg, object_mesh, config, hands_dir):
-    _WORKER["args"] = (hand_cfg, object_mesh, config, hands_dir)
+def _worker_init(hand_cfg, object_mesh, config, hands_dir, table_z=None):
+    _WORKER["args"] = (hand_cfg, object_mesh, config, hands_dir, table_z)
     _WORKER["sims"] = {}
 
 
 def _worker_run(tabletop: bool, chunk):
-    hand_cfg, mesh, config, hands_dir = _WORKER["args"]
+    hand_cfg, mesh, config, hands_dir, table_z = _WORKER["args"]
     sims = _WORKER["sims"]
     if tabletop not in sims:
-        sims[tabletop] = _Sim(get_scene(hand_cfg, mesh, config, tabletop=tabletop, hands_dir=hands_dir), config)
+        sims[tabletop] = _Sim(get_scene(hand_cfg, mesh, config, tabletop=tabletop, hands_dir=hands_dir,
+                                        table_z=table_z), config)
     sim = sims[tabletop]
     fn = sim.run_tabletop if tabletop else sim.run
     return [fn(*row) for row in zip(*chunk)]
@@ -391,13 +392,15 @@ class GraspValidator:
             meshes (the node's per-plan object estimate), which otherwise fill the cache.
         visual_meshes: False = simulate without the hand's visual-only meshes (same verdicts,
             faster model compile, less memory; renders of this validator show collision geoms).
+        table_z: m, object-frame height of the tabletop test's table top; None = at the object's
+            lowest point (see :func:`~dex1b_ros.validate.scene.build_scene`).
 
     Deterministic: the same inputs give the same results for any ``workers`` or ``threads``.
     """
 
     def __init__(self, hand_cfg: HandConfig, object_mesh: trimesh.Trimesh | list, config: ValidatorConfig | None = None,
                  workers: int = 1, hands_dir=None, threads: int = 1, cache_scene: bool = True,
-                 visual_meshes: bool = True):
+                 visual_meshes: bool = True, table_z: float | None = None):
         if workers < 1:
             raise ValueError(f"workers: must be >= 1, got {workers}")
         if threads < 1:
@@ -409,6 +412,7 @@ class GraspValidator:
         self.config = config or ValidatorConfig()
         self.workers = workers
         self.hands_dir = hands_dir
+        self.table_z = None if table_z is None else float(table_z)
         scene_fn = get_scene if cache_scene else build_scene
         self._get_scene = functools.partial(scene_fn, visual_meshes=visual_meshes)
         self.scene = self._get_scene(hand_cfg, object_mesh, self.config, hands_dir=hands_dir)
@@ -502,7 +506,8 @@ class GraspValidator:
 
     def _sim(self, tabletop: bool) -> _Sim:
         if tabletop not in self._sims:
-            sc = self._get_scene(self.hand_cfg, self.object_mesh, self.config, tabletop=True, hands_dir=self.hands_dir)
+            sc = self._get_scene(self.hand_cfg, self.object_mesh, self.config, tabletop=True, hands_dir=self.hands_dir,
+                                 table_z=self.table_z)
             self._sims[tabletop] = _Sim(sc, self.config)
         return self._sims[tabletop]
 
@@ -536,7 +541,7 @@ class GraspValidator:
                 self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("fork"),
                                                  initializer=_worker_init,
                                                  initargs=(self.hand_cfg, self.object_mesh, self.config,
-                                                           self.hands_dir))
+                                                           self.hands_dir, self.table_z))
             # interleaved chunks balance slow (passing) and fast (early-exit) grasps
             n_chunks = min(B, self.workers * 4)
             idx = [np.arange(i, B, n_chunks) for i in range(n_chunks)]

@@ -438,6 +438,28 @@ def test_second_completion_only_removes_passes():
         planner_config({"validation.second_completion": "guess"})
 
 
+def test_check_table_plane_lets_fingers_reach_under_a_floating_guess():
+    """validation.check_table: a ball seen from above is guessed with its unseen bottom floating above
+    the table; checked on a table under that guess, the grasps around its equator hit the table; on the
+    table where the cloud showed it ("plane") more of the same candidates pass. A bad value names the field."""
+    from dex1b_ros.config_utils import ConfigError
+    from dex1b_ros.planner.bench_quality import view_scene
+
+    cfg = planner_config({"sampling.num_samples": 24, "refinement.refine_steps": 20, "validation.num_validate": 12,
+                          "validation.validate_stop_after": 0, "ranking.top_k": 12})
+    p = GraspPipeline("leap", config=cfg)
+    pts, nrm, plane = view_scene(make_object("sphere", 0).mesh, "leap", seed=0)
+    r = p.plan(pts, nrm, support_plane=plane, keep_scene=True)
+    assert (r.scene.hull_vertices @ plane[:3] + plane[3]).min() > 0.01   # the guess floats > 1 cm above the table
+    guess = {tuple(np.round(g.wrist_pos, 6)): g.sim_success for g in r.grasps}
+    p.configure(planner_config({"validation.check_table": "plane"}, cfg))
+    table = {tuple(np.round(g.wrist_pos, 6)): g.sim_success for g in p.plan(pts, nrm, support_plane=plane).grasps}
+    assert guess.keys() == table.keys()                               # same candidates, another check
+    assert sum(table.values()) > sum(guess.values())
+    with pytest.raises(ConfigError, match="check_table"):
+        planner_config({"validation.check_table": "floor"})
+
+
 def test_evaluator_head_picks_the_prediction_that_ranks(box_cloud):
     """ranking.evaluator_head: free_space | lift | both (product) on a single view with a table;
     the candidates are the same (same cloud, same answer), only their probability and order change;

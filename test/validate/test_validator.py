@@ -213,6 +213,25 @@ def test_tabletop(hand):
     assert not r.success[1] and r.displacement[1, 0] > 0.05
 
 
+def test_tabletop_table_z_puts_the_table_where_it_really_is(hand):
+    """A guessed object whose unseen bottom floats above the known table (the upper part of TALL,
+    seen from above): with the table under the guess's lowest point the fingers that reach below it
+    hit that table (the pre-filter rejects the grasp); with ``table_z`` at the real table they do not."""
+    t, q, g = firm_grasp(hand, TALL, tabletop=True)
+    guess = trimesh.creation.cylinder(radius=0.03, height=0.16, sections=32)
+    guess.apply_translation([0, 0, 0.07])                          # z from -0.01 to 0.15; TALL from -0.15
+    args = _batch(t, q, g.pregrasp, g.grasp, g.squeeze)
+    under = GraspValidator(hand["cfg"], guess).validate_tabletop(*args)
+    real = GraspValidator(hand["cfg"], guess, table_z=-0.15)
+    r = real.validate_tabletop(*args)
+    assert under.rejected_by_prefilter[0] and not under.success[0]
+    assert not r.rejected_by_prefilter[0]
+    assert abs(real._sim(True).m.geom_pos[real._sim(True).s.table_geom][2] + 0.15) < 1e-9
+    # never above the object's lowest point
+    high = GraspValidator(hand["cfg"], guess, table_z=0.05)
+    assert abs(high._sim(True).m.geom_pos[high._sim(True).s.table_geom][2] + 0.01) < 1e-9
+
+
 def test_input_errors():
     cfg = load_hand_config("allegro")
     v = GraspValidator(cfg, BOX)
