@@ -14,7 +14,9 @@ which no longer reproduce, or to try a check setting that does not change the ca
 STORED candidate poses against the guess the node makes now of the same view (trans_diff is then NaN).
 ``--set KEY=VALUE ...``: planner settings (e.g. ``validation.check_table=plane``).
 
-Output: one row per stored candidate: object_id, view, rank, check_passed, trans_diff (m). ~2 s a
+Output: one row per stored candidate: object_id, view, rank, check_passed, trans_diff (m), and what the
+check measured: disp_mm (the object's largest displacement; NaN if rejected before simulating),
+n_links (hand links in real contact), n_contacts. ~2 s a
 plan on one core (LEAP, 32 candidates). Used by scripts/node_policy_study.py.
 """
 from __future__ import annotations
@@ -65,7 +67,8 @@ def main(argv=None) -> int:
             ap.error(f"--match {a.match!r}: no plan's object_id matches")
     top_k = int(df["rank"].max()) + 1
     pipe = make_pipeline(a.hand, top_k, {**over, "validation.validate_stop_after": 0, "validation.num_validate": top_k})
-    out = {k: [] for k in ("object_id", "view", "rank", "check_passed", "trans_diff")}
+    out = {k: [] for k in ("object_id", "view", "rank", "check_passed", "trans_diff", "disp_mm", "n_links",
+                           "n_contacts")}
     bad = 0
     for (oid, v), g in tqdm(list(df.groupby(["object_id", "view"])), desc=f"check {a.hand}", unit="plan"):
         g = g.sort_values("rank")
@@ -89,7 +92,8 @@ def main(argv=None) -> int:
             bad += diff > 1e-4
         c = pipe.check(run, prep, gs, cand)
         for r, i in zip(g["rank"], cand):
-            for k, x in zip(out, (oid, int(v), int(r), bool(c.success[i]), diff)):
+            for k, x in zip(out, (oid, int(v), int(r), bool(c.success[i]), diff, float(c.disp_mm[i]), int(c.n_links[i]),
+                                  int(c.n_contacts[i]))):
                 out[k].append(x)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table(out), a.out, compression="zstd")

@@ -150,7 +150,7 @@ class ValidationConfig:
     second_completion: str = ""     # single views: a candidate that passes must pass again on the view completed
                                     #    this other way (mirror | side | revolve; its convex hull), so that it
                                     #    does not rest on one guess of the unseen back; '' = off
-    check_table: str = "guess"      # the lift check's table (single views on a table): guess (under the guessed
+    check_table: str = "plane"      # the lift check's table (single views on a table): guess (under the guessed
                                     #    object's lowest point) | plane (at the support plane found in the cloud:
                                     #    a guess whose unseen bottom floats above it, a ball or an egg seen from
                                     #    above, floats in the check too, and fingers may reach under it)

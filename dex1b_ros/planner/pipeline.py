@@ -294,13 +294,17 @@ class CleanCloud:
 
 @dataclass
 class Checks:
-    """Output of the ``check`` step, one entry per candidate of the GraspSet."""
+    """Output of the ``check`` step, one entry per candidate of the GraspSet (N,): checked, passed,
+    hand-object contacts after the squeeze, penetration and self-penetration (mm), the object's largest
+    displacement in the test (mm; NaN when not simulated) and the hand links in real contact."""
 
     validated: np.ndarray
     success: np.ndarray
     n_contacts: np.ndarray
     pen_mm: np.ndarray
     spen_mm: np.ndarray
+    disp_mm: np.ndarray | None = None
+    n_links: np.ndarray | None = None
 
 
 class PlanFailed(Exception):
@@ -595,7 +599,8 @@ class GraspPipeline:
         test, ``both`` requires both; without a plane always the free-space test."""
         cfg = run.cfg.validation
         n = len(gs)
-        out = Checks(np.zeros(n, bool), np.zeros(n, bool), np.full(n, -1), gs.penetration * 1e3, np.full(n, np.nan))
+        out = Checks(np.zeros(n, bool), np.zeros(n, bool), np.full(n, -1), gs.penetration * 1e3, np.full(n, np.nan),
+                     np.full(n, np.nan), np.full(n, -1))
         if cfg.num_validate == 0:
             return out
         run.check_cancel()
@@ -650,6 +655,9 @@ class GraspPipeline:
                 out.n_contacts[vi] = r.n_contacts
                 out.pen_mm[vi] = r.penetration_mm
                 out.spen_mm[vi] = r.self_penetration_mm
+                d = np.where(r.tested_directions, np.nan_to_num(r.displacement, nan=-np.inf), -np.inf).max(1)
+                out.disp_mm[vi] = np.where(np.isfinite(d), 1e3 * d, np.nan)   # NaN: rejected before simulating
+                out.n_links[vi] = r.n_real_contact_links
                 if (cfg.validate_stop_after and out.success.sum() >= cfg.validate_stop_after) or run.stop():
                     break
         run.timings["validate"] = time.perf_counter() - t

@@ -446,7 +446,7 @@ def test_check_table_plane_lets_fingers_reach_under_a_floating_guess():
     from dex1b_ros.planner.bench_quality import view_scene
 
     cfg = planner_config({"sampling.num_samples": 24, "refinement.refine_steps": 20, "validation.num_validate": 12,
-                          "validation.validate_stop_after": 0, "ranking.top_k": 12})
+                          "validation.validate_stop_after": 0, "ranking.top_k": 12, "validation.check_table": "guess"})
     p = GraspPipeline("leap", config=cfg)
     pts, nrm, plane = view_scene(make_object("sphere", 0).mesh, "leap", seed=0)
     r = p.plan(pts, nrm, support_plane=plane, keep_scene=True)
