@@ -10,6 +10,9 @@ the first grasp lifts / holds the true object under:
   evaluator's first (the node: ``validate_stop_after: 1``, passes first);
 * ``node lift head`` / ``node free head``: the same by one head's probability instead of the product;
 * ``soft l``: the highest p x (1 if passed else l): a failed check only discounts (l = 0 is ``node``);
+* ``k passes, disp`` / ``k passes, links``: check on past the first pass, up to the k-th, and take the
+  pass the check measured best: the object's smallest displacement / the most hand links in real
+  contact (labels with ``disp_mm`` / ``n_links`` columns; the mean number of candidates checked is printed);
 * ``oracle passed`` / ``oracle``: some passing candidate / some candidate lifts (ceilings).
 
     .venv/bin/python scripts/node_policy_study.py --hand leap --plans data/leap_plans_carved \\
@@ -47,13 +50,33 @@ def main(argv=None) -> int:
         s = score * np.where(passed, 1.0, lam) if passed.any() else score
         return g.iloc[int(np.argmax(s))]
 
+    measured = "disp_mm" in d.columns      # labels that also hold what the check measured
+
+    def among_passes(g: pd.DataFrame, score: np.ndarray, k: int, by: str):
+        """Of the first ``k`` passes in the order of ``score``, the one the check liked best (``by``: the
+        smallest displacement 'disp', the most links in real contact 'links', then the order); the
+        first candidate by score when none passed. Also how many candidates were checked."""
+        order = np.argsort(-score, kind="stable")
+        passed = g.check_passed.to_numpy()[order]
+        pos = np.flatnonzero(passed)
+        if not len(pos):
+            return g.iloc[int(order[0])], len(order)
+        top = order[pos[:k]]
+        if by == "disp":
+            j = top[np.argmin(g.disp_mm.to_numpy()[top])]
+        else:
+            j = top[np.argmax(g.n_links.to_numpy()[top])]
+        return g.iloc[int(j)], int(pos[:k][-1]) + 1
+
+    extra = [(k, by) for k in (2, 3) for by in ("disp", "links")] if measured else []
     rows = []
     for f in sorted(a.probs.glob("*.parquet")):
         e = d.merge(pq.read_table(f).to_pandas(), on=["object_id", "view", "rank"])
         e["p"] = e.p_free_space * e.p_lift
         res = {"variant": f.stem, "plans": 0, "top1": 0, "node": 0, "node lift head": 0, "node free head": 0,
-               **{f"soft {x:g}": 0 for x in a.soft},
+               **{f"soft {x:g}": 0 for x in a.soft}, **{f"{k} passes, {by}": 0 for k, by in extra},
                "oracle passed": 0, "oracle": 0}
+        checked = dict.fromkeys(res, 0)    # candidates simulated, summed over plans
         held = dict.fromkeys(res, 0)
         for _, g in e.groupby(key):
             p = g.p.to_numpy()
@@ -62,6 +85,11 @@ def main(argv=None) -> int:
                      "node lift head": first(g, g.p_lift.to_numpy()),
                      "node free head": first(g, g.p_free_space.to_numpy())}
             picks.update({f"soft {x:g}": first(g, p, x) for x in a.soft})
+            for k, by in extra:
+                picks[f"{k} passes, {by}"], n_checked = among_passes(g, p, k, by)
+                checked[f"{k} passes, {by}"] += n_checked
+            if measured:
+                checked["node"] += among_passes(g, p, 1, "disp")[1]
             for k, r in picks.items():
                 res[k] += bool(r.lifted)
                 held[k] += bool(r.held)
@@ -72,6 +100,9 @@ def main(argv=None) -> int:
         print(f"  {f.stem:10s} lifted (held), % of {n}: " + ", ".join(
             f"{k} {100 * v / n:.1f}" + (f" ({100 * held[k] / n:.1f})" if k in held and held[k] else "")
             for k, v in res.items() if k not in ("variant", "plans")))
+        if extra:
+            print("  " + " " * 10 + " candidates checked per plan: " + ", ".join(
+                f"{k} {v / n:.1f}" for k, v in checked.items() if v))
     return 0
 
 

@@ -154,11 +154,15 @@ class ValidationConfig:
                                     #    object's lowest point) | plane (at the support plane found in the cloud:
                                     #    a guess whose unseen bottom floats above it, a ball or an egg seen from
                                     #    above, floats in the check too, and fingers may reach under it)
+    pass_order: str = "rank"        # which of the candidates that passed the check goes first: rank (the best
+                                    #    ranked: evaluator or energy) | steadiest (the one whose object moved least
+                                    #    in the check; with validate_stop_after k > 1, among the first k passes)
 
     RANGES: ClassVar[dict[str, Range]] = {"num_validate": ge(0), "validate_threads": ge(1),
                                           "validate_stop_after": ge(0)}
     CHECKS: ClassVar[tuple[str, ...]] = ("free_space", "lift", "both")
     TABLES: ClassVar[tuple[str, ...]] = ("guess", "plane")
+    PASS_ORDERS: ClassVar[tuple[str, ...]] = ("rank", "steadiest")
 
     def __post_init__(self):
         check_ranges(self, self.RANGES)
@@ -166,6 +170,8 @@ class ValidationConfig:
             fail("check", f"expected one of {' | '.join(self.CHECKS)}, got {self.check!r}")
         if self.check_table not in self.TABLES:
             fail("check_table", f"expected one of {' | '.join(self.TABLES)}, got {self.check_table!r}")
+        if self.pass_order not in self.PASS_ORDERS:
+            fail("pass_order", f"expected one of {' | '.join(self.PASS_ORDERS)}, got {self.pass_order!r}")
         from ..perception.completion import COMPLETIONS
         if self.second_completion not in ("",) + tuple(COMPLETIONS):
             fail("second_completion", f"expected '' or one of {' | '.join(COMPLETIONS)}, "

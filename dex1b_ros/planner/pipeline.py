@@ -687,7 +687,8 @@ class GraspPipeline:
 
     def _result(self, run: _Run, prep, gs, source: str, cand, c: Checks, num_grasps: int, t0: float,
                 base: dict) -> PlanResult:
-        """The top ``ranking.top_k`` (or ``num_grasps``): checked passes first, then accepted, then energy (or
+        """The top ``ranking.top_k`` (or ``num_grasps``): checked passes first (``validation.pass_order``
+        steadiest: the smallest displacement of the object in the check first), then accepted, then energy (or
         the evaluator's probability); score = 2 passed + 1 accepted + 1 / (1 + energy) (or the probability)."""
         cfg = run.cfg
         k = num_grasps if num_grasps > 0 else cfg.ranking.top_k
@@ -695,7 +696,11 @@ class GraspPipeline:
         pe, thr = run.evaluator_prob, run.evaluator_threshold
         second = e if pe is None else -pe   # with an evaluator: its probability replaces the energy
         acc = gs.accepted if cfg.ranking.accepted_go_first(pe is not None) else np.zeros(len(gs), bool)
-        final = sorted(cand, key=lambda i: (not c.success[i], not acc[i], second[i]))[:k]
+        # validation.pass_order steadiest: among the passes, the object that moved least in the check goes first
+        steadiest = cfg.validation.pass_order == "steadiest" and c.disp_mm is not None
+        steady = np.nan_to_num(c.disp_mm, nan=np.inf) if steadiest else np.zeros(len(gs))
+        final = sorted(cand, key=lambda i: (not c.success[i], steady[i] if c.success[i] else 0.0, not acc[i],
+                                            second[i]))[:k]
         grasps = [PlannedGrasp(
             wrist_pos=gs.trans[i].astype(np.float64), wrist_quat=gs.quat[i].astype(np.float64),
             pregrasp=gs.pregrasp[i].astype(np.float64), grasp=gs.grasp[i].astype(np.float64),

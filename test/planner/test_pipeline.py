@@ -460,6 +460,38 @@ def test_check_table_plane_lets_fingers_reach_under_a_floating_guess():
         planner_config({"validation.check_table": "floor"})
 
 
+def test_pass_order_steadiest_puts_the_pass_that_moved_least_first():
+    """validation.pass_order: the check measures how far the object moved (Checks.disp_mm); with
+    "steadiest" the passes are returned in that order, the rest as before. A bad value names the field."""
+    from dex1b_ros.config_utils import ConfigError
+    from dex1b_ros.planner.bench_quality import view_scene
+    from dex1b_ros.planner.pipeline import _Run
+
+    cfg = planner_config({"sampling.num_samples": 24, "refinement.refine_steps": 20, "validation.num_validate": 12,
+                          "validation.validate_stop_after": 0, "ranking.top_k": 12})
+    p = GraspPipeline("leap", config=cfg)
+    pts, nrm, plane = view_scene(make_object("sphere", 0).mesh, "leap", seed=0)
+    run = _Run.new(cfg)
+    prep = p.prepare(run, p.preprocess(run, pts, nrm, plane))
+    gs, _ = p.refine(run, prep, p.sample(run, prep))
+    cand = p.rank(run, gs, 0, prep)
+    c = p.check(run, prep, gs, cand)
+    disp = {tuple(np.round(gs.trans[i].astype(np.float64), 6)): c.disp_mm[i] for i in cand[:12]}
+    assert np.isfinite(c.disp_mm[cand[:12]][c.success[cand[:12]]]).all() and c.success.sum() >= 2
+    rank = p.plan(pts, nrm, support_plane=plane).grasps
+    p.configure(planner_config({"validation.pass_order": "steadiest"}, cfg))
+    steady = p.plan(pts, nrm, support_plane=plane).grasps
+    key = [tuple(np.round(g.wrist_pos, 6)) for g in steady]
+    n = sum(g.sim_success for g in steady)
+    assert [disp[k] for k in key[:n]] == sorted(disp[k] for k in key[:n])          # the passes, steadiest first
+    ranked = [disp[tuple(np.round(g.wrist_pos, 6))] for g in rank if g.sim_success]
+    assert ranked != sorted(ranked)                                               # (not so by rank here)
+    assert set(key[:n]) == {tuple(np.round(g.wrist_pos, 6)) for g in rank if g.sim_success}
+    assert key[n:] == [tuple(np.round(g.wrist_pos, 6)) for g in rank if not g.sim_success]
+    with pytest.raises(ConfigError, match="pass_order"):
+        planner_config({"validation.pass_order": "fastest"})
+
+
 def test_evaluator_head_picks_the_prediction_that_ranks(box_cloud):
     """ranking.evaluator_head: free_space | lift | both (product) on a single view with a table;
     the candidates are the same (same cloud, same answer), only their probability and order change;
