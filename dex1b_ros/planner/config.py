@@ -142,7 +142,7 @@ class ValidationConfig:
                                     #    (32 vs 16: val lift LEAP 37 -> 41/72, Allegro 32 -> 34/72)
     validate_threads: int = 2       # -, MuJoCo check threads: one candidate's six directions run on them
                                     #    (verdicts identical)
-    validate_stop_after: int = 1    # -, stop checking once this many passed; 0 = check all num_validate
+    validate_stop_after: int = 2    # -, stop checking once this many passed; 0 = check all num_validate
     require_validated: bool = False  # fail the plan when nothing passes the check (else: the best, flagged)
     check: str = "lift"             # what a candidate must pass when the support plane is known: free_space (hold
                                     #    against forces in six directions, table-less) | lift (lifted off the table) |
@@ -154,7 +154,7 @@ class ValidationConfig:
                                     #    object's lowest point) | plane (at the support plane found in the cloud:
                                     #    a guess whose unseen bottom floats above it, a ball or an egg seen from
                                     #    above, floats in the check too, and fingers may reach under it)
-    pass_order: str = "rank"        # which of the candidates that passed the check goes first: rank (the best
+    pass_order: str = "steadiest"   # which of the candidates that passed the check goes first: rank (the best
                                     #    ranked: evaluator or energy) | steadiest (the one whose object moved least
                                     #    in the check; with validate_stop_after k > 1, among the first k passes)
 

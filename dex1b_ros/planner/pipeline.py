@@ -593,7 +593,8 @@ class GraspPipeline:
     def check(self, run: _Run, prep: PreparedCloud, gs, cand: np.ndarray) -> Checks:
         """Step 6: MuJoCo check of the best ``validation.num_validate`` candidates against
         ``prep.hull_mesh``, ``validate_threads`` at a time, best first, until
-        ``validate_stop_after`` passed (so the grasp returned first is the same as when checking all).
+        ``validate_stop_after`` passed (with ``pass_order: rank`` the grasp returned first is then the same as
+        when checking all; with ``steadiest`` it is the steadiest of those first passes).
         ``validation.check``: with a support plane known, ``lift`` simulates the tabletop lift
         (object on a table under the plane, hand lifted) instead of the free-space six-direction
         test, ``both`` requires both; without a plane always the free-space test."""

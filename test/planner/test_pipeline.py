@@ -325,7 +325,8 @@ def test_validation_stops_at_the_first_pass_without_changing_the_chosen_grasp(bo
     # the six-direction check (the box's full cloud may be read as standing on its bottom face,
     # where the default check would lift it instead)
     base = planner_config({"sampling": {"num_samples": 48}, "refinement": {"refine_steps": 20},
-                           "validation": {"num_validate": 8, "check": "free_space"}, "ranking": {"top_k": 3}})
+                           "validation": {"num_validate": 8, "check": "free_space", "pass_order": "rank"},
+                           "ranking": {"top_k": 3}})
     all_ = GraspPipeline("leap", config=planner_config({"validation.validate_stop_after": 0}, base))
     first = GraspPipeline("leap", config=planner_config({"validation.validate_stop_after": 1}, base))
     a = all_.plan(box_cloud[0], box_cloud[1])
@@ -468,7 +469,7 @@ def test_pass_order_steadiest_puts_the_pass_that_moved_least_first():
     from dex1b_ros.planner.pipeline import _Run
 
     cfg = planner_config({"sampling.num_samples": 24, "refinement.refine_steps": 20, "validation.num_validate": 12,
-                          "validation.validate_stop_after": 0, "ranking.top_k": 12})
+                          "validation.validate_stop_after": 0, "ranking.top_k": 12, "validation.pass_order": "rank"})
     p = GraspPipeline("leap", config=cfg)
     pts, nrm, plane = view_scene(make_object("sphere", 0).mesh, "leap", seed=0)
     run = _Run.new(cfg)
