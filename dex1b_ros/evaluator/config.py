@@ -41,10 +41,10 @@ class EvaluatorConfig:
     max_pos_weight: float = 20.0    # -, cap of the positive-class weight (class balancing) of each head
     rank_weight: float = 0.0        # -, weight of a listwise ranking loss within each plan's candidates (needs
                                     #    --plans): the good candidates of a plan above its bad ones
-    rank_checked: bool = False      # -, the ranking loss ranks only the candidates that passed the node's own MuJoCo
-                                    #    check on its guess (labels in <plans folder>_check, scripts/
-                                    #    plan_check_labels.py): the node takes the first candidate in the
-                                    #    evaluator's order that passes, so only their order matters
+    rank_checked: bool = False      # -, rank only the candidates that passed the node's check (<folder>_check)
+                                    #    in the ranking loss (labels: scripts/plan_check_labels.py): the node
+                                    #    takes the first candidate in the evaluator's order that passes its
+                                    #    MuJoCo check on the guess, so only their order matters
     rank_plans: int = 4             # -, plans per step for the ranking loss (all candidates of each)
     seed: int = 0                   # -, seed of the split, the sampling and the initialisation
     # ---- decision threshold

@@ -690,7 +690,8 @@ class GraspPipeline:
                 base: dict) -> PlanResult:
         """The top ``ranking.top_k`` (or ``num_grasps``): checked passes first (``validation.pass_order``
         steadiest: the smallest displacement of the object in the check first), then accepted, then energy (or
-        the evaluator's probability); score = 2 passed + 1 accepted + 1 / (1 + energy) (or the probability)."""
+        the evaluator's probability); score = 2 passed + 1 accepted + 1 / (1 + energy) (or the probability); a pass
+        ordered by steadiness scores 2 + 1 / (1 + displacement mm) (the score falls along the returned order)."""
         cfg = run.cfg
         k = num_grasps if num_grasps > 0 else cfg.ranking.top_k
         e = gs.energy["total"]
@@ -707,7 +708,8 @@ class GraspPipeline:
             pregrasp=gs.pregrasp[i].astype(np.float64), grasp=gs.grasp[i].astype(np.float64),
             squeeze=gs.squeeze[i].astype(np.float64),
             approach=None if gs.approach is None else gs.approach[i].astype(np.float64),
-            score=float(2.0 * c.success[i] + 1.0 * gs.accepted[i] + (1.0 / (1.0 + e[i]) if pe is None else pe[i])),
+            score=float(2.0 + 1.0 / (1.0 + steady[i]) if steadiest and c.success[i] else
+                        2.0 * c.success[i] + 1.0 * gs.accepted[i] + (1.0 / (1.0 + e[i]) if pe is None else pe[i])),
             energy=float(e[i]),
             contact_distance_mm=float(gs.contact_distance[i] * 1e3), penetration_mm=float(c.pen_mm[i]),
             self_penetration_mm=float(c.spen_mm[i]), num_contacts=int(c.n_contacts[i]), validated=bool(c.validated[i]),

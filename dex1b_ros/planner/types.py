@@ -29,7 +29,9 @@ class PlannedGrasp:
                                     # trajectory's first point; opened only as far as the hand stays above the
                                     # support plane); None = the hand's open pose
     score: float = 0.0              # ranking score, higher is better: 2 x passed the check + 1 x accepted
-                                    # + 1 / (1 + energy) (with an evaluator: + its probability instead)
+                                    # + 1 / (1 + energy) (with an evaluator: + its probability instead);
+                                    # a pass under validation.pass_order steadiest: 2 + 1 / (1 + its
+                                    # displacement in the check, mm), so the order and the score agree
     energy: float = float("nan")    # optimizer energy (lower is better)
     contact_distance_mm: float = float("nan")
     penetration_mm: float = float("nan")

@@ -485,6 +485,7 @@ def test_pass_order_steadiest_puts_the_pass_that_moved_least_first():
     key = [tuple(np.round(g.wrist_pos, 6)) for g in steady]
     n = sum(g.sim_success for g in steady)
     assert [disp[k] for k in key[:n]] == sorted(disp[k] for k in key[:n])          # the passes, steadiest first
+    assert [g.score for g in steady] == sorted((g.score for g in steady), reverse=True)   # the score agrees
     ranked = [disp[tuple(np.round(g.wrist_pos, 6))] for g in rank if g.sim_success]
     assert ranked != sorted(ranked)                                               # (not so by rank here)
     assert set(key[:n]) == {tuple(np.round(g.wrist_pos, 6)) for g in rank if g.sim_success}
