@@ -25,6 +25,23 @@ from pathlib import Path
 
 import numpy as np
 
+KEY = ["object_id", "view", "rank"]
+
+
+def replay_table(plans: Path, check: Path, probs: Path | None = None):
+    """The candidates of a collect-plans folder (held, lifted) joined with their check labels
+    (``plan_check_labels.py`` output) and, given ``probs`` (one ``evaluator_kfold.py --dump`` file), the
+    evaluator's probabilities and ``p`` = their product; a pandas DataFrame, one row per candidate."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+    t = pd.concat([pq.read_table(f, columns=KEY + ["held", "lifted"]).to_pandas()
+                   for f in sorted(Path(plans).rglob("plans-*.parquet"))])
+    d = t.merge(pq.read_table(check).to_pandas(), on=KEY)
+    if probs is not None:
+        d = d.merge(pq.read_table(probs).to_pandas(), on=KEY)
+        d["p"] = d.p_free_space * d.p_lift
+    return d
+
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -36,9 +53,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     import pandas as pd
     import pyarrow.parquet as pq
-    t = pd.concat([pq.read_table(f, columns=["object_id", "view", "rank", "held", "lifted"]).to_pandas()
-                   for f in sorted(a.plans.rglob("plans-*.parquet"))])
-    d = t.merge(pq.read_table(a.check).to_pandas(), on=["object_id", "view", "rank"])
+    d = replay_table(a.plans, a.check)
     key = ["object_id", "view"]
     ok = d.check_passed
     print(f"{a.hand}: {d.groupby(key).ngroups} plans, {len(d)} candidates; check passed {ok.mean():.1%}, "
@@ -71,7 +86,7 @@ def main(argv=None) -> int:
     extra = [(k, by) for k in (2, 3) for by in ("disp", "links")] if measured else []
     rows = []
     for f in sorted(a.probs.glob("*.parquet")):
-        e = d.merge(pq.read_table(f).to_pandas(), on=["object_id", "view", "rank"])
+        e = d.merge(pq.read_table(f).to_pandas(), on=KEY)
         e["p"] = e.p_free_space * e.p_lift
         res = {"variant": f.stem, "plans": 0, "top1": 0, "node": 0, "node lift head": 0, "node free head": 0,
                **{f"soft {x:g}": 0 for x in a.soft}, **{f"{k} passes, {by}": 0 for k, by in extra},

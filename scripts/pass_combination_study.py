@@ -50,18 +50,12 @@ def main(argv=None) -> int:
     ap.add_argument("--probs", type=Path, required=True, help="one evaluator_kfold.py --dump file")
     ap.add_argument("--k", type=int, nargs="+", default=[2, 3, 4], help="passes considered")
     a = ap.parse_args(argv)
-    import pandas as pd
-    import pyarrow.parquet as pq
     import torch
+    from node_policy_study import replay_table  # (this folder: scripts/)
 
-    t = pd.concat([pq.read_table(f, columns=["object_id", "view", "rank", "lifted"]).to_pandas()
-                   for f in sorted(a.plans.rglob("plans-*.parquet"))])
-    c = pq.read_table(a.check).to_pandas()
-    if "disp_mm" not in c.columns:
+    d = replay_table(a.plans, a.check, a.probs)
+    if "disp_mm" not in d.columns:
         ap.error(f"--check {a.check}: no disp_mm column (labels from an older plan_check_labels.py)")
-    d = t.merge(c, on=["object_id", "view", "rank"]).merge(pq.read_table(a.probs).to_pandas(),
-                                                           on=["object_id", "view", "rank"])
-    d["p"] = d.p_free_space * d.p_lift
 
     def logit(x):
         x = np.clip(np.asarray(x, np.float64), 1e-4, 1 - 1e-4)

@@ -509,9 +509,9 @@ def main(argv=None) -> int:
     return 0
 
 
-__all__ = ["COLLECT_VERSION", "collect_object", "compact", "dataset_objects", "done_objects", "forbidden_objects",
-           "main", "make_pipeline", "plan_candidates", "plan_view_seed", "read_plans", "read_plans_checked", "relabel",
-           "relabel_rows", "shard_name", "check_folder", "summary", "write_shard"]
+__all__ = ["COLLECT_VERSION", "check_folder", "collect_object", "compact", "dataset_objects", "done_objects",
+           "forbidden_objects", "main", "make_pipeline", "plan_candidates", "plan_view_seed", "read_plans",
+           "read_plans_checked", "relabel", "relabel_rows", "shard_name", "summary", "write_shard"]
 
 if __name__ == "__main__":
     sys.exit(main())

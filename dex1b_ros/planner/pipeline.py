@@ -303,8 +303,8 @@ class Checks:
     n_contacts: np.ndarray
     pen_mm: np.ndarray
     spen_mm: np.ndarray
-    disp_mm: np.ndarray | None = None
-    n_links: np.ndarray | None = None
+    disp_mm: np.ndarray
+    n_links: np.ndarray
 
 
 class PlanFailed(Exception):
@@ -699,7 +699,7 @@ class GraspPipeline:
         second = e if pe is None else -pe   # with an evaluator: its probability replaces the energy
         acc = gs.accepted if cfg.ranking.accepted_go_first(pe is not None) else np.zeros(len(gs), bool)
         # validation.pass_order steadiest: among the passes, the object that moved least in the check goes first
-        steadiest = cfg.validation.pass_order == "steadiest" and c.disp_mm is not None
+        steadiest = cfg.validation.pass_order == "steadiest"
         steady = np.nan_to_num(c.disp_mm, nan=np.inf) if steadiest else np.zeros(len(gs))
         final = sorted(cand, key=lambda i: (not c.success[i], steady[i] if c.success[i] else 0.0, not acc[i],
                                             second[i]))[:k]
