@@ -18,9 +18,9 @@ hand               dictionary<int32, string>       hand name (``"leap"``)
 round              int16                           Dex1B round that produced it (0 = seed)
 trans              fixed_size_list<float32, 3>     wrist (palm-frame origin) position, m
 quat               fixed_size_list<float32, 4>     wrist rotation, (w, x, y, z)
-pregrasp           fixed_size_list<float32, J>     open joints, rad, driver order
-grasp              fixed_size_list<float32, J>     grasp joints, rad
-squeeze            fixed_size_list<float32, J>     squeeze joints, rad
+pregrasp           fixed_size_list<float16, J>     open joints, rad, driver order (float32 in version 2)
+grasp              fixed_size_list<float16, J>     grasp joints, rad (float16: error <= 1 mrad, see below)
+squeeze            fixed_size_list<float16, J>     squeeze joints, rad
 energy_total ...   float32 (5 columns)             optimizer energies: total, dis, pen, spen, fc
 success            bool (nullable)                 MuJoCo validator verdict (null: not validated)
 penetration_mm     float32 (nullable)              validator hand-object penetration, mm
@@ -42,12 +42,22 @@ Vectors are stored as **fixed-size lists** (one column per vector, not one per c
 J is part of the type and a reader gets an (N, k) array with one reshape.
 
 File-level key-value metadata: ``dex1b.schema_version`` (:data:`SCHEMA_VERSION`),
-``dex1b.hand`` and ``dex1b.joint_names`` (JSON list, driver order). Readers refuse another
-schema version.
+``dex1b.hand`` and ``dex1b.joint_names`` (JSON list, driver order). Readers read every version in
+:data:`READABLE_VERSIONS` (a dataset is append-only: its old shards keep their version) and refuse
+others; in memory every float column is float32 whatever the file stores.
 
-Encoding: zstd; BYTE_STREAM_SPLIT on every float column (nested path
+Versions: 2 stored the three joint vectors as float32; **3** stores them as float16 (IEEE half),
+which halves a row (385 -> ~165 bytes as shards; docs/dataset.md "What a compact row would buy").
+Joint angles lie within +-pi, where float16 spacing is at most 2**-9 rad: the stored angle is
+within 1 mrad of the simulated one (0.1 mm at a 10 cm finger); below 2 rad (all of Allegro's
+range, most of LEAP's: its joints reach 2.0-2.44 rad) within 0.5 mrad. Wrist pose, energies and
+associated points stay float32 (the wrist's metres need the mantissa). DuckDB reads float16
+columns as FLOAT, so its queries see one type across v2 and v3 shards.
+
+Encoding: zstd; BYTE_STREAM_SPLIT on every float32 column (nested path
 ``<name>.list.element`` for the lists); dictionary encoding only on ``object_id`` and ``hand``.
-Writes are atomic: the file is written to ``.<name>.tmp`` in the same folder and moved onto
+No column statistics (min/max per column chunk): in a shard of ~50 rows they cost 29 bytes a row
+(a tenth of it) and buy a reader nothing. Writes are atomic: the file is written to ``.<name>.tmp`` in the same folder and moved onto
 the final name with ``os.replace``, so a crash never leaves a partial file at the final name.
 """
 from __future__ import annotations
@@ -62,8 +72,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = 2
-"""Bump when a column is added, removed or changes meaning."""
+SCHEMA_VERSION = 3
+"""The version written. Bump when a column is added, removed, changes meaning or storage type."""
+READABLE_VERSIONS = (2, 3)
+"""Versions :func:`read_records` accepts (2: joints float32; 3: joints float16)."""
+_JOINT_TYPE = {2: pa.float32(), 3: pa.float16()}
 
 META_VERSION = b"dex1b.schema_version"
 META_HAND = b"dex1b.hand"
@@ -78,8 +91,12 @@ class SchemaError(ValueError):
     """A file or a set of records does not follow the grasp-record schema."""
 
 
-def grasp_schema(n_joints: int, hand: str = "", joint_names: Iterable[str] = ()) -> pa.Schema:
-    """The arrow schema of grasp records for a hand with ``n_joints`` joints (metadata included)."""
+def grasp_schema(n_joints: int, hand: str = "", joint_names: Iterable[str] = (),
+                 version: int = SCHEMA_VERSION) -> pa.Schema:
+    """The arrow schema of grasp records for a hand with ``n_joints`` joints (metadata included),
+    as written by schema ``version`` (one of :data:`READABLE_VERSIONS`)."""
+    if version not in _JOINT_TYPE:
+        raise SchemaError(f"schema version {version}: this code knows versions {READABLE_VERSIONS}")
     f32 = pa.float32()
     dict_str = pa.dictionary(pa.int32(), pa.string())
     vec = lambda k: pa.list_(f32, k)  # noqa: E731
@@ -89,7 +106,7 @@ def grasp_schema(n_joints: int, hand: str = "", joint_names: Iterable[str] = ())
         pa.field("round", pa.int16(), nullable=False),
         pa.field("trans", vec(3), nullable=False),
         pa.field("quat", vec(4), nullable=False),
-        *[pa.field(c, vec(n_joints), nullable=False) for c in _JOINT_COLS],
+        *[pa.field(c, pa.list_(_JOINT_TYPE[version], n_joints), nullable=False) for c in _JOINT_COLS],
         *[pa.field(f"energy_{k}", f32) for k in ENERGY_TERMS],
         pa.field("success", pa.bool_()),
         pa.field("penetration_mm", f32),
@@ -102,18 +119,20 @@ def grasp_schema(n_joints: int, hand: str = "", joint_names: Iterable[str] = ())
         pa.field("assoc_point", vec(3), nullable=False),
         pa.field("generator_version", pa.string(), nullable=False),
     ]
-    meta = {META_VERSION: str(SCHEMA_VERSION).encode(), META_HAND: hand.encode(),
+    meta = {META_VERSION: str(version).encode(), META_HAND: hand.encode(),
             META_JOINTS: json.dumps(list(joint_names)).encode()}
     return pa.schema(fields, metadata=meta)
 
 
 def float_column_paths(schema: pa.Schema) -> list[str]:
-    """Parquet column paths of the float columns (the BYTE_STREAM_SPLIT ones)."""
+    """Parquet column paths of the float32/64 columns (the BYTE_STREAM_SPLIT ones). Not float16:
+    DuckDB 2.0 refuses BYTE_STREAM_SPLIT on it (a FIXED_LEN_BYTE_ARRAY column)."""
     out = []
+    fl = lambda t: pa.types.is_floating(t) and not pa.types.is_float16(t)  # noqa: E731
     for f in schema:
-        if pa.types.is_floating(f.type):
+        if fl(f.type):
             out.append(f.name)
-        elif pa.types.is_fixed_size_list(f.type) and pa.types.is_floating(f.type.value_type):
+        elif pa.types.is_fixed_size_list(f.type) and fl(f.type.value_type):
             out.append(f"{f.name}.list.element")
     return out
 
@@ -208,15 +227,15 @@ class GraspRecords:
         self.check()
         J = self.n_joints
         schema = grasp_schema(J, self.hand, self.joint_names)
-        vec = lambda a, k: pa.FixedSizeListArray.from_arrays(  # noqa: E731
-            pa.array(np.ascontiguousarray(a, dtype=np.float32).reshape(-1)), k)
+        vec = lambda a, k, dt=np.float32: pa.FixedSizeListArray.from_arrays(  # noqa: E731
+            pa.array(np.ascontiguousarray(a, dtype=dt).reshape(-1)), k)
         v = self.validated
         cols = {
             "object_id": pa.array(np.asarray(self.object_id, dtype=object), pa.string()).dictionary_encode(),
             "hand": pa.array([self.hand] * len(self), pa.string()).dictionary_encode(),
             "round": pa.array(np.asarray(self.round, dtype=np.int16)),
             "trans": vec(self.trans, 3), "quat": vec(self.quat, 4),
-            **{c: vec(getattr(self, c), J) for c in _JOINT_COLS},
+            **{c: vec(getattr(self, c), J, np.float16) for c in _JOINT_COLS},
             **{f"energy_{k}": pa.array(np.asarray(self.energy[k], dtype=np.float32)) for k in ENERGY_TERMS},
             "success": pa.array(np.asarray(self.success, bool), mask=~v),
             "penetration_mm": pa.array(np.asarray(self.penetration_mm, np.float32), mask=~v),
@@ -239,14 +258,18 @@ class GraspRecords:
         version = meta.get(META_VERSION)
         if version is None:
             raise SchemaError(f"{source}: not a dex1b grasp-record file (no {META_VERSION.decode()} metadata)")
-        if int(version) != SCHEMA_VERSION:
-            raise SchemaError(f"{source}: schema version {int(version)}, this reader reads version {SCHEMA_VERSION}")
+        try:
+            version = int(version)
+        except ValueError:
+            raise SchemaError(f"{source}: schema version {version!r} is not a number") from None
+        if version not in READABLE_VERSIONS:
+            raise SchemaError(f"{source}: schema version {version}, this reader reads versions {READABLE_VERSIONS}")
         joint_names = tuple(json.loads(meta.get(META_JOINTS, b"[]")))
         hand = meta.get(META_HAND, b"").decode()
         J = len(joint_names)
-        expected = grasp_schema(J, hand, joint_names)
+        expected = grasp_schema(J, hand, joint_names, version)
         if not table.schema.equals(expected, check_metadata=False):
-            raise SchemaError(f"{source}: columns differ from schema version {SCHEMA_VERSION}: "
+            raise SchemaError(f"{source}: columns differ from schema version {version}: "
                               f"got {table.schema.remove_metadata()}")
 
         def col(name):
@@ -299,7 +322,8 @@ def write_records(records: GraspRecords, path: str | Path, compression_level: in
     try:
         pq.write_table(table, tmp, compression="zstd", compression_level=compression_level,
                        use_dictionary=["object_id", "hand"],
-                       use_byte_stream_split=float_column_paths(table.schema), store_schema=True)
+                       use_byte_stream_split=float_column_paths(table.schema), store_schema=True,
+                       write_statistics=False)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -1,5 +1,7 @@
-"""Grasp-record schema: round trip, encodings, version check, atomic write."""
+"""Grasp-record schema: round trip, encodings, versions (v2 float32 joints, v3 float16), atomic write."""
+import duckdb
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -47,13 +49,21 @@ class _Res:
         return len(self.success)
 
 
-def assert_same(a: GraspRecords, b: GraspRecords):
+def assert_same(a: GraspRecords, b: GraspRecords, joints_exact=False):
+    """Equal records; the joint vectors within float16 rounding (schema v3) unless ``joints_exact``."""
     assert (a.hand, a.joint_names) == (b.hand, b.joint_names)
     for k in ("object_id", "grasp_type", "generator_version", "failure"):
         assert list(getattr(a, k)) == list(getattr(b, k)), k
-    for k in ("round", "trans", "quat", "pregrasp", "grasp", "squeeze", "validated", "success", "n_contacts",
+    for k in ("round", "trans", "quat", "validated", "success", "n_contacts",
               "no_real_contact", "lift_tested", "lift_success", "stable_pose", "assoc_point"):
         np.testing.assert_array_equal(getattr(a, k), getattr(b, k), err_msg=k)
+    for k in ("pregrasp", "grasp", "squeeze"):
+        x, y = getattr(a, k), getattr(b, k)
+        assert y.dtype == np.float32, k
+        if joints_exact:
+            np.testing.assert_array_equal(x, y, err_msg=k)
+        else:   # float16: 11 significant bits, half a unit in the last place at most
+            np.testing.assert_allclose(y, x, rtol=2.0 ** -11, atol=2.0 ** -25, err_msg=k)
     np.testing.assert_array_equal(a.penetration_mm, b.penetration_mm)  # NaN == NaN here
     for k in S.ENERGY_TERMS:
         np.testing.assert_array_equal(a.energy[k], b.energy[k])
@@ -90,6 +100,57 @@ def test_file_layout(tmp_path):
     assert "BYTE_STREAM_SPLIT" in enc["trans.list.element"] and "BYTE_STREAM_SPLIT" in enc["energy_total"]
     assert "RLE_DICTIONARY" in enc["object_id"] and "RLE_DICTIONARY" in enc["hand"]
     assert "RLE_DICTIONARY" not in enc["grasp_type"]      # dictionary only on ids
+
+
+def v2_table(r: GraspRecords) -> pa.Table:
+    """``r`` as a schema-version-2 file stores it (joints float32), for the reader's old-shard path."""
+    t = r.to_table()
+    v2 = S.grasp_schema(r.n_joints, r.hand, r.joint_names, version=2)
+    cols = {c: pa.FixedSizeListArray.from_arrays(pa.array(getattr(r, c).reshape(-1)), r.n_joints)
+            for c in ("pregrasp", "grasp", "squeeze")}
+    return pa.Table.from_arrays([cols.get(f.name, t.column(f.name)) for f in v2], schema=v2)
+
+
+def test_v3_stores_joints_as_float16_within_a_milliradian(tmp_path):
+    r = make_records(200, 3)
+    rng = np.random.default_rng(4)
+    for c in ("pregrasp", "grasp", "squeeze"):     # the joint range of a real hand: within +-pi
+        setattr(r, c, rng.uniform(-np.pi, np.pi, (200, J)).astype(np.float32))
+    p = write_records(r, tmp_path / "a.parquet")
+    f = pq.ParquetFile(p)
+    assert f.schema_arrow.field("grasp").type.value_type == pa.float16()
+    assert f.schema_arrow.field("trans").type.value_type == pa.float32()     # the wrist keeps float32
+    back = read_records(p)
+    assert_same(r, back)
+    err = max(np.abs(getattr(back, c) - getattr(r, c)).max() for c in ("pregrasp", "grasp", "squeeze"))
+    assert 0 < err <= 2.0 ** -10        # rounded, and within 0.98 mrad (spacing 2**-9 in [2, 4))
+    # the point of v3: a smaller file than the same rows as version 2
+    pq.write_table(v2_table(r), tmp_path / "v2.parquet", compression="zstd",
+                   use_byte_stream_split=S.float_column_paths(v2_table(r).schema))
+    assert p.stat().st_size < 0.75 * (tmp_path / "v2.parquet").stat().st_size
+
+
+def test_version_2_shards_still_read_exactly_and_mix_with_v3(tmp_path):
+    """data/ is append-only: its shards written as version 2 stay, next to new version-3 ones."""
+    a, b = make_records(5, 1), make_records(4, 2)
+    pq.write_table(v2_table(a), tmp_path / "part-a.parquet")
+    write_records(b, tmp_path / "part-b.parquet")
+    assert int(pq.read_schema(tmp_path / "part-a.parquet").metadata[b"dex1b.schema_version"]) == 2
+    assert_same(a, read_records(tmp_path / "part-a.parquet"), joints_exact=True)
+    back = read_records(tmp_path)
+    assert len(back) == 9 and back.grasp.dtype == np.float32
+    assert_same(a, back.select(np.arange(9) < 5), joints_exact=True)
+    assert_same(b, back.select(np.arange(9) >= 5))
+    # DuckDB (the dataset card's queries) reads both as one FLOAT[] column
+    got = duckdb.sql(f"SELECT count(*), any_value(typeof(grasp)), sum(grasp[1]) "
+                     f"FROM read_parquet('{tmp_path}/*.parquet')").fetchall()[0]
+    assert got[:2] == (9, "FLOAT[16]") or got[:2] == (9, "FLOAT[]")
+    assert got[2] == pytest.approx(float(back.grasp[:, 0].sum()), abs=1e-4)
+
+
+def test_unknown_version_refused_by_the_schema():
+    with pytest.raises(SchemaError, match="schema version 1"):
+        S.grasp_schema(J, version=1)
 
 
 def test_other_version_refused(tmp_path):
