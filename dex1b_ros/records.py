@@ -57,8 +57,9 @@ columns as FLOAT, so its queries see one type across v2 and v3 shards.
 Encoding: zstd; BYTE_STREAM_SPLIT on every float32 column (nested path
 ``<name>.list.element`` for the lists); dictionary encoding only on ``object_id`` and ``hand``.
 No column statistics (min/max per column chunk): in a shard of ~50 rows they cost 29 bytes a row
-(a tenth of it) and buy a reader nothing. Writes are atomic: the file is written to ``.<name>.tmp`` in the same folder and moved onto
-the final name with ``os.replace``, so a crash never leaves a partial file at the final name.
+(a tenth of it) and buy a reader nothing. Writes are atomic: the file is written to
+``.<name>.tmp`` in the same folder and moved onto the final name with ``os.replace``, so a crash
+never leaves a partial file at the final name.
 """
 from __future__ import annotations
 
@@ -304,6 +305,14 @@ class GraspRecords:
             stable_pose=col("stable_pose").to_numpy(zero_copy_only=False).astype(np.int16),
             grasp_type=strings("grasp_type"), assoc_point=vec("assoc_point", 3),
             generator_version=strings("generator_version"))
+
+
+def as_stored_joints(q: np.ndarray) -> np.ndarray:
+    """Joint angles (..., J) rad as a shard of the current schema stores them (float16, handed back
+    as float32). Simulate THESE, not the optimizer's float32, so that a stored verdict is the verdict
+    of the stored grasp: rounding by <= 0.5 mrad flipped 7 of 297 stored LEAP verdicts (2.4 %,
+    scripts/float16_check.py; the MuJoCo test is that sensitive near its boundary)."""
+    return np.asarray(q).astype(np.float16).astype(np.float32)
 
 
 # ---------------------------------------------------------------------- files

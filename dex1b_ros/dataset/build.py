@@ -17,6 +17,8 @@ Rounds (``rounds`` in the config, round 0 included):
   toward rarely seen grasp types and regions, refine them, pre-filter, validate.
 * every task keeps its valid grasps up to the per-type cap (rebalancing) and writes one shard;
   the type counts the next round uses are recounted from the shards (DuckDB).
+* with ``seal_from_round: R0``, every round >= R0 whose tasks are all done is sealed: its task
+  shards become one file ``round-R.parquet`` (half the bytes a row; ``store.seal_round``).
 
 Grasp types, weights and the cap: ``dex1b_ros.dataset.grasp_types``. Layout, atomic writes and
 the manifest: ``dex1b_ros.dataset.store``. Stage functions: ``dex1b_ros.dataset.stages``.
@@ -48,6 +50,7 @@ from .store import (
     grasp_task_id,
     remove_stale_temps,
     retire_generator,
+    seal_round,
     train_task_id,
 )
 
@@ -200,6 +203,12 @@ def run_build(cfg: BuildConfig, progress: bool = True, verify: bool = False, rep
                 total += len(specs)
                 run_count += _run_stage(engine, manifest, specs, f"round {r} {'seed' if r == 0 else 'generate'}",
                                         progress, verify, stage_seconds)
+                if cfg.seal_from_round is not None and r >= cfg.seal_from_round:
+                    freed = seal_round(layout, manifest, r, prev)
+                    if freed:
+                        sealed = manifest.seal(r)["outputs"][0]["bytes"]
+                        log(f"sealed round {r}: {len(prev)} task shards ({freed / 1e6:.2f} MB) -> one file "
+                            f"({sealed / 1e6:.2f} MB)")
                 row = next((x for x in S.round_table(layout) if x["round"] == r), None)
                 ty = next((x for x in S.types_per_round(layout) if x["round"] == r), None)
                 if row and ty:

@@ -191,12 +191,18 @@ class BuildConfig:
                                      # nothing of the build needs them (the next round's generator trained,
                                      # their round's tasks done); a RETIRED.json keeps their digest. Storage
                                      # only (``data/`` in git has a budget): the records are unchanged
+    seal_from_round: int | None = None  # seal every finished round >= this one: its task shards become one
+                                     # file (half the bytes a row; ``store.seal_round``). None = never. Storage
+                                     # only; rounds already committed as task shards stay as they are (data/ is
+                                     # append-only), so set it to the first round not yet committed
 
     def __post_init__(self):
         if self.keep_generators not in ("all", "last"):
             fail("keep_generators", f"expected all or last, got {self.keep_generators!r}")
         if self.rounds < 1:
             fail("rounds", f"must be >= 1, got {self.rounds}")
+        if self.seal_from_round is not None and self.seal_from_round < 0:
+            fail("seal_from_round", f"must be >= 0 or null, got {self.seal_from_round}")
         if self.threads < 1:
             fail("threads", f"must be >= 1, got {self.threads}")
         if self.workers < 1:
@@ -207,7 +213,7 @@ class BuildConfig:
             fail("name", f"must be a non-empty name without '/', got {self.name!r}")
 
     # fields that change how a build runs, not what it makes
-    _RUNTIME = ("out", "engine", "workers", "ray", "report", "hands_dir", "keep_generators")
+    _RUNTIME = ("out", "engine", "workers", "ray", "report", "hands_dir", "keep_generators", "seal_from_round")
 
     def content_hash(self) -> str:
         """sha256 (16 hex) of every field that changes the output (not engine, workers, out, report)."""

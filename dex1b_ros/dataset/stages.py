@@ -234,10 +234,14 @@ def validate_and_write(t: GraspTask, p: Proposal) -> dict:
     stable pose drawn per task (by the poses' probabilities)."""
     from ..dataset.schema import GraspRecords, empty_records, records_from_graspset
     from ..hands import load_hand_config
+    from ..records import as_stored_joints
     from ..validate import failure_reasons
 
     t0, c0 = time.perf_counter(), time.process_time()
     joint_names = load_hand_config(t.hand).joint_names
+    # simulate the joints as the shard stores them (float16): the stored verdict is the stored grasp's
+    p = dataclasses.replace(p, grasps=dataclasses.replace(
+        p.grasps, **{k: as_stored_joints(getattr(p.grasps, k)) for k in ("pregrasp", "grasp", "squeeze")}))
     lift, res, pose_index = None, None, -1
     order = np.arange(len(p.grasps))
     n_sim = 0

@@ -29,10 +29,14 @@ def _con() -> duckdb.DuckDBPyConnection:
 
 
 def shard_paths(layout: Layout, rounds=None) -> list[str]:
-    """Absolute paths of the shards of completed grasp tasks (optionally only ``rounds``)."""
-    out = []
-    for e in Manifest(layout).entries():
-        if e.get("stage") in ("seed", "generate") and (rounds is None or e["round"] in rounds):
+    """Absolute paths of the shards of completed grasp tasks (optionally only ``rounds``); for a
+    sealed round (``store.seal_round``) its one sealed file instead of its task shards."""
+    entries = Manifest(layout).entries()
+    sealed = {e["round"]: e for e in entries if e.get("stage") == "seal"}
+    out = [str(layout.root / e["outputs"][0]["path"]) for r, e in sealed.items() if rounds is None or r in rounds]
+    for e in entries:
+        if e.get("stage") in ("seed", "generate") and (rounds is None or e["round"] in rounds) \
+                and e["round"] not in sealed:
             out += [str(layout.root / o["path"]) for o in e["outputs"]]
     return sorted(out)
 

@@ -5,6 +5,7 @@ Layout under the build folder ``<out>``::
     build.json                                   config + content hash of the build (first run)
     .lock                                        flock held by the running build
     grasps/round=R/hand=H/part-<task>.parquet    one shard per grasp task (schema: dataset.schema)
+    grasps/round=R/hand=H/round-R.parquet        a SEALED round: its task shards in one file (below)
     generators/round=R/hand=H/                   the generator trained at the start of round R >= 1
                                                  (RETIRED.json instead of its weights once retired)
     manifest/round=R/hand=H/<task>.json          one entry per COMPLETED task
@@ -24,6 +25,18 @@ has one fixed name. Crash safety:
   recomputes it (deterministically, same bytes) and replaces the shard. Hidden temp files left
   by a killed run are removed when the next run starts (it holds the lock, so no live writer of
   this build can own them).
+
+Sealing (``seal_from_round``; :func:`seal_round`): once every grasp task of a round is done, its
+shards are concatenated (task-id order) into one file ``round-R.parquet``, a seal entry
+``manifest/round=R/hand=H/r<R>-seal.json`` lists every task shard it holds (path, bytes, sha256,
+rows) and the task shards are deleted. A task whose shard is listed there with the same sha256 stays
+done, so resuming or extending the build reruns nothing; readers of the build (:mod:`.stats`) read
+the sealed file for that round. Why: a per-task shard of ~50 rows carries ~7 KB of Parquet footer
+and Arrow schema, half its bytes; one file per round stores the same rows in ~134 bytes each
+instead of ~282 (docs/dataset.md), and ``data/`` in git has a budget. Crash safety: the sealed file
+is written (atomically) first, then the seal entry, then the task shards are deleted; a run that
+finds a seal entry deletes the task shards it lists that are still there. A reader that globs the
+folder (``dex1b train --data <folder>``) would see both only inside that window.
 """
 from __future__ import annotations
 
@@ -52,6 +65,10 @@ def train_task_id(round_: int) -> str:
     return f"r{round_}-train"
 
 
+def seal_task_id(round_: int) -> str:
+    return f"r{round_}-seal"
+
+
 @dataclass(frozen=True)
 class Layout:
     """Paths of one build (``root`` = the build folder)."""
@@ -61,6 +78,9 @@ class Layout:
 
     def shard_rel(self, round_: int, task_id: str) -> str:
         return f"grasps/round={round_}/hand={self.hand}/part-{task_id}.parquet"
+
+    def sealed_rel(self, round_: int) -> str:
+        return f"grasps/round={round_}/hand={self.hand}/round-{round_}.parquet"
 
     def generator_rel(self, round_: int) -> str:
         return f"generators/round={round_}/hand={self.hand}"
@@ -201,12 +221,35 @@ class Manifest:
             return False
         for out in e.get("outputs", []):
             p = self.layout.root / out["path"]
-            if not p.is_file() and _retired(p, out.get("sha256")):
+            if not p.is_file() and (_retired(p, out.get("sha256")) or self._sealed(round_, out, verify)):
                 continue
             if not p.is_file() or p.stat().st_size != out["bytes"]:
                 return False
             if verify and file_digest(p)[1] != out["sha256"]:
                 return False
+        return True
+
+    def seal(self, round_: int) -> dict | None:
+        """Round ``round_``'s seal entry (:func:`seal_round`) if the round is sealed, else None."""
+        return self.read(round_, seal_task_id(round_))
+
+    def _sealed(self, round_: int, out: dict, verify: bool) -> bool:
+        """Whether the task output ``out`` (a manifest ``outputs`` item) is held by its round's sealed
+        file: the seal entry lists it with the same sha256 and the sealed file is there with the
+        recorded size (``verify``: and sha256, hashed once per sealed file and size)."""
+        e = self.seal(round_)
+        if e is None or e.get("tasks", {}).get(out["path"], {}).get("sha256") != out.get("sha256"):
+            return False
+        so = e["outputs"][0]
+        p = self.layout.root / so["path"]
+        if not p.is_file() or p.stat().st_size != so["bytes"]:
+            return False
+        if verify:
+            cache = self.__dict__.setdefault("_sealed_ok", {})
+            key = (str(p), so["bytes"])
+            if key not in cache:
+                cache[key] = file_digest(p)[1] == so["sha256"]
+            return cache[key]
         return True
 
     def entries(self, round_: int | None = None) -> list[dict]:
@@ -277,3 +320,41 @@ def retire_generator(layout: Layout, manifest: Manifest, round_: int, rounds: in
         freed += p.stat().st_size
         p.unlink()
     return freed
+
+
+# ---------------------------------------------------------------------- sealed rounds
+def seal_round(layout: Layout, manifest: Manifest, round_: int, task_ids: list[str]) -> int:
+    """Seal round ``round_`` (see module doc) once every task of ``task_ids`` is done: its task
+    shards in one file, a seal entry, the task shards deleted. Idempotent: an already sealed
+    round only has leftover task shards deleted. Returns the bytes saved (0: nothing to do, or
+    not every task done yet).
+
+    The sealed file holds the task shards' rows in task-id order, written with the current schema
+    (a task shard of an older schema version is converted; its rows are otherwise unchanged)."""
+    from .schema import read_records
+
+    seal = manifest.seal(round_)
+    if seal is None:
+        if not task_ids or not all(manifest.is_done(round_, t) for t in task_ids):
+            return 0
+        outs = []
+        for t in sorted(task_ids):
+            outs += [o for o in manifest.read(round_, t).get("outputs", []) if o["path"].endswith(".parquet")]
+        if not outs or not all((layout.root / o["path"]).is_file() for o in outs):
+            return 0
+        parts = [(o, read_records(layout.root / o["path"])) for o in outs]
+        from .schema import GraspRecords
+        rel = layout.sealed_rel(round_)
+        size, digest = write_shard(GraspRecords.concat([r for _, r in parts]), layout.root / rel)
+        seal = {"task_id": seal_task_id(round_), "stage": "seal", "round": round_, "hand": layout.hand,
+                "rows": int(sum(len(r) for _, r in parts)),
+                "outputs": [{"path": rel, "bytes": size, "sha256": digest}],
+                "tasks": {o["path"]: {"bytes": o["bytes"], "sha256": o["sha256"], "rows": len(r)} for o, r in parts}}
+        manifest.write(round_, seal["task_id"], seal)
+    saved = 0
+    for path in seal.get("tasks", {}):
+        p = layout.root / path
+        if p.is_file():
+            saved += p.stat().st_size
+            p.unlink()
+    return saved

@@ -129,3 +129,47 @@ def test_keep_generators_last_retires_what_the_build_no_longer_reads(tmp_path, m
     rec["files"][0]["sha256"] = "0" * 64
     (g1 / "RETIRED.json").write_text(json.dumps(rec))
     assert not Manifest(L).is_done(1, "r1-train")
+
+
+def test_seal_from_round_one_file_per_round_same_records(tmp_path, micro):
+    """A sealed round holds the same rows as its task shards did, the build's statistics do not
+    change, the tasks stay done (also with --verify), and sealing again only cleans up."""
+    from dex1b_ros.dataset import stats as S
+    from dex1b_ros.dataset.store import seal_round
+
+    ref = micro("plain", rounds=2)
+    run_build(ref, progress=False, report=False, log=lambda *_: None)
+    cfg = micro("sealed", rounds=2, seal_from_round=0)
+    logs = []
+    s1 = run_build(cfg, progress=False, report=False, log=logs.append)
+    A, B = Layout(Path(ref.out).resolve(), "leap"), Layout(Path(cfg.out).resolve(), "leap")
+    names = [p.name for p in shard_files(B.root)]
+    assert names == ["round-0.parquet", "round-1.parquet"], names
+    assert any("sealed round 0" in m for m in logs)
+    # the same records, in task-id order (round 1 read round 0's sealed file to train its generator)
+    for r in (0, 1):
+        a = read_records(sorted((A.root / f"grasps/round={r}/hand=leap").glob("*.parquet")))
+        b = read_records(B.root / B.sealed_rel(r))
+        assert len(a) == len(b) and list(a.object_id) == list(b.object_id)
+        for k in ("trans", "grasp", "squeeze", "success", "lift_success", "grasp_type"):
+            assert list(map(str, getattr(a, k))) == list(map(str, getattr(b, k))), k
+    assert len(read_records(B.root / B.sealed_rel(0))) > 0
+    # statistics read the sealed file (round table, types): the same as unsealed
+    assert S.round_table(A) == S.round_table(B)
+    assert S.types_per_round(A) == S.types_per_round(B)
+    assert S.shard_paths(B, [0]) == [str(B.root / B.sealed_rel(0))]
+    # every task stays done: a re-run (verified) runs nothing
+    s2 = run_build(cfg, progress=False, verify=True, report=False, log=lambda *_: None)
+    assert s2.tasks_run == 0 and s2.rounds == s1.rounds
+    # sealing again only deletes a task shard left behind (e.g. killed between seal and delete)
+    M = Manifest(B)
+    seal = M.seal(0)
+    left = next(iter(seal["tasks"]))
+    (B.root / left).write_bytes(b"x" * 10)
+    assert seal_round(B, M, 0, []) == 10 and not (B.root / left).exists()
+    # a seal that does not list the task's shard (another digest) does not make the task done
+    t = next(e for e in M.entries(0) if e.get("stage") == "seed")
+    assert M.is_done(0, t["task_id"], verify=True)
+    seal["tasks"][t["outputs"][0]["path"]]["sha256"] = "0" * 64
+    M.write(0, seal["task_id"], seal)
+    assert not M.is_done(0, t["task_id"])
