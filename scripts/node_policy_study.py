@@ -13,6 +13,9 @@ the first grasp lifts / holds the true object under:
 * ``k passes, disp`` / ``k passes, links``: check on past the first pass, up to the k-th, and take the
   pass the check measured best: the object's smallest displacement / the most hand links in real
   contact (labels with ``disp_mm`` / ``n_links`` columns; the mean number of candidates checked is printed);
+* ``k passes, robust`` (with ``--robust``: labels of the same check on jittered candidates,
+  ``plan_check_labels.py --jitter-mm/--jitter-rad``): of the first k passes, those that also passed
+  jittered first, then the smallest displacement (the node would simulate each pass once more);
 * ``oracle passed`` / ``oracle``: some passing candidate / some candidate lifts (ceilings).
 
     .venv/bin/python scripts/node_policy_study.py --hand leap --plans data/leap_plans_carved \\
@@ -50,6 +53,8 @@ def main(argv=None) -> int:
     ap.add_argument("--check", type=Path, required=True)
     ap.add_argument("--probs", type=Path, required=True, help="folder of evaluator_kfold.py --dump files")
     ap.add_argument("--soft", type=float, nargs="*", default=[0.02, 0.05, 0.1, 0.2])
+    ap.add_argument("--robust", type=Path, default=None,
+                    help="labels of the same check on jittered candidates (plan_check_labels.py --jitter-*)")
     a = ap.parse_args(argv)
     import pandas as pd
     import pyarrow.parquet as pq
@@ -58,6 +63,13 @@ def main(argv=None) -> int:
     ok = d.check_passed
     print(f"{a.hand}: {d.groupby(key).ngroups} plans, {len(d)} candidates; check passed {ok.mean():.1%}, "
           f"lifted | passed {d[ok].lifted.mean():.1%}, lifted | failed {d[~ok].lifted.mean():.1%}")
+    if a.robust is not None:
+        j = pq.read_table(a.robust).to_pandas()[KEY + ["check_passed"]].rename(columns={"check_passed": "robust"})
+        d = d.merge(j, on=KEY)
+        ok = d.check_passed
+        rb = ok & d.robust
+        print(f"  jittered check: passes that pass again {rb.sum()}/{ok.sum()}; lifted | passed and passed again "
+              f"{d[rb].lifted.mean():.1%}, lifted | passed, not again {d[ok & ~d.robust].lifted.mean():.1%}")
 
     def first(g: pd.DataFrame, score: np.ndarray, lam: float = 0.0):
         """The candidate with the highest score x (1 if passed else lam); the highest score when none passed."""
@@ -79,11 +91,15 @@ def main(argv=None) -> int:
         top = order[pos[:k]]
         if by == "disp":
             j = top[np.argmin(g.disp_mm.to_numpy()[top])]
+        elif by == "robust":    # passed jittered first, then the smallest displacement
+            j = top[np.lexsort((g.disp_mm.to_numpy()[top], ~g.robust.to_numpy()[top]))[0]]
         else:
             j = top[np.argmax(g.n_links.to_numpy()[top])]
         return g.iloc[int(j)], int(pos[:k][-1]) + 1
 
     extra = [(k, by) for k in (2, 3) for by in ("disp", "links")] if measured else []
+    if a.robust is not None:
+        extra += [(k, "robust") for k in (1, 2, 3, 4)]
     rows = []
     for f in sorted(a.probs.glob("*.parquet")):
         e = d.merge(pq.read_table(f).to_pandas(), on=KEY)

@@ -13,6 +13,9 @@ counted); then every candidate of the stored window is checked (``validate_stop_
 which no longer reproduce, or to try a check setting that does not change the candidates): check the
 STORED candidate poses against the guess the node makes now of the same view (trans_diff is then NaN).
 ``--set KEY=VALUE ...``: planner settings (e.g. ``validation.check_table=plane``).
+``--jitter-mm M --jitter-rad R`` (with ``--stored``): check every stored candidate moved by a random
+wrist offset (normal, M mm per axis) and joint offset (normal, R rad per joint, the same for pregrasp,
+grasp and squeeze), seeded by ``--jitter-seed`` and the plan: does a pass survive a small error?
 
 Output: one row per stored candidate: object_id, view, rank, check_passed, trans_diff (m), and what the
 check measured: disp_mm (the object's largest displacement; NaN if rejected before simulating),
@@ -38,7 +41,12 @@ def main(argv=None) -> int:
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="planner settings for the recomputation and the check, e.g. validation.check_table=plane "
                          "(VALUE read as YAML)")
+    ap.add_argument("--jitter-mm", type=float, default=0.0, help="wrist offset sigma, mm (with --stored)")
+    ap.add_argument("--jitter-rad", type=float, default=0.0, help="joint offset sigma, rad (with --stored)")
+    ap.add_argument("--jitter-seed", type=int, default=0)
     a = ap.parse_args(argv)
+    if (a.jitter_mm or a.jitter_rad) and not a.stored:
+        ap.error("--jitter-mm / --jitter-rad need --stored")
     import yaml
     over = {}
     for kv in a.set:
@@ -81,6 +89,13 @@ def main(argv=None) -> int:
             x = {k: np.stack(g[k].to_numpy()).astype(np.float64) for k in ("trans", "quat", "pregrasp", "grasp",
                                                                            "squeeze")}
             B = len(g)
+            if a.jitter_mm or a.jitter_rad:
+                rng = np.random.default_rng([a.jitter_seed, int(g.view_seed.iloc[0]), int(v)])
+                x["trans"] = x["trans"] + rng.normal(0.0, a.jitter_mm * 1e-3, x["trans"].shape)
+                dq = rng.normal(0.0, a.jitter_rad, x["grasp"].shape)
+                lo, hi = pipe.hand.lower_np, pipe.hand.upper_np
+                for k in ("pregrasp", "grasp", "squeeze"):
+                    x[k] = np.clip(x[k] + dq, lo, hi)
             gs = GraspSet(a.hand, x["trans"], x["quat"], x["pregrasp"], x["grasp"], x["squeeze"], {},
                           np.zeros(B), g.penetration_mm.to_numpy() * 1e-3,
                           np.zeros((B, len(pipe.hand.tip_names)), bool), g.accepted.to_numpy().astype(bool))
