@@ -127,10 +127,14 @@ def card_text(cfg: BuildConfig, config_path: str) -> str:
                      f"{valid / tot if tot else 0:.2f} | {cpu}")
     paths = shard_paths(layout)
     size = sum(Path(p).stat().st_size for p in paths)
+    sealed = sorted(e["round"] for e in Manifest(layout).entries() if e.get("stage") == "seal")
+    seal_note = (f" Round{'s' if len(sealed) > 1 else ''} {', '.join(map(str, sealed))} "
+                 f"{'are' if len(sealed) > 1 else 'is'} sealed: one file per round instead of one per task "
+                 "(`seal_from_round`; half the bytes a row; the manifest keeps every task's entry)." if sealed else "")
     lines += ["", "Stage seconds are wall seconds of 1-thread tasks (one core each): on cores shared with other jobs "
               "they overstate the cost; the last column uses the process CPU time the tasks recorded (the ratio "
               f"shows the sharing). {len(paths)} shards, "
-              f"{size / 1e6:.1f} MB.", "", "## Usual questions (DuckDB)", "", QUERIES]
+              f"{size / 1e6:.1f} MB.{seal_note}", "", "## Usual questions (DuckDB)", "", QUERIES]
     if paths:
         lift = _con().execute(f"SELECT count(*) FILTER (WHERE success AND lift_success), "
                               f"count(*) FILTER (WHERE success), count(*) FILTER (WHERE lift_success) "

@@ -158,6 +158,8 @@ def test_seal_from_round_one_file_per_round_same_records(tmp_path, micro):
     assert S.round_table(A) == S.round_table(B)
     assert S.types_per_round(A) == S.types_per_round(B)
     assert S.shard_paths(B, [0]) == [str(B.root / B.sealed_rel(0))]
+    from dex1b_ros.dataset.card import card_text
+    assert "2 shards" in card_text(cfg, "micro.yaml") and "Rounds 0, 1 are sealed" in card_text(cfg, "micro.yaml")
     # every task stays done: a re-run (verified) runs nothing
     s2 = run_build(cfg, progress=False, verify=True, report=False, log=lambda *_: None)
     assert s2.tasks_run == 0 and s2.rounds == s1.rounds
