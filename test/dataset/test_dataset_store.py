@@ -68,6 +68,43 @@ def test_manifest_done_needs_entry_and_intact_shard(tmp_path):
     assert not M.is_done(0, "r0-b-c000")
 
 
+def _done_task(L, M, r, name, n):
+    tid = ST.grasp_task_id(r, name, 0)
+    rec = _records(n)
+    rec.round[:] = r
+    rel = L.shard_rel(r, tid)
+    size, digest = ST.write_shard(rec, L.root / rel)
+    M.write(r, tid, {"task_id": tid, "stage": "generate", "round": r,
+                     "outputs": [{"path": rel, "bytes": size, "sha256": digest}]})
+    return tid, rec
+
+
+def test_seal_round_one_file_tasks_stay_done(tmp_path):
+    from dex1b_ros.dataset import stats as S
+    L = ST.Layout(tmp_path, "leap")
+    M = ST.Manifest(L)
+    (ta, ra), (tb, rb) = _done_task(L, M, 1, "proc:b", 4), _done_task(L, M, 1, "proc:a", 3)
+    assert ST.seal_round(L, M, 1, [ta, tb, "r1-missing-c000"]) == 0     # a task not done: not sealed
+    assert M.seal(1) is None
+    task_bytes = sum((tmp_path / L.shard_rel(1, t)).stat().st_size for t in (ta, tb))
+    assert ST.seal_round(L, M, 1, [ta, tb]) == task_bytes
+    assert sorted(p.name for p in (tmp_path / "grasps/round=1/hand=leap").iterdir()) == ["round-1.parquet"]
+    back = read_records(tmp_path / L.sealed_rel(1))
+    assert len(back) == 7 and list(back.object_id) == list(rb.object_id) + list(ra.object_id)   # task-id order
+    assert M.is_done(1, ta) and M.is_done(1, tb, verify=True)
+    assert S.shard_paths(L) == [str(tmp_path / L.sealed_rel(1))]
+    assert ST.seal_round(L, M, 1, [ta, tb]) == 0                          # idempotent
+    # the sealed file corrupted (same size): verify catches it, the plain check does not
+    f = tmp_path / L.sealed_rel(1)
+    data = bytearray(f.read_bytes())
+    data[10] ^= 0xFF
+    f.write_bytes(bytes(data))
+    M2 = ST.Manifest(L)
+    assert M2.is_done(1, ta) and not M2.is_done(1, ta, verify=True)
+    f.unlink()
+    assert not M2.is_done(1, ta)                                          # nothing holds the rows any more
+
+
 def test_remove_stale_temps(tmp_path):
     d = tmp_path / "grasps" / "round=0"
     d.mkdir(parents=True)
