@@ -310,7 +310,7 @@ class GraspRecords:
 def as_stored_joints(q: np.ndarray) -> np.ndarray:
     """Joint angles (..., J) rad as a shard of the current schema stores them (float16, handed back
     as float32). Simulate THESE, not the optimizer's float32, so that a stored verdict is the verdict
-    of the stored grasp: rounding by <= 0.5 mrad flipped 7 of 297 stored LEAP verdicts (2.4 %,
+    of the stored grasp: rounding by <= 0.5 mrad flipped 7 of 297 stored LEAP verdicts (2.4 %; Allegro 11 of 293,
     scripts/float16_check.py; the MuJoCo test is that sensitive near its boundary)."""
     return np.asarray(q).astype(np.float16).astype(np.float32)
 
