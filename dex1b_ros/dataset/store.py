@@ -326,12 +326,12 @@ def retire_generator(layout: Layout, manifest: Manifest, round_: int, rounds: in
 def seal_round(layout: Layout, manifest: Manifest, round_: int, task_ids: list[str]) -> int:
     """Seal round ``round_`` (see module doc) once every task of ``task_ids`` is done: its task
     shards in one file, a seal entry, the task shards deleted. Idempotent: an already sealed
-    round only has leftover task shards deleted. Returns the bytes saved (0: nothing to do, or
-    not every task done yet).
+    round only has leftover task shards deleted. Returns the bytes of the task shards deleted (0:
+    nothing to do, or not every task done yet).
 
     The sealed file holds the task shards' rows in task-id order, written with the current schema
     (a task shard of an older schema version is converted; its rows are otherwise unchanged)."""
-    from .schema import read_records
+    from .schema import GraspRecords, read_records
 
     seal = manifest.seal(round_)
     if seal is None:
@@ -343,7 +343,6 @@ def seal_round(layout: Layout, manifest: Manifest, round_: int, task_ids: list[s
         if not outs or not all((layout.root / o["path"]).is_file() for o in outs):
             return 0
         parts = [(o, read_records(layout.root / o["path"])) for o in outs]
-        from .schema import GraspRecords
         rel = layout.sealed_rel(round_)
         size, digest = write_shard(GraspRecords.concat([r for _, r in parts]), layout.root / rel)
         seal = {"task_id": seal_task_id(round_), "stage": "seal", "round": round_, "hand": layout.hand,
