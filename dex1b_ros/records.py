@@ -46,9 +46,9 @@ File-level key-value metadata: ``dex1b.schema_version`` (:data:`SCHEMA_VERSION`)
 :data:`READABLE_VERSIONS` (a dataset is append-only: its old shards keep their version) and refuse
 others; in memory every float column is float32 whatever the file stores.
 
-Versions: 2 stored the three joint vectors as float32; **3** stores them as float16 (IEEE half),
-(per-object task shards: 385 -> 282 bytes a row; one file per round, a sealed build round: 134;
-docs/dataset.md "Schema v3").
+Versions: 2 stored the three joint vectors as float32; **3** stores them as float16 (IEEE half):
+per-object task shards 385 -> 282 bytes a row, one file per round (a sealed build round) 134
+(docs/dataset.md "Schema v3").
 Joint angles lie within +-pi, where float16 spacing is at most 2**-9 rad: the stored angle is
 within 1 mrad of the simulated one (0.1 mm at a 10 cm finger); below 2 rad (all of Allegro's
 range, most of LEAP's: its joints reach 2.0-2.44 rad) within 0.5 mrad. Wrist pose, energies and

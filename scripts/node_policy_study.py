@@ -99,7 +99,7 @@ def main(argv=None) -> int:
 
     extra = [(k, by) for k in (2, 3) for by in ("disp", "links")] if measured else []
     if a.robust is not None:
-        extra += [(k, "robust") for k in (1, 2, 3, 4)]
+        extra += [(k, "robust") for k in (2, 3, 4)]     # k = 1 is the node's first pass: nothing to reorder
     rows = []
     for f in sorted(a.probs.glob("*.parquet")):
         e = d.merge(pq.read_table(f).to_pandas(), on=KEY)
