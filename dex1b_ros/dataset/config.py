@@ -215,6 +215,11 @@ class BuildConfig:
     # fields that change how a build runs, not what it makes
     _RUNTIME = ("out", "engine", "workers", "ray", "report", "hands_dir", "keep_generators", "seal_from_round")
 
+    # fields added to the code after builds were committed, with the value that does what the code did
+    # before they existed: at that value they are left out of the hash, so committed builds keep
+    # their hash and resume (any other value is a different build)
+    _ADDED_AT = {("train", "generator", "model", "penetration"): "cloud", ("train", "generator", "sdf_resolution"): 40}
+
     def content_hash(self) -> str:
         """sha256 (16 hex) of every field that changes the output (not engine, workers, out, report)."""
         return hashlib.sha256(json.dumps(self.output_fields(), sort_keys=True).encode()).hexdigest()[:16]
@@ -224,4 +229,11 @@ class BuildConfig:
         ``rounds`` (round r's tasks never depend on how many rounds follow, so a build grows by rounds)."""
         d = {k: v for k, v in to_dict(self).items()
              if k not in self._RUNTIME and not (exclude_rounds and k == "rounds")}
-        return json.loads(json.dumps(d, default=str))
+        d = json.loads(json.dumps(d, default=str))
+        for path, old in self._ADDED_AT.items():
+            parent = d
+            for k in path[:-1]:
+                parent = parent.get(k) if isinstance(parent, dict) else None
+            if isinstance(parent, dict) and parent.get(path[-1]) == old:
+                del parent[path[-1]]
+        return d

@@ -25,9 +25,12 @@ is that close, the point nearest the ray; if none is in front, the point nearest
 centre. See :func:`associated_points`.
 
 Loss (per batch, means over grasps): reconstruction (squared error of the three parts of g,
-weighted) + beta * KL + w_sdf * sum_spheres relu(-d / s)^2 (point-sphere SDF of the decoded
-hand against the object cloud) + w_contact * sum_fingers (d_f / s)^2 (distance from the nearest
-contact candidate of each of ``contact_fingers`` to the cloud). ``d`` in metres.
+weighted) + beta * KL + w_sdf * sum_spheres relu(-d / s)^2 (sphere distance ``d`` of the decoded
+hand to the object's full-surface samples: Dex1B's unsigned point-sphere SDF with
+``penetration: cloud``, blind to a sphere wholly inside the object that holds no sample; or,
+with ``penetration: mesh``, the exact signed distance of the training mesh (winding-number sign,
+an ``SDFGrid`` per object), which sees how deep every sphere is) + w_contact * sum_fingers
+(d_f / s)^2 (distance from the nearest contact candidate of each of ``contact_fingers`` to the cloud). ``d`` in metres.
 """
 from __future__ import annotations
 
@@ -65,6 +68,9 @@ class GeneratorConfig:
     w_contact: float = 5.0                    # contact distance, sum over contact_fingers of (d/s)^2
     contact_fingers: tuple[str, ...] = ("thumb", "index", "middle")  # fingers pulled to the surface
     ray_radius: float = 0.01                  # m, associated point: points this close to the ray are hits
+    penetration: str = "cloud"                # w_sdf term: "cloud" = point-sphere distance to the surface samples
+                                              # (Dex1B; blind to spheres wholly inside), "mesh" = the training
+                                              # mesh's exact SDF (training only: needs the mesh)
 
     def __post_init__(self):
         for k in ("n_points", "point_feature", "latent"):
@@ -83,6 +89,8 @@ class GeneratorConfig:
                 fail(k, f"must be >= 0, got {getattr(self, k)}")
         if not self.contact_fingers and self.w_contact > 0:
             fail("contact_fingers", "empty while w_contact > 0")
+        if self.penetration not in ("cloud", "mesh"):
+            fail("penetration", f"expected cloud or mesh, got {self.penetration!r}")
 
 
 def _mlp(sizes: list[int], last_act: bool = False) -> nn.Sequential:
@@ -234,14 +242,18 @@ class DexSimple(nn.Module):
         return torch.cat([out[:, :9], torch.tanh(out[:, 9:])], -1)
 
     def losses(self, x: torch.Tensor, centre: torch.Tensor, cloud_idx: torch.Tensor, point_idx: torch.Tensor,
-               g: torch.Tensor, geom_cloud: torch.Tensor, kl_scale: float = 1.0) -> dict[str, torch.Tensor]:
+               g: torch.Tensor, geom_cloud: torch.Tensor, kl_scale: float = 1.0,
+               mesh_sdf=None) -> dict[str, torch.Tensor]:
         """All loss terms (scalars, means over the batch) and ``total``.
 
         x (K, P, 6), centre (K, 3): prepared conditioning clouds; cloud_idx, point_idx (B,): each
         grasp's cloud and associated point; g (B, 9 + J) target pose vectors (relative to the
         centre of its cloud); geom_cloud (K, Q, 3) m: points the decoded hand is checked against
         (e.g. the full surface even when conditioning on a partial view), in the same frame as
-        the clouds (not centred). ``kl_scale`` multiplies beta (KL warm-up).
+        the clouds (not centred). ``mesh_sdf(points (B, S, 3), cloud_idx (B,)) -> (B, S)``: the
+        exact signed distance (m, negative inside) of points given relative to the centre of cloud
+        ``cloud_idx`` (needed with ``penetration: mesh``; ``generator.data.MeshSDF``).
+        ``kl_scale`` multiplies beta (KL warm-up).
         """
         c = self.cfg
         feats, glob = self.points(x)
@@ -258,18 +270,28 @@ class DexSimple(nn.Module):
             # geometry in the centred frame of each grasp's cloud (metres)
             pose = self.vector_to_pose(gh, torch.zeros_like(gh[:, :3]))
             cloud = (geom_cloud - centre[:, None])[cloud_idx]                  # (B, Q, 3)
-            sdf, contact = self.geometry_terms(pose, cloud)
+            sdf_fn = None
+            if c.penetration == "mesh":
+                if mesh_sdf is None:
+                    raise ValueError("DexSimple.losses: penetration 'mesh' needs mesh_sdf (the objects' SDFs)")
+                sdf_fn = lambda pts: mesh_sdf(pts, cloud_idx)  # noqa: E731
+            sdf, contact = self.geometry_terms(pose, cloud, sdf_fn)
             out["sdf"], out["contact"] = sdf, contact
             total = total + c.w_sdf * sdf + c.w_contact * contact
         out["total"] = total
         return out
 
-    def geometry_terms(self, pose: HandPose, cloud: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(sdf, contact) means over the batch for poses and per-grasp clouds (B, Q, 3), same frame, m."""
+    def geometry_terms(self, pose: HandPose, cloud: torch.Tensor, sdf_fn=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(sdf, contact) means over the batch for poses and per-grasp clouds (B, Q, 3), same frame, m.
+        ``sdf_fn(points (B, S, 3)) -> (B, S)``: the object's signed distance (m, negative inside) in
+        that frame; given, the penetration term uses it instead of the clouds (see the module doc)."""
         s = self.cfg.trans_scale
         T = self.hand.link_poses_palm(pose.q)
         centres, radii = self.hand.spheres(pose, T)
-        d = point_sphere_distance(centres, radii, cloud)                        # (B, S)
+        if sdf_fn is None:
+            d = point_sphere_distance(centres, radii, cloud)                    # (B, S)
+        else:
+            d = sdf_fn(centres) - (radii if radii.dim() == 2 else radii[None])  # (B, S)
         sdf = (torch.relu(-d / s) ** 2).sum(-1).mean()
         p, _ = self.hand.contact_candidates(pose, T)                            # (B, C, 3)
         g = self.contact_groups

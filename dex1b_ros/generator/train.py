@@ -92,6 +92,7 @@ class TrainConfig:
     views_per_object: int = 8         # cached partial views per object
     visible_tol: float = 0.015        # m, a grasp fits a partial view if its associated point is this close
     geom_points: int = 512            # full-surface points the SDF/contact terms check against (cost ~ linear)
+    sdf_resolution: int = 40          # grid samples along an object's longest axis (model.penetration: mesh)
     rotation_augment: Literal["none", "z", "so3"] = "so3"  # random rotation of cloud + grasps per object
     only_success: bool = True         # train on validator-successful records only
     val_every: int = 250              # steps between validations (0 = only at the end)
@@ -107,6 +108,8 @@ class TrainConfig:
         for k in ("val_every", "ckpt_every", "kl_warmup", "val_samples"):
             if getattr(self, k) < 0:
                 fail(k, f"must be >= 0, got {getattr(self, k)}")
+        if self.sdf_resolution < 4:
+            fail("sdf_resolution", f"must be >= 4, got {self.sdf_resolution}")
         if self.lr <= 0:
             fail("lr", f"must be > 0, got {self.lr}")
         if not 0 < self.lr_final <= 1:
@@ -123,7 +126,8 @@ class TrainConfig:
 @torch.no_grad()
 def evaluate(model: DexSimple, data: GraspData, cfg: TrainConfig, seed: int = 1234) -> dict[str, float]:
     """Held-out metrics: posterior losses on full clouds (fixed seeds) and prior-sample geometry
-    (penetration and contact distance of ``val_samples`` sampled grasps per object, mm)."""
+    (penetration in the object's exact SDF, and contact distance to its surface samples, of
+    ``val_samples`` sampled grasps per object, mm)."""
     was_training = model.training
     model.eval()
     rng = np.random.default_rng(seed)
@@ -133,8 +137,9 @@ def evaluate(model: DexSimple, data: GraspData, cfg: TrainConfig, seed: int = 12
     n = 0
     pen_l, con_l = [], []
     for o in data.objects:
-        b = make_batch(model, data, [o], [min(64, len(data.rows[o]))], [False], rng, "none", 1)
-        L = model.losses(b.x, b.centre, b.cloud_idx, b.point_idx, b.g, b.geom)
+        b = make_batch(model, data, [o], [min(64, len(data.rows[o]))], [False], rng, "none", 1,
+                       with_sdf=model.cfg.penetration == "mesh")
+        L = model.losses(b.x, b.centre, b.cloud_idx, b.point_idx, b.g, b.geom, mesh_sdf=b.mesh_sdf)
         m = len(b.g)
         for k, v in L.items():
             sums[k] = sums.get(k, 0.0) + float(v) * m
@@ -142,7 +147,7 @@ def evaluate(model: DexSimple, data: GraspData, cfg: TrainConfig, seed: int = 12
         if cfg.val_samples:
             pts, nrm = data.clouds.full(o)
             s = model.sample(pts, nrm, cfg.val_samples, seed=seed)
-            pen, con = sample_geometry(model, s, torch.as_tensor(pts, dtype=s.q.dtype))
+            pen, con = sample_geometry(model, s, torch.as_tensor(pts, dtype=s.q.dtype), data.clouds.sdf(o))
             pen_l.append(pen)
             con_l.append(con)
     torch.set_rng_state(torch_state)
@@ -155,15 +160,20 @@ def evaluate(model: DexSimple, data: GraspData, cfg: TrainConfig, seed: int = 12
     return out
 
 
-def sample_geometry(model: DexSimple, pose: HandPose, cloud: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per grasp (m): deepest point-sphere penetration (>= 0) and the largest distance of the
-    ``contact_fingers`` to the cloud (P, 3) (same frame as the pose)."""
+def sample_geometry(model: DexSimple, pose: HandPose, cloud: torch.Tensor, sdf=None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per grasp (m): deepest sphere penetration (>= 0; of the object's ``SDFGrid`` ``sdf`` when
+    given, else point-sphere against the cloud, blind to spheres wholly inside) and the largest
+    distance of the ``contact_fingers`` to the cloud (P, 3) (same frame as the pose)."""
     from ..geometry.sdf import point_sphere_distance
     from .model import _nearest_distance
     h = model.hand
     T = h.link_poses_palm(pose.q)
     c, r = h.spheres(pose, T)
-    pen = torch.relu(-point_sphere_distance(c, r, cloud)).amax(-1)
+    if sdf is None:
+        pen = torch.relu(-point_sphere_distance(c, r, cloud)).amax(-1)
+    else:
+        pen = torch.relu(r - sdf.query(c, with_grad=False)[0].to(c.dtype)).amax(-1)
     p, _ = h.contact_candidates(pose, T)
     d = _nearest_distance(p, cloud.expand(len(p), -1, -1))
     g = model.contact_groups
@@ -219,7 +229,7 @@ def train(hand: HandModel, shards: list[str | Path], out_dir: str | Path, cfg: T
     if len(tr) == 0:
         raise ValueError(f"no training records in {info['shards']} (only_success={cfg.only_success}; "
                          f"{info['records_total']} records, {info['val_records']} on val objects)")
-    clouds = CloudCache(cfg.model.n_points, cfg.views_per_object, cfg.seed, cfg.geom_points)
+    clouds = CloudCache(cfg.model.n_points, cfg.views_per_object, cfg.seed, cfg.geom_points, cfg.sdf_resolution)
     data = GraspData(tr, clouds, cfg.visible_tol)
     vdata = GraspData(va, clouds, cfg.visible_tol) if len(va) else None
 
@@ -255,11 +265,13 @@ def train(hand: HandModel, shards: list[str | Path], out_dir: str | Path, cfg: T
         objs = [data.objects[i] for i in rng.choice(len(data.objects), K, replace=False)]
         per = [cfg.batch_size // K + (1 if i < cfg.batch_size % K else 0) for i in range(K)]
         partial = (rng.random(K) < cfg.partial_fraction).tolist()
-        b = make_batch(model, data, objs, per, partial, rng, cfg.rotation_augment, cfg.views_per_object)
+        b = make_batch(model, data, objs, per, partial, rng, cfg.rotation_augment, cfg.views_per_object,
+                       with_sdf=cfg.model.penetration == "mesh")
         for gr in opt.param_groups:
             gr["lr"] = lr_at(step - 1)
         kl_scale = min(1.0, step / cfg.kl_warmup) if cfg.kl_warmup else 1.0
-        L = model.losses(b.x, b.centre, b.cloud_idx, b.point_idx, b.g, b.geom, kl_scale=kl_scale)
+        L = model.losses(b.x, b.centre, b.cloud_idx, b.point_idx, b.g, b.geom, kl_scale=kl_scale,
+                         mesh_sdf=b.mesh_sdf)
         opt.zero_grad(set_to_none=True)
         L["total"].backward()
         if cfg.grad_clip > 0:

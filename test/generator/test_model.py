@@ -171,3 +171,36 @@ def test_config_validation_names_field():
 def test_unknown_contact_finger_rejected(leap):
     with pytest.raises(ConfigError, match="contact_fingers"):
         DexSimple(leap, GeneratorConfig(contact_fingers=("pinky",)))
+
+
+def test_mesh_penetration_term_sees_a_hand_buried_in_the_object(leap):
+    """A hand inside a large ball (no surface sample in any sphere): the Dex1B point-sphere term
+    reads 0, the mesh-SDF one (``penetration: mesh``) is positive; the losses need the SDF then."""
+    from dataclasses import replace
+
+    import trimesh
+
+    from dex1b_ros.geometry.pointcloud import sample_surface
+    from dex1b_ros.geometry.sdf import SDFGrid
+    pose = random_pose(leap, 1, seed=3)
+    centres, _ = leap.spheres(pose)
+    mid = centres[0].mean(0).double()
+    ball = trimesh.creation.icosphere(3, radius=0.4)
+    ball.apply_translation(mid.numpy())
+    pts, nrm = sample_surface(ball, 512, seed=0, fps=True)
+    cloud = torch.as_tensor(pts, dtype=centres.dtype)[None]
+    grid = SDFGrid.from_mesh(ball, resolution=24)
+    m = DexSimple(leap, replace(TINY, penetration="mesh"))
+    sdf_cloud, _ = m.geometry_terms(pose, cloud)
+    sdf_mesh, _ = m.geometry_terms(pose, cloud, lambda p: grid.query(p, with_grad=False)[0].to(p.dtype))
+    assert sdf_cloud.item() == 0.0
+    assert sdf_mesh.item() > 10.0          # every sphere ~0.3-0.4 m deep: sum of (depth / 0.1 m)^2
+    x, c = m.prepare_cloud(pts, nrm)
+    g = m.pose_to_vector(pose, c[0])
+    with pytest.raises(ValueError, match="mesh_sdf"):
+        m.losses(x, c, torch.zeros(1, dtype=torch.long), torch.arange(1), g, torch.as_tensor(pts)[None])
+
+
+def test_penetration_config_checked():
+    with pytest.raises(ConfigError, match="penetration"):
+        GeneratorConfig(penetration="deep")

@@ -63,6 +63,37 @@ def test_partial_views_and_validation_run(leap, shards, tmp_path):
     assert len(rows) == 3                                    # header + steps 3 and 6
 
 
+def test_mesh_sdf_in_rotated_batches_is_the_exact_sdf(leap, shards):
+    """MeshSDF maps points of a rotated, centred batch back to the object: its values equal the
+    exact signed distance of the same points in the object frame (to the grid's accuracy)."""
+    from dex1b_ros.generator.model import DexSimple
+    from dex1b_ros.geometry.sdf import exact_signed_distance
+    recs = T.read_shards(shards[:1])
+    clouds = T.CloudCache(128, 2, 0, 128, sdf_resolution=48)
+    data = T.GraspData(recs, clouds, 0.015)
+    m = DexSimple(leap, dataclasses.replace(TINY, penetration="mesh"))
+    b = T.make_batch(m, data, ["proc:box:3"] * 2, [5, 5], [False, True], np.random.default_rng(0), "so3", 2,
+                     with_sdf=True)
+    pts = torch.randn(10, 7, 3, dtype=torch.float64) * 0.04          # relative to each cloud's centre
+    got = b.mesh_sdf(pts, b.cloud_idx)
+    obj = (pts + b.centre[b.cloud_idx][:, None].double()) @ b.mesh_sdf.rot[b.cloud_idx].double()
+    ref = torch.as_tensor(exact_signed_distance(clouds.mesh("proc:box:3"), obj.numpy()))
+    assert not torch.equal(b.mesh_sdf.rot[0], b.mesh_sdf.rot[1])     # two different rotations
+    near = ref.abs() < 0.015                                          # inside the grid box (2 cm padding)
+    torch.testing.assert_close(got[near], ref[near], atol=2e-3, rtol=0)
+    assert torch.equal(got > 0, ref > 0)                              # far away: an upper bound, the sign exact
+    assert (ref[near] < 0).sum() >= 3 and (ref[near] > 0).sum() >= 3
+
+
+def test_mesh_penetration_trains(leap, shards, tmp_path):
+    cfg = tiny_cfg(steps=4, model=dataclasses.replace(TINY, penetration="mesh"), rotation_augment="so3",
+                   sdf_resolution=16)
+    res = T.train(leap, shards[:1], tmp_path / "run", cfg, progress=False)
+    assert all(np.isfinite(h["sdf"]) for h in res.history)
+    with pytest.raises(T.ConfigError, match="sdf_resolution"):
+        tiny_cfg(sdf_resolution=2)
+
+
 def test_resume_after_crash_equals_uninterrupted(leap, shards, tmp_path, monkeypatch):
     cfg = tiny_cfg(steps=24, ckpt_every=8, partial_fraction=0.5, rotation_augment="so3")
     ref = T.train(leap, shards[:1], tmp_path / "ref", cfg, progress=False)
