@@ -132,6 +132,7 @@ def export_model(result: TrainResult, export_dir: str | Path, cfg: TrainConfig, 
                                              "val_records")},
         "objects": {"train": result.data["train_objects"], "val": result.data["val_objects"]},
         "training_command": command,
+        **({"dataset": ds} if (ds := dataset_of_shards(result.data["shards"])) else {}),
         "metrics": {"steps": last.get("step"), "epoch": round(float(last.get("epoch", 0)), 2),
                     "train": {k: round(float(v), 5) for k, v in last.items()
                               if k not in ("step", "epoch", "lr", "seconds")},
@@ -144,6 +145,31 @@ def export_model(result: TrainResult, export_dir: str | Path, cfg: TrainConfig, 
         "# DexSimple model card (written by dex1b_ros.generator.checkpoint.export_model)\n"
         + yaml.safe_dump(card, sort_keys=False, width=100)))
     return weights
+
+
+def dataset_of_shards(shards) -> dict | list | None:
+    """The dataset version the shards come from: for each ``dex1b dataset build`` folder (the
+    nearest parent holding ``build.json``) its path, content hash and the rounds the shards are
+    of (``round=R`` folders); one build -> a dict, several -> a list, none -> None."""
+    import json
+    import re
+
+    builds: dict[Path, dict] = {}
+    for s in map(Path, shards):
+        root = next((p for p in s.parents if (p / "build.json").is_file()), None)
+        if root is None:
+            continue
+        if root not in builds:
+            try:
+                h = json.loads((root / "build.json").read_text()).get("content_hash")
+            except (OSError, ValueError):
+                h = None
+            builds[root] = {"name": str(root), "build_hash": h, "rounds": set()}
+        m = re.search(r"round=(\d+)", str(s))
+        if m:
+            builds[root]["rounds"].add(int(m.group(1)))
+    out = [{**b, "rounds": sorted(b["rounds"])} for b in builds.values()]
+    return out[0] if len(out) == 1 else (out or None)
 
 
 def read_model_card(path: str | Path) -> tuple[Path, Path, dict[str, Any]]:

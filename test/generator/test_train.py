@@ -201,3 +201,16 @@ def test_seed_and_train_parsers_help():
     assert len(ids) == 2 + len(KINDS) + 1 and ids[0].startswith("ycb:")
     assert seed.shard_name("ycb:011_banana") == "part-ycb_011_banana.parquet"
     assert dataclasses.replace(cfg, objects=["proc:box:1"]).object_ids() == ["proc:box:1"]
+
+
+def test_model_card_names_the_dataset_build(tmp_path):
+    """Shards of a `dex1b dataset build` folder: the card's dataset section names the build (its
+    build.json hash) and the rounds; shards of no build: no section."""
+    from dex1b_ros.generator.checkpoint import dataset_of_shards
+    root = tmp_path / "ds"
+    for r in (0, 2):
+        (root / "grasps" / f"round={r}" / "hand=leap").mkdir(parents=True)
+    (root / "build.json").write_text(json.dumps({"content_hash": "abc123", "config": {}}))
+    shards = [root / "grasps" / f"round={r}" / "hand=leap" / "x.parquet" for r in (2, 0, 0)]
+    assert dataset_of_shards(shards) == {"name": str(root), "build_hash": "abc123", "rounds": [0, 2]}
+    assert dataset_of_shards([tmp_path / "loose.parquet"]) is None
