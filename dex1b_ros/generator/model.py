@@ -31,6 +31,10 @@ hand to the object's full-surface samples: Dex1B's unsigned point-sphere SDF wit
 with ``penetration: mesh``, the exact signed distance of the training mesh (winding-number sign,
 an ``SDFGrid`` per object), which sees how deep every sphere is) + w_contact * sum_fingers
 (d_f / s)^2 (distance from the nearest contact candidate of each of ``contact_fingers`` to the cloud). ``d`` in metres.
+These two geometry terms judge the *reconstruction* (z from the encoder, which saw the grasp); what
+the node uses are *prior* samples (z ~ N(0, I)), which the loss never sees. ``w_prior > 0`` adds
+w_prior * (w_sdf * sdf + w_contact * contact) of one prior sample per grasp (same condition), so
+the decoder is also taught that what it makes from the prior touches without penetrating.
 """
 from __future__ import annotations
 
@@ -68,6 +72,7 @@ class GeneratorConfig:
     w_contact: float = 5.0                    # contact distance, sum over contact_fingers of (d/s)^2
     contact_fingers: tuple[str, ...] = ("thumb", "index", "middle")  # fingers pulled to the surface
     ray_radius: float = 0.01                  # m, associated point: points this close to the ray are hits
+    w_prior: float = 0.0                      # geometry terms on prior samples too (0 = off, Dex1B's loss)
     penetration: str = "cloud"                # w_sdf term: "cloud" = point-sphere distance to the surface samples
                                               # (Dex1B; blind to spheres wholly inside), "mesh" = the training
                                               # mesh's exact SDF (training only: needs the mesh)
@@ -84,7 +89,7 @@ class GeneratorConfig:
                 fail(k, f"need one or more positive widths, got {v}")
         if self.trans_scale <= 0:
             fail("trans_scale", f"must be > 0 m, got {self.trans_scale}")
-        for k in ("w_trans", "w_rot", "w_joints", "beta", "w_sdf", "w_contact", "ray_radius"):
+        for k in ("w_trans", "w_rot", "w_joints", "beta", "w_sdf", "w_contact", "ray_radius", "w_prior"):
             if getattr(self, k) < 0:
                 fail(k, f"must be >= 0, got {getattr(self, k)}")
         if not self.contact_fingers and self.w_contact > 0:
@@ -278,6 +283,12 @@ class DexSimple(nn.Module):
             sdf, contact = self.geometry_terms(pose, cloud, sdf_fn)
             out["sdf"], out["contact"] = sdf, contact
             total = total + c.w_sdf * sdf + c.w_contact * contact
+            if c.w_prior > 0:
+                gp = self.decode(torch.randn_like(mu), cond)
+                sdf_p, contact_p = self.geometry_terms(self.vector_to_pose(gp, torch.zeros_like(gp[:, :3])), cloud,
+                                                       sdf_fn)
+                out["prior_sdf"], out["prior_contact"] = sdf_p, contact_p
+                total = total + c.w_prior * (c.w_sdf * sdf_p + c.w_contact * contact_p)
         out["total"] = total
         return out
 

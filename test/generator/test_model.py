@@ -204,3 +204,23 @@ def test_mesh_penetration_term_sees_a_hand_buried_in_the_object(leap):
 def test_penetration_config_checked():
     with pytest.raises(ConfigError, match="penetration"):
         GeneratorConfig(penetration="deep")
+
+
+def test_prior_geometry_terms(leap):
+    """w_prior > 0: the geometry terms of one prior sample per grasp join the loss (and its gradient
+    reaches the decoder); 0: no such terms (Dex1B's loss)."""
+    from dataclasses import replace
+    pts, nrm = box_cloud(64)
+    pose = random_pose(leap, 6)
+    pose.trans = pose.trans * 0.5
+    for w in (0.0, 1.0):
+        torch.manual_seed(0)
+        m = DexSimple(leap, replace(TINY, w_prior=w))
+        x, c = m.prepare_cloud(pts, nrm)
+        L = m.losses(x, c, torch.zeros(6, dtype=torch.long), torch.arange(6), m.pose_to_vector(pose, c[0]),
+                     torch.as_tensor(pts)[None])
+        assert ("prior_contact" in L) == (w > 0)
+        if w > 0:
+            assert torch.isfinite(L["prior_sdf"]) and L["prior_contact"] > 0
+            (g,) = torch.autograd.grad(L["prior_contact"], m.decoder[0].weight)
+            assert g.abs().sum() > 0
