@@ -8,6 +8,8 @@ Examples::
     dex1b train --hand leap --data out/seed/leap --config config/generator/train.yaml
     # every TrainConfig field is a flag (nested: --model.FIELD); flags override the YAML
     dex1b train --hand leap --data out/seed/leap --lr 3e-4 --partial-fraction 0.8 --model.latent 128
+    # fine-tune an exported generator with other loss settings (its architecture and weights)
+    dex1b train --hand leap --data data/leap/grasps/round=6/hand=leap --init out/models/leap --model.w-prior 1.0
     # an interrupted run resumes from out/runs/leap/checkpoint.* unless --fresh is given
     python -m dex1b_ros.generator.train --hand leap --data out/seed/leap --out out/runs/leap
 
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import math
 import shlex
 import sys
@@ -70,7 +73,7 @@ from .data import (
     split_records,
 )
 from .load import load_generator
-from .model import DexSimple, GeneratorConfig
+from .model import ARCHITECTURE_FIELDS, DexSimple, GeneratorConfig
 
 _split_records = split_records  # old name
 
@@ -213,11 +216,18 @@ class TrainResult:
 
 
 def train(hand: HandModel, shards: list[str | Path], out_dir: str | Path, cfg: TrainConfig | None = None,
-          resume: bool = True, progress: bool = True) -> TrainResult:
-    """Train (or resume) DexSimple on ``shards``; checkpoints and logs in ``out_dir``."""
+          resume: bool = True, progress: bool = True, init: DexSimple | None = None) -> TrainResult:
+    """Train (or resume) DexSimple on ``shards``; checkpoints and logs in ``out_dir``.
+
+    ``init``: a trained generator to start from (fine-tuning, e.g. with other loss weights): its
+    architecture (``ARCHITECTURE_FIELDS``) replaces ``cfg.model``'s, its weights the random init; the
+    loss settings stay ``cfg.model``'s. A checkpoint in ``out_dir`` (``resume``) takes precedence."""
     from tqdm.auto import tqdm
 
     cfg = cfg or TrainConfig()
+    if init is not None:
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(
+            cfg.model, **{k: getattr(init.cfg, k) for k in ARCHITECTURE_FIELDS}))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -235,6 +245,8 @@ def train(hand: HandModel, shards: list[str | Path], out_dir: str | Path, cfg: T
 
     torch.manual_seed(cfg.seed)
     model = DexSimple(hand, cfg.model).to(device=hand.device, dtype=hand.dtype)
+    if init is not None:
+        model.load_state_dict(init.state_dict())
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng(cfg.seed)
@@ -313,6 +325,9 @@ def build_parser(prog: str = "dex1b train") -> argparse.ArgumentParser:
     ap.add_argument("--export", type=Path, default=None, help="export folder (default models/<hand>)")
     ap.add_argument("--no-export", action="store_true", help="do not export at the end")
     ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="start from this exported generator (folder or weights): its architecture and weights, "
+                         "this run's loss settings (fine-tuning); e.g. models/leap")
     add_training_args(ap, TrainConfig, title="TrainConfig (every field; overrides --config)",
                       config_help="TrainConfig YAML (model: section = GeneratorConfig); the flags below override it")
     return ap
@@ -327,7 +342,8 @@ def main(argv=None) -> int:
     out = a.out or Path("out") / "runs" / a.hand
     hand = load_hand(a.hand, hands_dir=a.hands_dir)
     shards = shard_paths(a.data)
-    res = train(hand, shards, out, cfg, resume=not a.fresh, progress=not a.quiet)
+    init = load_generator(a.init, hand) if a.init else None
+    res = train(hand, shards, out, cfg, resume=not a.fresh, progress=not a.quiet, init=init)
     last = res.history[-1] if res.history else {}
     print(f"trained {hand.name}: step {last.get('step')} loss {last.get('total', float('nan')):.4f} "
           f"({res.data['train_records']} records, {len(res.data['train_objects'])} objects, {res.seconds:.0f} s)")

@@ -214,3 +214,19 @@ def test_model_card_names_the_dataset_build(tmp_path):
     shards = [root / "grasps" / f"round={r}" / "hand=leap" / "x.parquet" for r in (2, 0, 0)]
     assert dataset_of_shards(shards) == {"name": str(root), "build_hash": "abc123", "rounds": [0, 2]}
     assert dataset_of_shards([tmp_path / "loose.parquet"]) is None
+
+
+def test_init_fine_tunes_an_export_with_other_loss_settings(leap, shards, exported, tmp_path):
+    """`dex1b train --init`: the export's architecture and weights, this run's loss settings."""
+    path, _ = exported
+    init = T.load_generator(path, leap)
+    cfg = tiny_cfg(steps=1, lr=1e-12, model=GeneratorConfig(w_prior=0.5))       # default (big) architecture asked
+    res = T.train(leap, shards[:1], tmp_path / "run", cfg, progress=False, init=init)
+    assert res.model.cfg.hidden == TINY.hidden and res.model.cfg.w_prior == 0.5
+    for k, v in init.state_dict().items():
+        torch.testing.assert_close(res.model.state_dict()[k], v, atol=1e-6, rtol=0)   # lr ~0: still the init
+    assert T.main(["--hand", "leap", "--data", str(shards[0]), "--init", str(path), "--out", str(tmp_path / "cli"),
+                   "--export", str(tmp_path / "x"), "--steps", "1", "--quiet", "--model.w-prior", "0.5",
+                   "--no-only-success", "--batch-size", "8", "--objects-per-batch", "1"]) == 0
+    card = yaml.safe_load((tmp_path / "x" / "model_card.yaml").read_text())
+    assert card["generator_config"]["hidden"] == list(TINY.hidden) and card["generator_config"]["w_prior"] == 0.5
