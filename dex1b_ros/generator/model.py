@@ -51,9 +51,9 @@ from ..hands import HandModel, HandPose
 from ..rotation import matrix_to_rot6d, rot6d_to_matrix
 
 GENERATOR_VERSION = "dexsimple/1"
+"""Written into model cards and grasp records made by this generator."""
 ARCHITECTURE_FIELDS = ("n_points", "point_mlp", "point_feature", "latent", "hidden", "trans_scale")
 """GeneratorConfig fields that shape the weights (the rest are loss settings)."""
-"""Written into model cards and grasp records made by this generator."""
 
 
 @dataclass
