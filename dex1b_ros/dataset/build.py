@@ -147,8 +147,8 @@ def _check_build_json(cfg: BuildConfig, root: Path, log=print) -> None:
         old = json.loads(p.read_text())
         if old.get("content_hash") == h:
             return
-        old_cfg = {k: v for k, v in (old.get("config") or {}).items()
-                   if k not in BuildConfig._RUNTIME and k != "rounds"}
+        old_cfg = BuildConfig.without_added_defaults({k: v for k, v in (old.get("config") or {}).items()
+                                                      if k not in BuildConfig._RUNTIME and k != "rounds"})
         old_rounds = (old.get("config") or {}).get("rounds")
         if old_cfg and old_cfg == cfg.output_fields(exclude_rounds=True) and isinstance(old_rounds, int):
             if cfg.rounds < old_rounds:

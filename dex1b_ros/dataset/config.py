@@ -230,8 +230,13 @@ class BuildConfig:
         ``rounds`` (round r's tasks never depend on how many rounds follow, so a build grows by rounds)."""
         d = {k: v for k, v in to_dict(self).items()
              if k not in self._RUNTIME and not (exclude_rounds and k == "rounds")}
-        d = json.loads(json.dumps(d, default=str))
-        for path, old in self._ADDED_AT.items():
+        return self.without_added_defaults(json.loads(json.dumps(d, default=str)))
+
+    @classmethod
+    def without_added_defaults(cls, d: dict) -> dict:
+        """``d`` (a config as plain JSON values, e.g. a build.json's) without the ``_ADDED_AT`` fields
+        that hold their old-behaviour value (in place; returned)."""
+        for path, old in cls._ADDED_AT.items():
             parent = d
             for k in path[:-1]:
                 parent = parent.get(k) if isinstance(parent, dict) else None
