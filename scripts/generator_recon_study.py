@@ -22,21 +22,17 @@ import torch
 
 from dex1b_ros.generator.data import CloudCache, GraspData
 from dex1b_ros.generator.load import load_generator
+from dex1b_ros.generator.train import sample_geometry
 from dex1b_ros.hands import HandPose, load_hand
 from dex1b_ros.records import read_records
 from dex1b_ros.rotation import matrix_to_rot6d, quat_to_matrix
 
 
 def measure(model, pose: HandPose, sdf, surface: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    h = model.hand
-    T = h.link_poses_palm(pose.q)
-    c, r = h.spheres(pose, T)
-    pen = torch.relu(r - sdf.query(c, with_grad=False)[0].to(c.dtype)).amax(-1)
-    p, _ = h.contact_candidates(pose, T)
-    d = torch.cdist(p, surface[None].expand(len(p), -1, -1)).min(-1).values
-    g = model.contact_groups
-    dg = d[:, g.clamp_min(0)].masked_fill(g < 0, float("inf")).min(-1).values.amax(-1)
-    return pen.numpy() * 1000, dg.numpy() * 1000
+    """(deepest penetration, largest contact-finger distance) per grasp, mm: the trainer's own
+    ``sample_geometry`` with the object's exact SDF."""
+    pen, con = sample_geometry(model, pose, surface, sdf)
+    return pen.numpy() * 1000, con.numpy() * 1000
 
 
 def main(argv=None) -> int:
