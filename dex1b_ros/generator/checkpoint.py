@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -151,9 +152,6 @@ def dataset_of_shards(shards) -> dict | list | None:
     """The dataset version the shards come from: for each ``dex1b dataset build`` folder (the
     nearest parent holding ``build.json``) its path, content hash and the rounds the shards are
     of (``round=R`` folders); one build -> a dict, several -> a list, none -> None."""
-    import json
-    import re
-
     builds: dict[Path, dict] = {}
     for s in map(Path, shards):
         root = next((p for p in s.parents if (p / "build.json").is_file()), None)
