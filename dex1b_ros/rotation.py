@@ -71,6 +71,18 @@ def look_at_rotation(direction: torch.Tensor, up_hint: torch.Tensor | None = Non
 
 
 # ---------------------------------------------------------------------- numpy
+def rotation_to_z(up) -> np.ndarray:
+    """(3, 3) float64 rotation taking the (3,) direction ``up`` (any length > 0) to +z (the
+    shortest one; identity when ``up`` already points along +z)."""
+    from scipy.spatial.transform import Rotation
+
+    n = np.asarray(up, dtype=np.float64)[:3]
+    n = n / np.linalg.norm(n)
+    if n[2] > 1.0 - 1e-12:
+        return np.eye(3)
+    return Rotation.align_vectors([[0.0, 0.0, 1.0]], [n])[0].as_matrix()
+
+
 def _unit_quat(q, what: str = "quaternion") -> np.ndarray:
     q = np.asarray(q, dtype=np.float64)
     if q.shape[-1:] != (4,):

@@ -219,7 +219,9 @@ class BuildConfig:
     # before they existed: at that value they are left out of the hash, so committed builds keep
     # their hash and resume (any other value is a different build)
     _ADDED_AT = {("train", "generator", "model", "penetration"): "cloud", ("train", "generator", "sdf_resolution"): 40,
-                 ("train", "generator", "model", "w_prior"): 0.0}
+                 ("train", "generator", "model", "w_prior"): 0.0,
+                 ("train", "generator", "model", "table_frame"): False, ("train", "generator", "model", "w_table"): 0.0,
+                 ("train", "generator", "table_margin"): 0.001}
 
     def content_hash(self) -> str:
         """sha256 (16 hex) of every field that changes the output (not engine, workers, out, report)."""

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..objects.rest import to_rest_frame
 from .grasp_types import associated_weights, grasp_types, principal_frame, select_by_quota, type_quota
 from .store import file_digest, replace_dir, write_shard
 
@@ -139,16 +140,9 @@ def _validator(hand_name: str, object_id: str, hands_dir):
 
 
 def _rest_poses(object_id: str):
-    """The object's stable resting poses on a horizontal table (trimesh: (K, 4, 4) transforms
-    object frame -> table frame, z up; (K,) probabilities), those with probability >= 5 %."""
-    import trimesh
-    def make():
-        T, prob = trimesh.poses.compute_stable_poses(_mesh(object_id))
-        keep = prob >= 0.05
-        if not keep.any():
-            keep = prob >= prob.max()
-        return T[keep], prob[keep] / prob[keep].sum()
-    return _cached(("rest", object_id), make)
+    """The object's stable resting poses (:func:`dex1b_ros.objects.rest.rest_poses`, probability >= 5 %)."""
+    from ..objects.rest import rest_poses
+    return _cached(("rest", object_id), lambda: rest_poses(_mesh(object_id)))
 
 
 def _lift_validator(hand_name: str, object_id: str, pose_index: int, hands_dir):
@@ -164,16 +158,6 @@ def _lift_validator(hand_name: str, object_id: str, pose_index: int, hands_dir):
         parts = [p.copy().apply_transform(T) for p in convex_parts(_mesh(object_id), cfg.decomposition)]
         return GraspValidator(load_hand_config(hand_name), parts, cfg, workers=1, hands_dir=hands_dir)
     return _cached(("lift", hand_name, object_id, pose_index, hands_dir), make)
-
-
-def to_rest_frame(T: np.ndarray, trans: np.ndarray, quat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Wrist poses (B, 3) m, (B, 4) wxyz in the object frame -> the table frame of rest pose
-    ``T`` (4, 4)."""
-    from scipy.spatial.transform import Rotation
-
-    R = T[:3, :3]
-    r = Rotation.from_matrix(R) * Rotation.from_quat(np.asarray(quat, np.float64)[:, [1, 2, 3, 0]])
-    return np.asarray(trans, np.float64) @ R.T + T[:3, 3], r.as_quat()[:, [3, 0, 1, 2]]
 
 
 # ---------------------------------------------------------------------- grasp tasks

@@ -186,13 +186,18 @@ class Batch:
     g: torch.Tensor          # (B, 9 + J) target pose vectors
     geom: torch.Tensor       # (K, Q, 3) m full-surface points, same frame as the clouds
     mesh_sdf: MeshSDF | None = None  # the objects' exact SDFs in the batch's frames (with_sdf=True)
+    table_z: torch.Tensor | None = None  # (K,) m, each cloud's table (z = 0 of a table scene) relative to its centre
 
 
 def make_batch(model: DexSimple, data: GraspData, objects: list[str], per_object: list[int],
                partial: list[bool], rng: np.random.Generator, rotation_augment: str, views: int,
-               with_sdf: bool = False) -> Batch:
+               with_sdf: bool = False, table: bool = False) -> Batch:
     """One batch: cloud k of ``objects[k]`` (partial view or full), ``per_object[k]`` grasps each;
-    ``with_sdf`` adds the objects' exact SDFs (:class:`MeshSDF`)."""
+    ``with_sdf`` adds the objects' exact SDFs (:class:`MeshSDF`); ``table``: the objects are table
+    scenes (``generator.table``, table at z = 0, z up; needs rotations about z only) and the batch
+    carries each cloud's table height."""
+    if table and rotation_augment == "so3":
+        raise ValueError("make_batch: table scenes need rotation_augment 'z' or 'none' (so3 would turn the table)")
     pts_l, nrm_l, geom_l, ci, pi, trans, rot, q = [], [], [], [], [], [], [], []
     Rs = augment_rotations(len(objects), rotation_augment, rng)
     recs = data.records
@@ -226,7 +231,7 @@ def make_batch(model: DexSimple, data: GraspData, objects: list[str], per_object
     if with_sdf:
         mesh_sdf = MeshSDF([data.clouds.sdf(o).to(dev) for o in objects], T(np.stack(Rs)), centre)
     return Batch(x, centre, cloud_idx, T(pi, torch.long), g, torch.as_tensor(np.stack(geom_l), dtype=dt, device=dev),
-                 mesh_sdf)
+                 mesh_sdf, -centre[:, 2].clone() if table else None)
 
 
 __all__ = ["Batch", "CloudCache", "GraspData", "MeshSDF", "augment_rotations", "make_batch", "read_shards",

@@ -78,6 +78,13 @@ class GeneratorConfig:
     penetration: str = "cloud"                # w_sdf term: "cloud" = point-sphere distance to the surface samples
                                               # (Dex1B; blind to spheres wholly inside), "mesh" = the training
                                               # mesh's exact SDF (training only: needs the mesh)
+    table_frame: bool = False                 # trained for the table: clouds are views of objects resting on
+                                              # a table, in its frame (z up, table below the object; training:
+                                              # generator.table); the planner rotates a cloud with a known
+                                              # support plane into that frame before sampling
+    w_table: float = 0.0                      # table term (table_frame): sum over spheres of relu((r - h)/s)^2,
+                                              # h = sphere centre height above the table; on reconstructions and,
+                                              # with w_prior, prior samples
 
     def __post_init__(self):
         for k in ("n_points", "point_feature", "latent"):
@@ -91,13 +98,15 @@ class GeneratorConfig:
                 fail(k, f"need one or more positive widths, got {v}")
         if self.trans_scale <= 0:
             fail("trans_scale", f"must be > 0 m, got {self.trans_scale}")
-        for k in ("w_trans", "w_rot", "w_joints", "beta", "w_sdf", "w_contact", "ray_radius", "w_prior"):
+        for k in ("w_trans", "w_rot", "w_joints", "beta", "w_sdf", "w_contact", "ray_radius", "w_prior", "w_table"):
             if getattr(self, k) < 0:
                 fail(k, f"must be >= 0, got {getattr(self, k)}")
         if not self.contact_fingers and self.w_contact > 0:
             fail("contact_fingers", "empty while w_contact > 0")
         if self.penetration not in ("cloud", "mesh"):
             fail("penetration", f"expected cloud or mesh, got {self.penetration!r}")
+        if self.w_table > 0 and not self.table_frame:
+            fail("w_table", "the table term needs table_frame: true (clouds with a table below them)")
 
 
 def _mlp(sizes: list[int], last_act: bool = False) -> nn.Sequential:
@@ -250,7 +259,7 @@ class DexSimple(nn.Module):
 
     def losses(self, x: torch.Tensor, centre: torch.Tensor, cloud_idx: torch.Tensor, point_idx: torch.Tensor,
                g: torch.Tensor, geom_cloud: torch.Tensor, kl_scale: float = 1.0,
-               mesh_sdf=None) -> dict[str, torch.Tensor]:
+               mesh_sdf=None, table_z: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """All loss terms (scalars, means over the batch) and ``total``.
 
         x (K, P, 6), centre (K, 3): prepared conditioning clouds; cloud_idx, point_idx (B,): each
@@ -260,7 +269,8 @@ class DexSimple(nn.Module):
         the clouds (not centred). ``mesh_sdf(points (B, S, 3), cloud_idx (B,)) -> (B, S)``: the
         exact signed distance (m, negative inside) of points given relative to the centre of cloud
         ``cloud_idx`` (needed with ``penetration: mesh``; ``generator.data.MeshSDF``).
-        ``kl_scale`` multiplies beta (KL warm-up).
+        ``kl_scale`` multiplies beta (KL warm-up). ``table_z`` (K,) m: height of each cloud's table
+        (horizontal, z up) relative to the cloud's centre (needed with ``w_table > 0``).
         """
         c = self.cfg
         feats, glob = self.points(x)
@@ -285,14 +295,31 @@ class DexSimple(nn.Module):
             sdf, contact = self.geometry_terms(pose, cloud, sdf_fn)
             out["sdf"], out["contact"] = sdf, contact
             total = total + c.w_sdf * sdf + c.w_contact * contact
+            tz = None
+            if c.w_table > 0:
+                if table_z is None:
+                    raise ValueError("DexSimple.losses: w_table > 0 needs table_z (each cloud's table height)")
+                tz = table_z.to(gh)[cloud_idx]
+                out["table"] = self.table_term(pose, tz)
+                total = total + c.w_table * out["table"]
             if c.w_prior > 0:
                 gp = self.decode(torch.randn_like(mu), cond)
-                sdf_p, contact_p = self.geometry_terms(self.vector_to_pose(gp, torch.zeros_like(gp[:, :3])), cloud,
-                                                       sdf_fn)
+                pose_p = self.vector_to_pose(gp, torch.zeros_like(gp[:, :3]))
+                sdf_p, contact_p = self.geometry_terms(pose_p, cloud, sdf_fn)
                 out["prior_sdf"], out["prior_contact"] = sdf_p, contact_p
                 total = total + c.w_prior * (c.w_sdf * sdf_p + c.w_contact * contact_p)
+                if tz is not None:
+                    out["prior_table"] = self.table_term(pose_p, tz)
+                    total = total + c.w_prior * c.w_table * out["prior_table"]
         out["total"] = total
         return out
+
+    def table_term(self, pose: HandPose, table_z: torch.Tensor) -> torch.Tensor:
+        """Mean over the batch of sum over spheres relu((r - h) / s)^2: spheres reaching below the
+        table, whose height is ``table_z`` (B,) m in the poses' frame (z up)."""
+        centres, radii = self.hand.spheres(pose)
+        h = centres[..., 2] - table_z[:, None]
+        return (torch.relu((radii - h) / self.cfg.trans_scale) ** 2).sum(-1).mean()
 
     def geometry_terms(self, pose: HandPose, cloud: torch.Tensor, sdf_fn=None) -> tuple[torch.Tensor, torch.Tensor]:
         """(sdf, contact) means over the batch for poses and per-grasp clouds (B, Q, 3), same frame, m.
@@ -316,8 +343,13 @@ class DexSimple(nn.Module):
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
     def sample_detailed(self, points, normals, n: int, associated_counts=None, associated_weights=None,
-                        temperature: float = 1.0, seed: int = 0) -> GeneratorSample:
+                        temperature: float = 1.0, seed: int = 0, up=None) -> GeneratorSample:
         """``n`` grasps for one cloud (points, normals (P, 3), cloud frame, m).
+
+        ``up`` (3,): the table's normal (up) in the cloud frame when the object rests on a known
+        table. A ``table_frame`` generator then samples in the table frame (the cloud rotated so
+        that ``up`` is +z) and the grasps are rotated back; others ignore it (they were trained
+        in every orientation).
 
         Associated points are drawn from the cloud: uniformly; with probability proportional to
         ``1 / (count + 1)`` given ``associated_counts`` (P,) (grasps already made near each
@@ -327,6 +359,15 @@ class DexSimple(nn.Module):
         t0 = time.perf_counter()
         if associated_counts is not None and associated_weights is not None:
             raise ValueError("sample: give associated_counts or associated_weights, not both")
+        R = None
+        if up is not None and self.cfg.table_frame:
+            from ..rotation import rotation_to_z
+            up = np.asarray(up, dtype=np.float64)
+            if up.shape != (3,) or not np.isfinite(up).all() or np.linalg.norm(up) == 0:
+                raise ValueError(f"sample: up must be a finite non-zero (3,) direction, got {up!r}")
+            R = torch.as_tensor(rotation_to_z(up))
+            points = torch.as_tensor(points, dtype=torch.float64) @ R.T
+            normals = None if normals is None else torch.as_tensor(normals, dtype=torch.float64) @ R.T
         x, centre = self.prepare_cloud(points, normals)
         P = x.shape[1]
         dev, dt = x.device, x.dtype
@@ -351,13 +392,17 @@ class DexSimple(nn.Module):
         g = self.decode(z, cond)
         pose = self.vector_to_pose(g, centre[0])
         point = x[0, idx, :3] * self.cfg.trans_scale + centre[0]
+        if R is not None:             # table frame -> cloud frame
+            Rt = R.to(device=dev, dtype=dt)
+            pose = HandPose(pose.trans @ Rt, matrix_to_rot6d(Rt.T @ pose.rotation), pose.q)
+            point = point @ Rt
         return GeneratorSample(pose, idx, point, time.perf_counter() - t0)
 
     def sample(self, points, normals, n: int, associated_counts=None, associated_weights=None,
-               temperature: float = 1.0, seed: int = 0) -> HandPose:
+               temperature: float = 1.0, seed: int = 0, up=None) -> HandPose:
         """``n`` grasps (HandPose, cloud frame) for one cloud; see :meth:`sample_detailed`."""
         return self.sample_detailed(points, normals, n, associated_counts, associated_weights, temperature,
-                                    seed).pose
+                                    seed, up).pose
 
 
 def _nearest_distance(p: torch.Tensor, cloud: torch.Tensor) -> torch.Tensor:

@@ -97,6 +97,9 @@ class TrainConfig:
     geom_points: int = 512            # full-surface points the SDF/contact terms check against (cost ~ linear)
     sdf_resolution: int = 40          # grid samples along an object's longest axis (model.penetration: mesh)
     rotation_augment: Literal["none", "z", "so3"] = "so3"  # random rotation of cloud + grasps per object
+                                      # (model.table_frame: z or none, so the table stays below)
+    table_margin: float = 0.001       # m, model.table_frame: a grasp trains in a rest pose if its hand's spheres
+                                      # reach at most this far below the table (generator.table)
     only_success: bool = True         # train on validator-successful records only
     val_every: int = 250              # steps between validations (0 = only at the end)
     val_samples: int = 64             # prior samples per val object for the sample metrics
@@ -123,6 +126,11 @@ class TrainConfig:
             fail("visible_tol", f"must be > 0 m, got {self.visible_tol}")
         if self.rotation_augment not in ("none", "z", "so3"):
             fail("rotation_augment", f"expected none, z or so3, got {self.rotation_augment!r}")
+        if self.model.table_frame and self.rotation_augment == "so3":
+            fail("rotation_augment", "model.table_frame needs z or none (so3 would turn the table); "
+                                     "pass --rotation-augment z")
+        if self.table_margin < 0:
+            fail("table_margin", f"must be >= 0 m, got {self.table_margin}")
 
 
 # ---------------------------------------------------------------------- validation
@@ -141,8 +149,8 @@ def evaluate(model: DexSimple, data: GraspData, cfg: TrainConfig, seed: int = 12
     pen_l, con_l = [], []
     for o in data.objects:
         b = make_batch(model, data, [o], [min(64, len(data.rows[o]))], [False], rng, "none", 1,
-                       with_sdf=model.cfg.penetration == "mesh")
-        L = model.losses(b.x, b.centre, b.cloud_idx, b.point_idx, b.g, b.geom, mesh_sdf=b.mesh_sdf)
+                       with_sdf=model.cfg.penetration == "mesh", table=model.cfg.table_frame)
+        L = model.losses(b.x, b.centre, b.cloud_idx, b.point_idx, b.g, b.geom, mesh_sdf=b.mesh_sdf, table_z=b.table_z)
         m = len(b.g)
         for k, v in L.items():
             sums[k] = sums.get(k, 0.0) + float(v) * m
@@ -239,7 +247,17 @@ def train(hand: HandModel, shards: list[str | Path], out_dir: str | Path, cfg: T
     if len(tr) == 0:
         raise ValueError(f"no training records in {info['shards']} (only_success={cfg.only_success}; "
                          f"{info['records_total']} records, {info['val_records']} on val objects)")
-    clouds = CloudCache(cfg.model.n_points, cfg.views_per_object, cfg.seed, cfg.geom_points, cfg.sdf_resolution)
+    if cfg.model.table_frame:      # the objects resting on a table, seen from above (generator.table)
+        from .table import TableCloudCache, table_records
+        clouds = TableCloudCache(cfg.model.n_points, cfg.views_per_object, cfg.seed, cfg.geom_points,
+                                 cfg.sdf_resolution)
+        tr, tinfo = table_records(hand, tr, clouds, cfg.table_margin)
+        va, vinfo = table_records(hand, va, clouds, cfg.table_margin)
+        info.update(tinfo, val_table_records=vinfo["table_records"])
+        if len(tr) == 0:
+            raise ValueError(f"table_frame: no training grasp of {info['shards']} clears the table in any rest pose")
+    else:
+        clouds = CloudCache(cfg.model.n_points, cfg.views_per_object, cfg.seed, cfg.geom_points, cfg.sdf_resolution)
     data = GraspData(tr, clouds, cfg.visible_tol)
     vdata = GraspData(va, clouds, cfg.visible_tol) if len(va) else None
 
@@ -262,7 +280,8 @@ def train(hand: HandModel, shards: list[str | Path], out_dir: str | Path, cfg: T
     def lr_at(s: int) -> float:  # cosine decay from lr to lr * lr_final
         return cfg.lr * (cfg.lr_final + (1 - cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * s / cfg.steps)))
 
-    loss_keys = ["total", "rec_trans", "rec_rot", "rec_joints", "kl", "sdf", "contact", "prior_sdf", "prior_contact"]
+    loss_keys = ["total", "rec_trans", "rec_rot", "rec_joints", "kl", "sdf", "contact", "prior_sdf", "prior_contact",
+                 "table", "prior_table"]
     tlog = _CSV(out_dir / "train_log.csv", ["step", "epoch", *loss_keys, "lr", "seconds"], start if start else None)
     vlog = _CSV(out_dir / "val_log.csv", ["step", "epoch", *[f"val_{k}" for k in loss_keys], "val_sample_pen_mm",
                                           "val_sample_contact_mm", "val_sample_ok"], start if start else None)
@@ -278,12 +297,12 @@ def train(hand: HandModel, shards: list[str | Path], out_dir: str | Path, cfg: T
         per = [cfg.batch_size // K + (1 if i < cfg.batch_size % K else 0) for i in range(K)]
         partial = (rng.random(K) < cfg.partial_fraction).tolist()
         b = make_batch(model, data, objs, per, partial, rng, cfg.rotation_augment, cfg.views_per_object,
-                       with_sdf=cfg.model.penetration == "mesh")
+                       with_sdf=cfg.model.penetration == "mesh", table=cfg.model.table_frame)
         for gr in opt.param_groups:
             gr["lr"] = lr_at(step - 1)
         kl_scale = min(1.0, step / cfg.kl_warmup) if cfg.kl_warmup else 1.0
         L = model.losses(b.x, b.centre, b.cloud_idx, b.point_idx, b.g, b.geom, kl_scale=kl_scale,
-                         mesh_sdf=b.mesh_sdf)
+                         mesh_sdf=b.mesh_sdf, table_z=b.table_z)
         opt.zero_grad(set_to_none=True)
         L["total"].backward()
         if cfg.grad_clip > 0:

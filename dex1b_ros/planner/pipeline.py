@@ -273,13 +273,8 @@ def _scene(points, cloud: "CleanCloud | None", prep: PreparedCloud | None) -> Pl
 def _table_rotation(plane: np.ndarray) -> np.ndarray:
     """(3, 3) rotation taking the support ``plane``'s (4,) [a, b, c, d] unit normal (up) to +z:
     the frame of the validator's tabletop scene (table horizontal under the object)."""
-    from scipy.spatial.transform import Rotation
-
-    n = np.asarray(plane[:3], dtype=np.float64)
-    n = n / np.linalg.norm(n)
-    if n[2] > 1.0 - 1e-12:
-        return np.eye(3)
-    return Rotation.align_vectors([[0.0, 0.0, 1.0]], [n])[0].as_matrix()
+    from ..rotation import rotation_to_z
+    return rotation_to_z(plane[:3])
 
 
 @dataclass
@@ -469,8 +464,9 @@ class GraspPipeline:
         cfg = run.cfg.sampling
         run.say("sample", 0.1, f"{cfg.num_samples} samples from the generator")
         t = time.perf_counter()
+        plane = _field_plane(prep)
         pose = self.generator.sample(prep.points, prep.normals, cfg.num_samples, seed=run.seed(),
-                                     temperature=cfg.temperature)
+                                     temperature=cfg.temperature, up=None if plane is None else plane[:3])
         run.timings["sample"] = time.perf_counter() - t
         run.check_cancel()
         return pose
