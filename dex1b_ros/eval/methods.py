@@ -80,6 +80,9 @@ def _run_methods(ctx: dict, cfg: EvalConfig, prepared, seed: int, prep_cpu: floa
         return out
 
     # 2-4: generator -> refinement -> validator filter (one run; each row charged its stages)
+    from ..planner.pipeline import _field_plane
+    plane = _field_plane(prepared)                  # a table_frame generator samples in the table's frame
+    up = None if plane is None else plane[:3]
     from ..perception.preprocess import estimate_object_mesh
     from ..validate import GraspValidator
 
@@ -91,7 +94,7 @@ def _run_methods(ctx: dict, cfg: EvalConfig, prepared, seed: int, prep_cpu: floa
         while r == 0 or prep_cpu + field_cpu + c_sample + c_refine + c_filter < cfg.budget:
             t = clock()
             pose = gen.sample(pts, nrm, pc.sampling.num_samples, seed=seed + 1000 + r,
-                              temperature=pc.sampling.temperature)
+                              temperature=pc.sampling.temperature, up=up)
             c_sample += clock() - t
             t = clock()
             raws.append(opt.refine(pose, refinement_config(steps=0)))

@@ -364,8 +364,11 @@ def main(argv=None) -> int:
     init = load_generator(a.init, hand) if a.init else None
     res = train(hand, shards, out, cfg, resume=not a.fresh, progress=not a.quiet, init=init)
     last = res.history[-1] if res.history else {}
+    what = f"{res.data['train_records']} records, {len(res.data['train_objects'])} objects"
+    if "table_records" in res.data:
+        what = f"{res.data['table_records']} grasps in {res.data['table_scenes']} table scenes from {what}"
     print(f"trained {hand.name}: step {last.get('step')} loss {last.get('total', float('nan')):.4f} "
-          f"({res.data['train_records']} records, {len(res.data['train_objects'])} objects, {res.seconds:.0f} s)")
+          f"({what}, {res.seconds:.0f} s)")
     if res.val:
         print("validation: " + ", ".join(f"{k} {v:.4g}" for k, v in res.val.items()))
     if not a.no_export:
