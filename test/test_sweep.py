@@ -17,6 +17,8 @@ HAND_YAMLS = sorted(hand_config_dir().glob("*.yaml"))
 _models = resources.models_dir(must_exist=False)
 MODEL_DIRS = sorted(d for d in _models.iterdir() if d.is_dir() and not d.name.startswith(".")) \
     if _models.is_dir() else []
+# the other generators a hand ships (models/<hand>/<name>/dexsimple.safetensors: dataset, table, ...)
+GENERATOR_DIRS = MODEL_DIRS + sorted(w.parent for d in MODEL_DIRS for w in d.glob("*/dexsimple.safetensors"))
 
 
 @lru_cache(maxsize=None)
@@ -61,18 +63,19 @@ def box():
     return pts, nrm, ObjectField.from_mesh(mesh, resolution=32, n_points=512)
 
 
-@pytest.mark.parametrize("model_dir", MODEL_DIRS, ids=lambda p: p.name)
+@pytest.mark.parametrize("model_dir", GENERATOR_DIRS, ids=lambda p: p.relative_to(_models).as_posix())
 def test_every_shipped_model_loads_samples_and_refines(model_dir, box):
     from dex1b_ros.generator.checkpoint import read_model_card
     from dex1b_ros.generator.load import load_generator
     from dex1b_ros.optim import GraspOptimizer, refinement_config
     _, _, card = read_model_card(model_dir)
-    assert card["hand"] == model_dir.name, f"{model_dir}: the card names hand {card['hand']!r}"
+    hand_dir = model_dir if model_dir.parent == _models else model_dir.parent
+    assert card["hand"] == hand_dir.name, f"{model_dir}: the card names hand {card['hand']!r}"
     assert card["hand"] in available_hands(), f"{model_dir}: no config/hands/{card['hand']}.yaml"
     hand = _hand(card["hand"])
     gen = load_generator(model_dir, hand)                    # checks sha256, joints, architecture
     pts, nrm, field = box
-    pose = gen.sample(pts, nrm, 8, seed=0)
+    pose = gen.sample(pts, nrm, 8, seed=0, up=np.array([0.0, 0.0, 1.0]))  # the table under the box
     assert pose.batch == 8 and _finite(pose.trans, pose.rot6d, pose.q)
     gs = GraspOptimizer(hand, field).refine(pose, refinement_config(steps=1))
     assert len(gs) == 8 and gs.hand == hand.name
