@@ -11,18 +11,13 @@ def make_cloud(mesh, kind: str, cfg: EvalConfig, seed: int) -> tuple[np.ndarray,
     """The observation: ``full`` = FPS surface sample, ``partial`` = one simulated depth view from
     a camera above the object (elevation in ``partial_elevation_deg``, random azimuth).
     Returns points, normals (N, 3) float64, object frame, m."""
-    from ..geometry.pointcloud import look_at, render_partial_cloud, sample_surface
+    from ..geometry.pointcloud import render_view_from_above, sample_surface
 
     if kind == "full":  # "partial" and "partial+table": the same view
         p, n = sample_surface(mesh, cfg.cloud_points, seed=seed, fps=True)
     else:
-        rng = np.random.default_rng(seed)
-        el = np.radians(rng.uniform(*cfg.partial_elevation_deg))
-        az = rng.uniform(0, 2 * np.pi)
-        c = np.asarray(mesh.bounds, dtype=np.float64).mean(0)
-        eye = c + cfg.partial_distance * np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
-        pc = render_partial_cloud(mesh, cfg.cloud_points, seed=seed, camera_pose=look_at(eye, c),
-                                  noise_std=cfg.partial_noise)
+        pc = render_view_from_above(mesh, cfg.cloud_points, seed=seed, elevation_deg=cfg.partial_elevation_deg,
+                                    distance=cfg.partial_distance, noise_std=cfg.partial_noise)
         p, n = pc.points, pc.normals
     return np.asarray(p, np.float64), np.asarray(n, np.float64)
 

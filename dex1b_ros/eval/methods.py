@@ -80,8 +80,7 @@ def _run_methods(ctx: dict, cfg: EvalConfig, prepared, seed: int, prep_cpu: floa
         return out
 
     # 2-4: generator -> refinement -> validator filter (one run; each row charged its stages)
-    from ..planner.pipeline import _field_plane
-    plane = _field_plane(prepared)                  # a table_frame generator samples in the table's frame
+    plane = prepared.support_plane                  # a table_frame generator samples in the table's frame
     up = None if plane is None else plane[:3]
     from ..perception.preprocess import estimate_object_mesh
     from ..validate import GraspValidator

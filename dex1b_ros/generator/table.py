@@ -82,32 +82,41 @@ class TableCloudCache(CloudCache):
     def partial(self, object_id: str, view: int) -> tuple[np.ndarray, np.ndarray]:
         key = (object_id, view)
         if key not in self._partial:
-            from ..geometry.pointcloud import look_at, render_partial_cloud
+            from ..geometry.pointcloud import render_view_from_above
             s = int.from_bytes(hashlib.sha256(f"table/{object_id}/{view}/{self.seed}".encode()).digest()[:4], "little")
-            rng = np.random.default_rng(s)
-            mesh = self.mesh(object_id)
-            el = np.radians(rng.uniform(*self.elevation_deg))
-            az = rng.uniform(0, 2 * np.pi)
-            c = np.asarray(mesh.bounds, dtype=np.float64).mean(0)
-            eye = c + self.camera_distance * np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
-            pc = render_partial_cloud(mesh, self.n_points, seed=s, camera_pose=look_at(eye, c))
+            pc = render_view_from_above(self.mesh(object_id), self.n_points, seed=s, elevation_deg=self.elevation_deg,
+                                        distance=self.camera_distance)
             self._partial[key] = (pc.points, pc.normals)
         return self._partial[key]
 
 
-def table_clearance(hand: HandModel, records: GraspRecords, T: np.ndarray) -> np.ndarray:
-    """(N,) m: the lowest collision sphere's clearance above the table (z = 0; bottom of the sphere,
-    negative = below) of each record's grasp posture, its object in rest pose ``T`` (4, 4)."""
-    from ..objects.rest import to_rest_frame
-    if len(records) == 0:
-        return np.zeros(0)
-    p, q = to_rest_frame(T, records.trans, records.quat)
+def hand_spheres(hand: HandModel, records: GraspRecords, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """The collision spheres of each record's hand at its grasp posture, in the object frame:
+    centres (N, S, 3) m and radii (S,) m (one batched FK per ``chunk`` records)."""
     dt = hand.dtype
-    R = quat_to_matrix(torch.as_tensor(q, dtype=torch.float64)).to(dt)
-    pose = HandPose(torch.as_tensor(p, dtype=dt), matrix_to_rot6d(R), torch.as_tensor(records.grasp, dtype=dt))
+    out = []
     with torch.no_grad():
-        c, r = hand.spheres(pose)
-    return (c[..., 2] - r).amin(-1).double().cpu().numpy()
+        for i in range(0, len(records), chunk):
+            sl = slice(i, i + chunk)
+            R = quat_to_matrix(torch.as_tensor(records.quat[sl], dtype=torch.float64)).to(dt)
+            pose = HandPose(torch.as_tensor(records.trans[sl], dtype=dt), matrix_to_rot6d(R),
+                            torch.as_tensor(records.grasp[sl], dtype=dt))
+            out.append(hand.spheres(pose)[0].double().cpu().numpy())
+    r = hand.sphere_radius.double().cpu().numpy()
+    return (np.concatenate(out) if out else np.zeros((0, len(r), 3))), r
+
+
+def clearance(centres: np.ndarray, radii: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """(N,) m: the lowest sphere's clearance above the table (z = 0; the sphere's bottom, negative =
+    below) of spheres ``centres`` (N, S, 3) / ``radii`` (S,) given in the object frame, the object in
+    rest pose ``T`` (4, 4)."""
+    z = centres @ T[2, :3] + T[2, 3]
+    return (z - radii).min(-1) if len(z) else np.zeros(0)
+
+
+def table_clearance(hand: HandModel, records: GraspRecords, T: np.ndarray) -> np.ndarray:
+    """(N,) m: :func:`clearance` of each record's hand at its grasp posture, its object in rest pose ``T``."""
+    return clearance(*hand_spheres(hand, records), T)
 
 
 def table_records(hand: HandModel, records: GraspRecords, clouds: TableCloudCache, margin: float = 0.001
@@ -115,17 +124,19 @@ def table_records(hand: HandModel, records: GraspRecords, clouds: TableCloudCach
     """``records`` moved into the table scenes of their objects (see the module doc): per object and
     rest pose, the records whose hand clears the table by more than ``-margin`` m, with wrist pose
     and associated point in the scene's table frame and ``object_id`` the scene id. Returns
-    (records, info: scenes, records per kind of pose)."""
+    (records, info: scenes, records per kind of pose). The hand's spheres are computed once per
+    record (object frame) and only moved per pose."""
     from ..objects.rest import to_rest_frame
     ids = np.asarray(records.object_id)
+    centres, radii = hand_spheres(hand, records)
     parts, n_up, n_stable, scenes = [], 0, 0, 0
     for o in sorted(set(ids.tolist())):
-        rows = records.select(ids == o)
+        sel = np.flatnonzero(ids == o)
         for k, T in enumerate(clouds.poses(o)):
-            keep = table_clearance(hand, rows, T) > -margin
-            if not keep.any():
+            keep = sel[clearance(centres[sel], radii, T) > -margin]
+            if len(keep) == 0:
                 continue
-            r = rows.select(keep)
+            r = records.select(keep)
             p, q = to_rest_frame(T, r.trans, r.quat)
             ap = np.asarray(r.assoc_point, np.float64) @ T[:3, :3].T + T[:3, 3]
             r.trans, r.quat, r.assoc_point = p.astype(np.float32), q.astype(np.float32), ap.astype(np.float32)
@@ -141,4 +152,5 @@ def table_records(hand: HandModel, records: GraspRecords, clouds: TableCloudCach
                  "table_margin_m": margin}
 
 
-__all__ = ["TableCloudCache", "scene_id", "split_scene", "table_clearance", "table_records"]
+__all__ = ["TableCloudCache", "clearance", "hand_spheres", "scene_id", "split_scene", "table_clearance",
+           "table_records"]

@@ -227,3 +227,18 @@ def render_partial_cloud(
     return PartialCloud(points=pts[sel].astype(np.float32), normals=nrm[sel].astype(np.float32),
                         camera_pose=camera_pose, intrinsics=K, width=width, height=height,
                         depth=depth, n_visible=m)
+
+
+def render_view_from_above(mesh: MeshLike, n_points: int, seed: int = 0,
+                           elevation_deg: tuple[float, float] = (15.0, 60.0), distance: float = 0.5,
+                           noise_std: float = 0.0) -> PartialCloud:
+    """One depth view of ``mesh`` standing in its frame (z up) from a camera above it: elevation
+    uniform in ``elevation_deg`` over the xy plane, azimuth uniform, ``distance`` m from the
+    bounding-box centre, looking at it (``dex1b eval``'s single view and the table-frame
+    generator's training views). Same seed -> same view. Object frame, m."""
+    rng = np.random.default_rng(seed)
+    el = np.radians(rng.uniform(*elevation_deg))
+    az = rng.uniform(0, 2 * np.pi)
+    c = np.asarray(mesh.bounds, dtype=np.float64).mean(0)
+    eye = c + distance * np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
+    return render_partial_cloud(mesh, n_points, seed=seed, camera_pose=look_at(eye, c), noise_std=noise_std)

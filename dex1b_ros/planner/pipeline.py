@@ -135,6 +135,14 @@ class PreparedCloud:
     hull_mesh: object = None
     check_parts: list | None = None
 
+    @property
+    def support_plane(self) -> np.ndarray | None:
+        """The support plane the field knows (4,) float64 [a, b, c, d] (normal up), or None."""
+        plane = getattr(self.field, "plane", None)
+        if plane is not None:  # a torch tensor in the field
+            plane = np.asarray(plane.detach().cpu().numpy() if hasattr(plane, "detach") else plane, dtype=np.float64)
+        return plane
+
 
 class _SecondOpinion:
     """The check's optional second object guess (``validation.second_completion``): a context
@@ -219,14 +227,6 @@ def prepare_cloud(points: np.ndarray, normals: np.ndarray, cfg: PrepareConfig | 
     if support_plane is not None:
         field_ = field_.with_plane(support_plane)
     return PreparedCloud(pts, normals, partial, hull_pts, field_, hull_mesh, parts)
-
-
-def _field_plane(prep: PreparedCloud) -> np.ndarray | None:
-    """The prepared cloud's support plane (4,) float64 [a, b, c, d] (normal up), or None."""
-    plane = getattr(prep.field, "plane", None)
-    if plane is not None:  # a torch tensor in the field
-        plane = np.asarray(plane.detach().cpu().numpy() if hasattr(plane, "detach") else plane, dtype=np.float64)
-    return plane
 
 
 @dataclass
@@ -464,7 +464,7 @@ class GraspPipeline:
         cfg = run.cfg.sampling
         run.say("sample", 0.1, f"{cfg.num_samples} samples from the generator")
         t = time.perf_counter()
-        plane = _field_plane(prep)
+        plane = prep.support_plane
         pose = self.generator.sample(prep.points, prep.normals, cfg.num_samples, seed=run.seed(),
                                      temperature=cfg.temperature, up=None if plane is None else plane[:3])
         run.timings["sample"] = time.perf_counter() - t
@@ -514,7 +514,7 @@ class GraspPipeline:
         path = self.evaluator_path(cfg.ranking.evaluator)
         if cfg.ranking.evaluator == "auto" and (prep is None or not prep.partial):
             path = None     # the shipped evaluators learned from single views: not used on full clouds
-        plane = None if prep is None else _field_plane(prep)
+        plane = None if prep is None else prep.support_plane
         if path and prep is not None and len(gs) and self.evaluator(path).needs_plane and plane is None:
             path = None     # an evaluator that reads the table plane, and no table: energy order
             run.say("rank", 0.75, "the evaluator reads the support plane and this cloud has none (no table found "
@@ -611,7 +611,7 @@ class GraspPipeline:
         t = time.perf_counter()
         # stopping at the first pass: one candidate at a time, its six directions on the threads
         step = len(todo) if cfg.validate_stop_after == 0 else 1
-        plane = _field_plane(prep)
+        plane = prep.support_plane
         lift = cfg.check != "free_space" and plane is not None
         free = not lift or cfg.check == "both"
         # the lift needs the table: simulate in a frame whose +z is the support plane's normal
