@@ -220,6 +220,7 @@ class BuildConfig:
     # their hash and resume (any other value is a different build)
     _ADDED_AT = {("train", "generator", "model", "penetration"): "cloud", ("train", "generator", "sdf_resolution"): 40,
                  ("train", "generator", "model", "w_prior"): 0.0,
+                 ("train", "generator", "model", "w_assoc"): 0.0,
                  ("train", "generator", "model", "table_frame"): False, ("train", "generator", "model", "w_table"): 0.0,
                  ("train", "generator", "table_margin"): 0.001}
 

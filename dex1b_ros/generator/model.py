@@ -35,6 +35,14 @@ These two geometry terms judge the *reconstruction* (z from the encoder, which s
 the node uses are *prior* samples (z ~ N(0, I)), which the loss never sees. ``w_prior > 0`` adds
 w_prior * (w_sdf * sdf + w_contact * contact) of one prior sample per grasp (same condition), so
 the decoder is also taught that what it makes from the prior touches without penetrating.
+Those terms alone let every prior sample fall into the one or two safe grasps of an object,
+whatever its associated point (the condition Dex1B samples for diversity). ``w_assoc > 0`` (with
+``w_prior``) adds w_assoc * [(perp / s)^2 + relu(-t / s)^2] of each prior sample, where t and perp
+are the associated point's distance along and off the sample's own palm ray (the ray that
+defines an associated point, above): what the decoder makes from point a must aim its palm at a.
+With ``w_assoc`` the prior samples' associated points are drawn uniformly from the cloud, as
+sampling draws them (the data's own points lie only where grasps were found: a decoder taught to
+aim only there makes nothing usable from the rest of the cloud).
 """
 from __future__ import annotations
 
@@ -75,6 +83,9 @@ class GeneratorConfig:
     contact_fingers: tuple[str, ...] = ("thumb", "index", "middle")  # fingers pulled to the surface
     ray_radius: float = 0.01                  # m, associated point: points this close to the ray are hits
     w_prior: float = 0.0                      # geometry terms on prior samples too (0 = off, Dex1B's loss)
+    w_assoc: float = 0.0                      # prior samples (then with uniform associated points) aim at their
+                                              # associated point (needs w_prior):
+                                              # (perp / s)^2 + relu(-t / s)^2 of the point off / behind their palm ray
     penetration: str = "cloud"                # w_sdf term: "cloud" = point-sphere distance to the surface samples
                                               # (Dex1B; blind to spheres wholly inside), "mesh" = the training
                                               # mesh's exact SDF (training only: needs the mesh)
@@ -98,13 +109,16 @@ class GeneratorConfig:
                 fail(k, f"need one or more positive widths, got {v}")
         if self.trans_scale <= 0:
             fail("trans_scale", f"must be > 0 m, got {self.trans_scale}")
-        for k in ("w_trans", "w_rot", "w_joints", "beta", "w_sdf", "w_contact", "ray_radius", "w_prior", "w_table"):
+        for k in ("w_trans", "w_rot", "w_joints", "beta", "w_sdf", "w_contact", "ray_radius", "w_prior", "w_table",
+                  "w_assoc"):
             if getattr(self, k) < 0:
                 fail(k, f"must be >= 0, got {getattr(self, k)}")
         if not self.contact_fingers and self.w_contact > 0:
             fail("contact_fingers", "empty while w_contact > 0")
         if self.penetration not in ("cloud", "mesh"):
             fail("penetration", f"expected cloud or mesh, got {self.penetration!r}")
+        if self.w_assoc > 0 and self.w_prior <= 0:
+            fail("w_assoc", "the association term acts on prior samples: it needs w_prior > 0")
         if self.w_table > 0 and not self.table_frame:
             fail("w_table", "the table term needs table_frame: true (clouds with a table below them)")
 
@@ -303,7 +317,11 @@ class DexSimple(nn.Module):
                 out["table"] = self.table_term(pose, tz)
                 total = total + c.w_table * out["table"]
             if c.w_prior > 0:
-                gp = self.decode(torch.randn_like(mu), cond)
+                pcond, pidx = cond, point_idx
+                if c.w_assoc > 0:     # the associated points sampling draws: uniform over each cloud
+                    pidx = torch.randint(x.shape[1], point_idx.shape, device=point_idx.device)
+                    pcond = self.condition(feats, glob, cloud_idx, pidx, x)
+                gp = self.decode(torch.randn_like(mu), pcond)
                 pose_p = self.vector_to_pose(gp, torch.zeros_like(gp[:, :3]))
                 sdf_p, contact_p = self.geometry_terms(pose_p, cloud, sdf_fn)
                 out["prior_sdf"], out["prior_contact"] = sdf_p, contact_p
@@ -311,8 +329,26 @@ class DexSimple(nn.Module):
                 if tz is not None:
                     out["prior_table"] = self.table_term(pose_p, tz)
                     total = total + c.w_prior * c.w_table * out["prior_table"]
+                if c.w_assoc > 0:
+                    out["prior_assoc"] = self.association_term(pose_p, x[cloud_idx, pidx, :3] * c.trans_scale)
+                    total = total + c.w_assoc * out["prior_assoc"]
         out["total"] = total
         return out
+
+    def association_term(self, pose: HandPose, point: torch.Tensor) -> torch.Tensor:
+        """Mean over the batch of (perp / s)^2 + relu(-t / s)^2: how far ``point`` (B, 3) m (same
+        frame as ``pose``) lies off (perp) and behind (t < 0) each pose's palm ray, the ray from the
+        palm centre toward the midpoint of the thumb and middle fingertips (:func:`associated_points`)."""
+        palm, _ = self.hand.palm_frame(pose)
+        tips = self.hand.fingertips(pose)
+        names = self.hand.tip_names
+        d = 0.5 * (tips[:, names.index("thumb")] + tips[:, names.index("middle")]) - palm
+        d = d / d.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+        v = point - palm
+        t = (v * d).sum(-1)
+        perp2 = ((v - t[:, None] * d) ** 2).sum(-1)        # squared: no norm (its gradient at 0 is not finite)
+        s = self.cfg.trans_scale
+        return (perp2 / s ** 2 + torch.relu(-t / s) ** 2).mean()
 
     def table_term(self, pose: HandPose, table_z: torch.Tensor) -> torch.Tensor:
         """Mean over the batch of sum over spheres relu((r - h) / s)^2: spheres reaching below the

@@ -281,7 +281,7 @@ def train(hand: HandModel, shards: list[str | Path], out_dir: str | Path, cfg: T
         return cfg.lr * (cfg.lr_final + (1 - cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * s / cfg.steps)))
 
     loss_keys = ["total", "rec_trans", "rec_rot", "rec_joints", "kl", "sdf", "contact", "prior_sdf", "prior_contact",
-                 "table", "prior_table"]
+                 "table", "prior_table", "prior_assoc"]
     tlog = _CSV(out_dir / "train_log.csv", ["step", "epoch", *loss_keys, "lr", "seconds"], start if start else None)
     vlog = _CSV(out_dir / "val_log.csv", ["step", "epoch", *[f"val_{k}" for k in loss_keys], "val_sample_pen_mm",
                                           "val_sample_contact_mm", "val_sample_ok"], start if start else None)

@@ -224,3 +224,38 @@ def test_prior_geometry_terms(leap):
             assert torch.isfinite(L["prior_sdf"]) and L["prior_contact"] > 0
             (g,) = torch.autograd.grad(L["prior_contact"], m.decoder[0].weight)
             assert g.abs().sum() > 0
+
+
+def test_association_term_constructed_case(leap):
+    """(perp / s)^2 + relu(-t / s)^2 of a point on, off and behind each pose's palm ray."""
+    m = DexSimple(leap, TINY)
+    pose = random_pose(leap, 3, seed=2)
+    palm, d = _ray(leap, pose)
+    perp = torch.linalg.cross(d, torch.tensor([0.3, 0.5, 0.8]).expand_as(d))
+    perp = perp / perp.norm(dim=-1, keepdim=True)
+    s = TINY.trans_scale
+    one = lambda pt, k: m.association_term(HandPose(pose.trans[k:k + 1], pose.rot6d[k:k + 1], pose.q[k:k + 1]),  # noqa: E731
+                                           pt[k:k + 1]).item()
+    for k in range(3):
+        assert one(palm + 0.07 * d, k) == pytest.approx(0.0, abs=1e-9)                  # on the ray, in front
+        assert one(palm + 0.07 * d + 0.02 * perp, k) == pytest.approx((0.02 / s) ** 2, rel=1e-4)
+        assert one(palm - 0.05 * d, k) == pytest.approx((0.05 / s) ** 2, rel=1e-4)       # behind the palm
+
+
+def test_association_term_in_the_loss(leap):
+    """w_assoc > 0 (with w_prior): the prior samples' association term joins the loss, with a finite
+    gradient into the decoder; without w_prior it is refused, naming the field."""
+    from dataclasses import replace
+    with pytest.raises(ConfigError, match="w_assoc"):
+        GeneratorConfig(w_assoc=1.0)
+    pts, nrm = box_cloud(64)
+    pose = random_pose(leap, 6)
+    pose.trans = pose.trans * 0.5
+    torch.manual_seed(0)
+    m = DexSimple(leap, replace(TINY, w_prior=1.0, w_assoc=10.0))
+    x, c = m.prepare_cloud(pts, nrm)
+    L = m.losses(x, c, torch.zeros(6, dtype=torch.long), torch.arange(6), m.pose_to_vector(pose, c[0]),
+                 torch.as_tensor(pts)[None])
+    assert L["prior_assoc"] > 0
+    (g,) = torch.autograd.grad(L["total"], m.decoder[0].weight)
+    assert torch.isfinite(g).all() and g.abs().sum() > 0
