@@ -56,6 +56,54 @@ class ObjectField:
         plane = None if self.plane is None else self.plane.to(device)
         return ObjectField(self.grid.to(device), self.points.to(device), self.normals.to(device), self.name, plane)
 
+    def carved(self, seen: np.ndarray, view: np.ndarray, radius: float = 0.01, tol: float = 0.003) -> "ObjectField":
+        """A copy in which the space a camera saw through is outside the object.
+
+        ``seen`` (S, 3) m: the camera's points; ``view`` (3,): the viewing direction (camera to
+        object; orthographic, as :func:`~dex1b_ros.perception.completion.carve_by_view`). A grid node
+        is *seen free* when no seen point lies within ``radius`` m of its line of sight (the camera saw
+        past it) or when it lies in front of the seen surface along it (depth below the nearest seen
+        depth minus ``tol`` m). Such nodes get max(sdf, distance to the nearest seen point): a convex
+        hull of a completed view (a cup's, a mug's) fills its openings, and its SDF pushes fingers out
+        of them onto the hull, where the true object is not. Surface samples in seen-free space (the
+        hull's lid over an opening) are dropped (all kept if fewer than 16 would remain).
+        Shapes: grid unchanged; ``points``/``normals`` (P', 3)."""
+        seen = np.asarray(seen, dtype=np.float64)
+        v = np.asarray(view, dtype=np.float64)
+        v = v / np.linalg.norm(v)
+        a = np.cross(v, [1.0, 0.0, 0.0] if abs(v[0]) < 0.9 else [0.0, 1.0, 0.0])
+        a /= np.linalg.norm(a)
+        b = np.cross(v, a)
+        proj = np.stack([a, b], 1)
+        tree = cKDTree(seen @ proj)
+        seen_depth = seen @ v
+
+        def free(x: np.ndarray) -> np.ndarray:
+            dist, idx = tree.query(x @ proj, k=8, distance_upper_bound=radius, workers=-1)
+            near = np.isfinite(dist)
+            front = np.where(near, seen_depth[np.minimum(idx, len(seen) - 1)], np.inf).min(1)
+            return x @ v < front - tol
+
+        g = self.grid
+        vals = g.values[0, 0].detach().cpu().double().numpy()               # (Nz, Ny, Nx)
+        nz, ny, nx = vals.shape
+        lo = g.lo.detach().cpu().double().numpy()
+        axes = [lo[i] + g.spacing * np.arange(n) for i, n in enumerate((nx, ny, nz))]
+        zz, yy, xx = np.meshgrid(axes[2], axes[1], axes[0], indexing="ij")
+        nodes = np.stack([xx, yy, zz], -1).reshape(-1, 3)
+        out = vals.reshape(-1).copy()
+        f = free(nodes)
+        if f.any():
+            d_seen, _ = cKDTree(seen).query(nodes[f], workers=-1)
+            out[f] = np.maximum(out[f], d_seen)
+        values = torch.as_tensor(out.reshape(1, 1, nz, ny, nx), dtype=g.values.dtype, device=g.values.device)
+        grid = SDFGrid(values, g.lo, g.spacing, g.build_seconds)
+        keep = ~free(self.points.detach().cpu().double().numpy())
+        pts, nrm = (self.points[torch.as_tensor(keep, device=self.points.device)],
+                    self.normals[torch.as_tensor(keep, device=self.points.device)]) if keep.sum() >= 16 \
+            else (self.points, self.normals)
+        return ObjectField(grid, pts, nrm, self.name, self.plane)
+
     def with_plane(self, plane) -> "ObjectField":
         """A copy that also knows the support plane (4,) [a, b, c, d] (unit normal up)."""
         pl = torch.as_tensor(np.asarray(plane, dtype=np.float64), dtype=torch.float32, device=self.device)

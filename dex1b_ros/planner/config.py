@@ -48,7 +48,8 @@ class PrepareConfig:
     partial_threshold: float = 0.3  # -, |mean unit normal| above this marks a cloud as one-sided
                                     #    (a single view, completed by symmetry)
     single_view_field: str = "hull"  # single views: hull (exact SDF of the completed view's convex hull) |
-                                     #    shell (the view's own field)
+                                     #    shell (the view's own field) | carved (the hull's, outside wherever the
+                                     #    camera saw through: a cup's opening stays open; ObjectField.carved)
     completion: str = "revolve"     # single views: how the unseen back is guessed: mirror (the view mirrored
                                     #    behind itself) | side (mirror plane never in front of the seen
                                     #    silhouette) | revolve (turned about a fitted vertical axis when
@@ -87,8 +88,8 @@ class PrepareConfig:
 
     def __post_init__(self):
         check_ranges(self, self.RANGES)
-        if self.single_view_field not in ("hull", "shell"):
-            fail("single_view_field", f"expected 'hull' or 'shell', got {self.single_view_field!r}")
+        if self.single_view_field not in ("hull", "shell", "carved"):
+            fail("single_view_field", f"expected 'hull', 'shell' or 'carved', got {self.single_view_field!r}")
         from ..perception.completion import COMPLETIONS
         if self.completion not in COMPLETIONS:
             fail("completion", f"expected one of {' | '.join(COMPLETIONS)}, got {self.completion!r}")

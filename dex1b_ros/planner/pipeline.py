@@ -217,10 +217,12 @@ def prepare_cloud(points: np.ndarray, normals: np.ndarray, cfg: PrepareConfig | 
         dense = ObjectField.from_cloud(sp, sn, resolution=cfg.field_resolution, device=device, name="columns")
         sel = _fps(sp, 1024, np.random.default_rng(0))   # the field's surface samples, as from_mesh keeps
         field_ = ObjectField(dense.grid, dense.points[sel], dense.normals[sel], "columns")
-    elif partial and cfg.single_view_field == "hull" and hull_mesh is not None:
+    elif partial and cfg.single_view_field in ("hull", "carved") and hull_mesh is not None:
         field_ = ObjectField.from_mesh(hull_mesh, resolution=cfg.field_resolution, n_points=1024, device=device,
                                        single_shell=True,   # a convex hull: one shell, parity sign is exact
                                        name="completed view")
+        if cfg.single_view_field == "carved":
+            field_ = field_.carved(pts, -normals.mean(0), radius=cfg.carve_radius)
     else:
         field_ = ObjectField.from_cloud(pts, normals, resolution=cfg.field_resolution, device=device,
                                         shell=cfg.partial_shell if partial else None)

@@ -582,3 +582,25 @@ def test_columns_check_simulates_the_parts_not_the_hull(monkeypatch):
     got.clear()
     r = GraspPipeline(config=cfg).plan(*_scene())                   # a box: convex, the hull
     assert r.success and isinstance(got[0], trimesh.Trimesh)
+
+
+def test_prepare_cloud_carved_field_keeps_a_seen_opening_open():
+    """An open box (a tray 4 cm deep) seen from straight above: its floor and its rim. The hull of
+    the completed view fills the opening; ``single_view_field: carved`` makes the space the camera
+    saw through (above the floor, inside the rim) outside again, and leaves the hull below the floor."""
+    from dex1b_ros.planner.pipeline import prepare_cloud
+    g = np.arange(-0.044, 0.0441, 0.004)
+    xx, yy = np.meshgrid(g, g)
+    xy = np.c_[xx.ravel(), yy.ravel()]
+    rim = np.abs(xy).max(1) > 0.036
+    p = np.r_[np.c_[xy[~rim], np.zeros((~rim).sum())], np.c_[xy[rim], np.full(rim.sum(), 0.04)]]
+    n = np.tile([0.0, 0.0, 1.0], (len(p), 1))
+    fields = {f: prepare_cloud(p, n, PrepareConfig(field_resolution=32, single_view_field=f, completion="mirror"))
+              for f in ("hull", "carved")}
+    assert all(f.partial for f in fields.values())
+    q = [[0.0, 0.0, 0.02],      # in the opening, 2 cm above the floor
+         [0.0, 0.0, -0.01]]     # under the floor (the guessed back)
+    h, c = _sdf(fields["hull"].field, q), _sdf(fields["carved"].field, q)
+    assert h[0] < -0.005 and c[0] > 0.01
+    assert h[1] < 0 and c[1] == pytest.approx(h[1], abs=1e-6)
+    assert fields["carved"].hull_mesh is not None       # the check's object is still the hull

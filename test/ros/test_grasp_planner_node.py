@@ -331,7 +331,7 @@ def test_leap_joint_trajectory_adapter_has_driver_convention(graph, ros_ctx):
     ("sampling.num_samples", 0, "parameter sampling.num_samples: must be >= 1, got 0"),
     ("preprocess.voxel_size", 2.0, "parameter preprocess.voxel_size: must be in [0, 1), got 2.0"),
     ("ranking.top_k", 200, "ranking.top_k: must be <= sampling.num_samples (96)"),
-    ("prepare.single_view_field", "mesh", "prepare.single_view_field: expected 'hull' or 'shell'"),
+    ("prepare.single_view_field", "mesh", "prepare.single_view_field: expected 'hull', 'shell' or 'carved'"),
     ("busy_policy", "lifo", "busy_policy: expected one of ['reject', 'queue', 'preempt']"),
     ("hand", "shadow", "unknown hand 'shadow'"),
     ("static_transforms", ["camera 0 0 1"], "static_transforms[0]"),
