@@ -65,6 +65,9 @@ class PrepareConfig:
     carve_radius: float = 0.01      # m, carve: a guessed point is kept only if a seen point lies within this of its
                                     #    line of sight (orthographic along the view; chosen over 0.004 on validation
                                     #    objects and the demo's views: docs/ros.md)
+    carve_view: str = "mean"        # the view direction carve (and the carved field) look along: mean (minus the
+                                    #    mean normal) | cap (minus the centre of the normals' narrowest cap; closer
+                                    #    to the true camera: scripts/view_direction_study.py)
     partial_shell: float = 0.005    # m, shell field only: this much behind the seen surface counts as solid
     check_shape: str = "hull"       # single views on a table: the object the MuJoCo check simulates: hull (the
                                     #    completed view's convex hull) | columns (the completed view as convex
@@ -88,6 +91,8 @@ class PrepareConfig:
 
     def __post_init__(self):
         check_ranges(self, self.RANGES)
+        if self.carve_view not in ("mean", "cap"):
+            fail("carve_view", f"expected 'mean' or 'cap', got {self.carve_view!r}")
         if self.single_view_field not in ("hull", "shell", "carved"):
             fail("single_view_field", f"expected 'hull', 'shell' or 'carved', got {self.single_view_field!r}")
         from ..perception.completion import COMPLETIONS

@@ -194,9 +194,13 @@ def prepare_cloud(points: np.ndarray, normals: np.ndarray, cfg: PrepareConfig | 
     hull_pts = (complete_view(pts, normals, support_plane, cfg.completion, cfg.completion_drop,
                               cfg.completion_fill_below) if partial else pts)
     carved = partial and cfg.carve
+    view = None
+    if partial:
+        from ..perception.completion import view_direction
+        view = view_direction(normals, cfg.carve_view)
     if carved:     # the guessed back only where the camera could not have seen it
         from ..perception.completion import carve_by_view
-        hull_pts = hull_pts[carve_by_view(hull_pts, len(pts), -normals.mean(0), radius=cfg.carve_radius)]
+        hull_pts = hull_pts[carve_by_view(hull_pts, len(pts), view, radius=cfg.carve_radius)]
     from ..perception.preprocess import CloudError, estimate_object_mesh
     try:
         hull_mesh = estimate_object_mesh(hull_pts)
@@ -206,7 +210,7 @@ def prepare_cloud(points: np.ndarray, normals: np.ndarray, cfg: PrepareConfig | 
     if partial and support_plane is not None and hull_mesh is not None and cfg.check_shape == "columns":
         from ..perception.completion import carve_by_view, column_parts, parts_volume_fraction
         keep = (np.ones(len(hull_pts), bool) if carved
-                else carve_by_view(hull_pts, len(pts), -normals.mean(0), radius=cfg.carve_radius))
+                else carve_by_view(hull_pts, len(pts), view, radius=cfg.carve_radius))
         parts = column_parts(hull_pts[keep], support_plane, cfg.columns_cell, cfg.columns_max_cells)
         if not parts or parts_volume_fraction(parts, hull_mesh) >= cfg.columns_gate:
             parts = None     # (nearly) convex: the hull is as good, and one part is cheaper to simulate
@@ -222,7 +226,7 @@ def prepare_cloud(points: np.ndarray, normals: np.ndarray, cfg: PrepareConfig | 
                                        single_shell=True,   # a convex hull: one shell, parity sign is exact
                                        name="completed view")
         if cfg.single_view_field == "carved":
-            field_ = field_.carved(pts, -normals.mean(0), radius=cfg.carve_radius)
+            field_ = field_.carved(pts, view, radius=cfg.carve_radius)
     else:
         field_ = ObjectField.from_cloud(pts, normals, resolution=cfg.field_resolution, device=device,
                                         shell=cfg.partial_shell if partial else None)

@@ -246,3 +246,17 @@ def test_fill_below_gives_a_ball_its_unseen_under_side_and_leaves_a_can_alone():
     p, n, plane = _view(can, elevation_deg=15)
     np.testing.assert_array_equal(complete_view(p, n, plane, "revolve", fill_below=0.005),
                                   complete_view(p, n, plane, "revolve"))
+
+
+def test_view_direction_cap_sees_past_a_dominant_face():
+    """A view whose normals are mostly one face turned to the side (+x, 900 of them) plus some
+    facing up (+z, 100): a camera 45 deg above (looking along -(x + z)/sqrt 2) sees both. Minus the
+    mean normal leans toward the big face (39 deg off); the cap estimate is near the bisector (4)."""
+    from dex1b_ros.perception.completion import view_direction
+    n = np.r_[np.tile([1.0, 0, 0], (900, 1)), np.tile([0, 0, 1.0], (100, 1))]
+    true = -np.array([1.0, 0, 1.0]) / np.sqrt(2)
+    ang = {m: np.degrees(np.arccos(view_direction(n, m) @ true)) for m in ("mean", "cap")}
+    assert ang["mean"] > 30 and ang["cap"] < 5
+    np.testing.assert_allclose(np.linalg.norm(view_direction(n, "cap")), 1.0)
+    with pytest.raises(ValueError, match="mean or cap"):
+        view_direction(n, "median")
