@@ -142,6 +142,29 @@ def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
     return pose
 
 
+def seen_through(query: np.ndarray, seen: np.ndarray, view: np.ndarray, radius: float = 0.01,
+                 tol: float = 0.003) -> np.ndarray:
+    """bool (Q,): the camera that saw ``seen`` (S, 3) m looking along ``view`` (3,) (camera to
+    object; orthographic, close for a camera ~0.5 m from a hand-sized object) saw through each
+    ``query`` point (Q, 3) m: no seen point lies within ``radius`` m of its line of sight (the camera
+    saw past it), or it lies in front of the seen surface there (depth below the nearest seen
+    depth among the 8 seen points nearest its line of sight, minus ``tol`` m). The one rule of
+    ``perception.completion.carve_by_view`` and ``ObjectField.carved``."""
+    from scipy.spatial import cKDTree
+
+    seen = np.asarray(seen, dtype=np.float64)
+    q = np.asarray(query, dtype=np.float64)
+    v = np.asarray(view, dtype=np.float64)
+    v = v / np.linalg.norm(v)
+    a = np.cross(v, [1.0, 0.0, 0.0] if abs(v[0]) < 0.9 else [0.0, 1.0, 0.0])
+    a /= np.linalg.norm(a)
+    proj = np.stack([a, np.cross(v, a)], 1)
+    dist, idx = cKDTree(seen @ proj).query(q @ proj, k=8, distance_upper_bound=radius)
+    near = np.isfinite(dist)
+    front = np.where(near, (seen @ v)[np.minimum(idx, len(seen) - 1)], np.inf).min(1)   # the seen surface
+    return q @ v < front - tol
+
+
 def render_partial_cloud(
     mesh: MeshLike,
     n_points: int,

@@ -110,6 +110,14 @@ class SDFGrid:
         self.grad_values = torch.stack([gx, gy, gz])[None]  # (1, 3, Nz, Ny, Nx)
         self.build_seconds = build_seconds
 
+    def node_points(self) -> np.ndarray:
+        """(Nz * Ny * Nx, 3) float64 xyz of every node, in the order of ``values`` flattened (x fastest)."""
+        nz, ny, nx = self.values.shape[2:]
+        lo = self.lo.detach().cpu().double().numpy()
+        axes = [lo[i] + self.spacing * np.arange(n) for i, n in enumerate((nx, ny, nz))]
+        zz, yy, xx = np.meshgrid(axes[2], axes[1], axes[0], indexing="ij")
+        return np.stack([xx, yy, zz], -1).reshape(-1, 3)
+
     @classmethod
     def from_mesh(cls, mesh: MeshLike, resolution: int = 64, padding: float = 0.02,
                   device: torch.device | str = "cpu", chunk: int = 1 << 18, single_shell: bool = False) -> "SDFGrid":

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from ..geometry.pointcloud import sample_surface
+from ..geometry.pointcloud import sample_surface, seen_through
 from ..geometry.sdf import SDFGrid
 
 
@@ -69,39 +69,17 @@ class ObjectField:
         hull's lid over an opening) are dropped (all kept if fewer than 16 would remain).
         Shapes: grid unchanged; ``points``/``normals`` (P', 3)."""
         seen = np.asarray(seen, dtype=np.float64)
-        v = np.asarray(view, dtype=np.float64)
-        v = v / np.linalg.norm(v)
-        a = np.cross(v, [1.0, 0.0, 0.0] if abs(v[0]) < 0.9 else [0.0, 1.0, 0.0])
-        a /= np.linalg.norm(a)
-        b = np.cross(v, a)
-        proj = np.stack([a, b], 1)
-        tree = cKDTree(seen @ proj)
-        seen_depth = seen @ v
-
-        def free(x: np.ndarray) -> np.ndarray:
-            dist, idx = tree.query(x @ proj, k=8, distance_upper_bound=radius, workers=-1)
-            near = np.isfinite(dist)
-            front = np.where(near, seen_depth[np.minimum(idx, len(seen) - 1)], np.inf).min(1)
-            return x @ v < front - tol
-
         g = self.grid
-        vals = g.values[0, 0].detach().cpu().double().numpy()               # (Nz, Ny, Nx)
-        nz, ny, nx = vals.shape
-        lo = g.lo.detach().cpu().double().numpy()
-        axes = [lo[i] + g.spacing * np.arange(n) for i, n in enumerate((nx, ny, nz))]
-        zz, yy, xx = np.meshgrid(axes[2], axes[1], axes[0], indexing="ij")
-        nodes = np.stack([xx, yy, zz], -1).reshape(-1, 3)
-        out = vals.reshape(-1).copy()
-        f = free(nodes)
-        if f.any():
-            d_seen, _ = cKDTree(seen).query(nodes[f], workers=-1)
-            out[f] = np.maximum(out[f], d_seen)
-        values = torch.as_tensor(out.reshape(1, 1, nz, ny, nx), dtype=g.values.dtype, device=g.values.device)
-        grid = SDFGrid(values, g.lo, g.spacing, g.build_seconds)
-        keep = ~free(self.points.detach().cpu().double().numpy())
-        pts, nrm = (self.points[torch.as_tensor(keep, device=self.points.device)],
-                    self.normals[torch.as_tensor(keep, device=self.points.device)]) if keep.sum() >= 16 \
-            else (self.points, self.normals)
+        nodes = g.node_points()
+        out = g.values.detach().cpu().double().numpy().reshape(-1).copy()
+        free = seen_through(nodes, seen, view, radius, tol)
+        if free.any():
+            out[free] = np.maximum(out[free], cKDTree(seen).query(nodes[free])[0])
+        grid = SDFGrid(torch.as_tensor(out.reshape(g.values.shape), dtype=g.values.dtype, device=g.values.device),
+                       g.lo, g.spacing, g.build_seconds)
+        keep = torch.as_tensor(~seen_through(self.points.detach().cpu().double().numpy(), seen, view, radius, tol),
+                               device=self.points.device)
+        pts, nrm = (self.points[keep], self.normals[keep]) if int(keep.sum()) >= 16 else (self.points, self.normals)
         return ObjectField(grid, pts, nrm, self.name, self.plane)
 
     def with_plane(self, plane) -> "ObjectField":

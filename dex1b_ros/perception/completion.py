@@ -254,22 +254,13 @@ def carve_by_view(points: np.ndarray, n_seen: int, view: np.ndarray, radius: flo
     point's minus ``tol`` m): a guessed point with nothing seen along its line of sight would have been
     seen (the camera saw past it: the mirrored copy of an L filling its open corner), one in front of
     the seen surface too. The planner passes ``PrepareConfig.carve_radius`` (same default)."""
-    from scipy.spatial import cKDTree
+    from ..geometry.pointcloud import seen_through
 
     pts = np.asarray(points, dtype=np.float64)
     keep = np.ones(len(pts), bool)
     if n_seen >= len(pts) or n_seen == 0:
         return keep
-    v = np.asarray(view, dtype=np.float64)
-    v = v / np.linalg.norm(v)
-    a = np.cross(v, [1.0, 0.0, 0.0] if abs(v[0]) < 0.9 else [0.0, 1.0, 0.0])
-    a /= np.linalg.norm(a)
-    b = np.cross(v, a)
-    uv, depth = pts @ np.stack([a, b], 1), pts @ v
-    dist, idx = cKDTree(uv[:n_seen]).query(uv[n_seen:], k=8, distance_upper_bound=radius)
-    near = np.isfinite(dist)
-    front = np.where(near, depth[:n_seen][np.minimum(idx, n_seen - 1)], np.inf).min(1)   # the seen surface
-    keep[n_seen:] = near.any(1) & (depth[n_seen:] >= front - tol)
+    keep[n_seen:] = ~seen_through(pts[n_seen:], pts[:n_seen], view, radius, tol)
     return keep
 
 

@@ -28,3 +28,15 @@ def test_carved_opens_what_the_camera_saw_through():
     kept_top_unseen = (carved.points[:, 2] > 0.049) & (carved.points[:, 0] > 0.015)
     assert not kept_top_unseen.any() and len(carved.points) < len(hull.points)
     assert carved.points.shape == carved.normals.shape
+
+
+def test_sdf_grid_node_points_are_in_the_order_of_its_values():
+    """node_points()[i] is where values.flatten()[i] was computed (a box with three different sides,
+    so x, y and z cannot be confused)."""
+    from dex1b_ros.geometry.sdf import exact_signed_distance
+    box = trimesh.creation.box((0.10, 0.06, 0.03))
+    f = ObjectField.from_mesh(box, resolution=12, n_points=64, single_shell=True)
+    nodes = f.grid.node_points()
+    assert nodes.shape == (f.grid.values.numel(), 3)
+    np.testing.assert_allclose(f.grid.values.flatten().numpy(),
+                               exact_signed_distance(box, nodes, single_shell=True), atol=1e-6)
